@@ -1,0 +1,1 @@
+"""The workspace: settings, SQLite catalog, content-addressed store of raw files, fixity."""

@@ -1,0 +1,144 @@
+"""The SQLite catalog, through SQLAlchemy. Its schema is versioned in the ``meta`` table;
+each migration is a function that brings version N-1 to N inside one transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKeyConstraint,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    create_engine,
+    event,
+    select,
+)
+from sqlalchemy.engine import Connection, Engine
+
+from twin.errors import WorkspaceError
+
+SCHEMA_VERSION = 1
+
+metadata = MetaData()
+
+meta = Table(
+    "meta",
+    metadata,
+    Column("key", String, primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+structures = Table(
+    "structures",
+    metadata,
+    Column("id", String, primary_key=True),
+    Column("name", Text),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+surveys = Table(
+    "surveys",
+    metadata,
+    Column("structure_id", String, nullable=False),
+    Column("id", String, nullable=False),
+    Column("date", String),  # ISO date of capture (earliest scan) or as given
+    Column("team", Text),
+    Column("instrument", Text),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    ForeignKeyConstraint(["structure_id"], ["structures.id"]),
+    UniqueConstraint("structure_id", "id"),
+)
+
+scans = Table(
+    "scans",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("structure_id", String, nullable=False),
+    Column("survey_id", String, nullable=False),
+    Column("station", String, nullable=False),
+    Column("sha256", String(64), nullable=False, unique=True),
+    Column("store_path", Text, nullable=False),  # relative to the workspace root
+    Column("original_name", Text, nullable=False),
+    Column("original_path", Text, nullable=False),
+    Column("format", String, nullable=False),
+    Column("size_bytes", Integer, nullable=False),
+    Column("point_count", Integer, nullable=False),
+    Column("crs_epsg", Integer),
+    Column("crs_name", Text),
+    Column("crs_wkt", Text),
+    Column("crs_source", String),
+    Column("crs_override", Boolean, nullable=False, default=False),
+    Column("capture_date", String),
+    Column("header_json", Text, nullable=False),  # the full ScanInfo, as inspect --json prints it
+    Column("ingested_at", DateTime(timezone=True), nullable=False),
+    ForeignKeyConstraint(["structure_id", "survey_id"], ["surveys.structure_id", "surveys.id"]),
+    UniqueConstraint("structure_id", "survey_id", "station"),
+)
+
+# Each migration brings the schema from version (index + 1) to (index + 2).
+MIGRATIONS: list[Callable[[Connection], None]] = []
+
+
+def now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def _sqlite_engine(path: Path) -> Engine:
+    engine = create_engine(f"sqlite:///{path}", future=True)
+
+    @event.listens_for(engine, "connect")
+    def _pragmas(dbapi_conn, _record):  # pragma: no cover - trivial
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.close()
+
+    return engine
+
+
+def create_catalog(path: Path) -> None:
+    engine = _sqlite_engine(path)
+    with engine.begin() as conn:
+        metadata.create_all(conn)
+        conn.execute(meta.insert(), [{"key": "schema_version", "value": str(SCHEMA_VERSION)}])
+    engine.dispose()
+
+
+def open_catalog(path: Path) -> Engine:
+    """An engine on an existing catalog, migrated to the current schema version."""
+    if not path.is_file():
+        raise WorkspaceError(f"{path}: the catalog is missing")
+    engine = _sqlite_engine(path)
+    with engine.begin() as conn:
+        row = conn.execute(select(meta.c.value).where(meta.c.key == "schema_version")).first()
+        if row is None:
+            raise WorkspaceError(f"{path}: not a twin catalog (no schema version)")
+        version = int(row[0])
+        if version > SCHEMA_VERSION:
+            raise WorkspaceError(
+                f"{path}: the catalog has schema version {version}, newer than this twin "
+                f"understands ({SCHEMA_VERSION}); upgrade twin"
+            )
+        for step in MIGRATIONS[version - 1 :]:
+            step(conn)
+        if version < SCHEMA_VERSION:
+            conn.execute(meta.update().where(meta.c.key == "schema_version").values(value=str(SCHEMA_VERSION)))
+    return engine
+
+
+@contextmanager
+def transaction(engine: Engine) -> Iterator[Connection]:
+    """One transaction: everything inside commits together or not at all."""
+    with engine.begin() as conn:
+        yield conn

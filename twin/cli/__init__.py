@@ -1,0 +1,1 @@
+"""The `twin` command line: parse, call one core function, render."""

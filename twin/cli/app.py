@@ -1,0 +1,48 @@
+"""The `twin` application: global options and the command list."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from twin import __version__
+from twin.cli import demo_cmd, inspect_cmd, sample_cmd, workspace_cmd
+from twin.cli.common import new_app, out
+
+app = new_app(
+    "twin turns laser scans of heritage buildings into annotated 3D digital twins.\n\n"
+    "Start with `twin init`, then `twin ingest`; `twin demo` runs everything on the bundled sample."
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"twin {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    ctx: typer.Context,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    ctx.obj = {"debug": debug}
+
+
+app.command()(demo_cmd.demo)
+app.command()(inspect_cmd.inspect)
+app.command()(workspace_cmd.init)
+app.command()(workspace_cmd.ingest)
+app.command()(workspace_cmd.structures)
+app.command()(workspace_cmd.surveys)
+app.command()(workspace_cmd.scans)
+app.command()(workspace_cmd.verify)
+app.command()(sample_cmd.sample)
+
+
+def main() -> None:
+    app()

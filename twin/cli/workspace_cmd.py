@@ -1,0 +1,185 @@
+"""Workspace commands: init, ingest, structures, surveys, scans, verify."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from twin.cli.common import JsonOpt, WorkspaceOpt, byte_progress, err, out, print_json
+
+
+def init(
+    folder: Annotated[Path, typer.Argument(help="Folder to create the workspace in.")] = Path("."),
+    name: Annotated[str | None, typer.Option(help="Workspace name (default: the folder's name).")] = None,
+    organisation: Annotated[
+        str | None, typer.Option(help="Source organisation, written into archive packages.")
+    ] = None,
+) -> None:
+    """Create a workspace: settings, SQLite catalog and content-addressed store.
+
+    Example: twin init hue-campaign-2025 --organisation "Hue Monuments Conservation Centre"
+    """
+    from twin.catalog.workspace import init_workspace  # noqa: PLC0415
+
+    ws = init_workspace(folder, name=name, organisation=organisation)
+    out.print(f"created workspace {ws.settings.name!r} in {ws.root}")
+
+
+def ingest(
+    files: Annotated[list[Path], typer.Argument(help="Scan files, or folders of scan files.")],
+    structure: Annotated[str, typer.Option("--structure", "-s", help="Structure id, e.g. thai-hoa-palace.")],
+    survey: Annotated[str, typer.Option("--survey", help="Survey (campaign) id, e.g. 2025-03.")],
+    station: Annotated[
+        str | None, typer.Option(help="Station name for a single file (default: each file's name).")
+    ] = None,
+    crs: Annotated[
+        str | None, typer.Option(help="Coordinate system to record instead of the header's, e.g. EPSG:32648.")
+    ] = None,
+    survey_date: Annotated[
+        str | None, typer.Option(help="Capture date of a new survey (default: the scans' header dates).")
+    ] = None,
+    workspace: WorkspaceOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Copy scans into the store (read-only, under their SHA-256) and register them.
+
+    Every point of every file is read first; if any file is bad, nothing is ingested.
+    Ingesting a file that is already in the catalog does nothing and says so.
+
+    Example: twin ingest scans/2025/ --structure ngo-mon-gate --survey 2025-03 --crs EPSG:32648
+    """
+    from twin.catalog.ingest import IngestProgress, ingest as run_ingest  # noqa: PLC0415
+    from twin.catalog.workspace import Workspace  # noqa: PLC0415
+
+    ws = Workspace.open(workspace)
+    with byte_progress() as bar:
+        task = None
+
+        def start(phase: str, total: int) -> None:
+            nonlocal task
+            if task is not None:
+                bar.remove_task(task)
+            task = bar.add_task(phase, total=total)
+
+        report = run_ingest(
+            ws,
+            files,
+            structure,
+            survey,
+            station=station,
+            crs=crs,
+            survey_date=survey_date,
+            progress=IngestProgress(start=start, advance=lambda n: bar.advance(task, n)),
+        )
+    if as_json:
+        print_json(report)
+        return
+    for rec in report.added:
+        crs_text = f"EPSG:{rec.crs_epsg}" if rec.crs_epsg else (rec.crs_name or "no CRS")
+        out.print(
+            f"ingested {rec.original_name} → {rec.structure_id}/{rec.survey_id}/{rec.station}: "
+            f"{rec.point_count:,} points, {rec.format.upper()}, {crs_text}"
+            + (" (override)" if rec.crs_override else ""),
+            markup=False,
+        )
+    for skip in report.skipped:
+        out.print(f"skipped {skip.path}: {skip.reason}", markup=False)
+    if not report.added and report.skipped:
+        out.print("nothing to do: every file was already ingested")
+
+
+def structures(workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> None:
+    """List the structures in the catalog.
+
+    Example: twin structures --json
+    """
+    from twin.catalog.workspace import Workspace  # noqa: PLC0415
+
+    rows = Workspace.open(workspace).structures()
+    if as_json:
+        print_json(rows)
+        return
+    _table(["structure", "name", "surveys", "scans", "created"],
+           [[r.id, r.name or "", r.surveys, r.scans, r.created_at] for r in rows])
+
+
+def surveys(
+    structure: Annotated[str, typer.Argument(help="Structure id.")],
+    workspace: WorkspaceOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List the surveys of a structure.
+
+    Example: twin surveys pavilion
+    """
+    from twin.catalog.workspace import Workspace  # noqa: PLC0415
+
+    rows = Workspace.open(workspace).surveys(structure)
+    if as_json:
+        print_json(rows)
+        return
+    _table(["survey", "date", "scans", "points"], [[r.id, r.date or "", r.scans, f"{r.points:,}"] for r in rows])
+
+
+def scans(
+    structure: Annotated[str, typer.Argument(help="Structure id.")],
+    survey: Annotated[str | None, typer.Option(help="Only this survey.")] = None,
+    workspace: WorkspaceOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List the raw scans of a structure.
+
+    Example: twin scans pavilion --survey survey-2024
+    """
+    from twin.catalog.workspace import Workspace  # noqa: PLC0415
+
+    rows = Workspace.open(workspace).scans(structure, survey)
+    if as_json:
+        print_json(rows)
+        return
+    _table(
+        ["survey", "station", "file", "format", "points", "CRS", "date", "sha256"],
+        [
+            [r.survey_id, r.station, r.original_name, r.format.upper(), f"{r.point_count:,}",
+             f"EPSG:{r.crs_epsg}" if r.crs_epsg else (r.crs_name or "-"), r.capture_date or "", r.sha256[:12]]
+            for r in rows
+        ],
+    )
+
+
+def verify(workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> None:
+    """Re-hash every stored raw scan; exit non-zero if any changed or vanished.
+
+    Example: twin verify -w hue-campaign-2025
+    """
+    from twin.catalog.fixity import verify_workspace  # noqa: PLC0415
+    from twin.catalog.workspace import Workspace  # noqa: PLC0415
+
+    ws = Workspace.open(workspace)
+    total = sum(s.size_bytes for s in ws.scans())
+    with byte_progress() as bar:
+        task = bar.add_task("verifying", total=total)
+        report = verify_workspace(ws, advance=lambda n: bar.advance(task, n))
+    if as_json:
+        print_json(report)
+    else:
+        for p in report.problems:
+            detail = "is missing" if p.problem == "missing" else f"changed (sha256 now {p.actual_sha256[:12]}…)"
+            err.print(f"error: {p.store_path} {detail}; expected sha256 {p.expected_sha256[:12]}…", markup=False)
+        status = "all intact" if report.ok else f"{len(report.problems)} problem(s)"
+        out.print(f"verified {report.checked} raw scan(s) in {report.workspace}: {status}")
+    if not report.ok:
+        from twin.errors import IntegrityError  # noqa: PLC0415
+
+        raise typer.Exit(IntegrityError.exit_code)
+
+
+def _table(columns: list[str], rows: list[list]) -> None:
+    from rich.table import Table  # noqa: PLC0415
+
+    t = Table(*columns)
+    for r in rows:
+        t.add_row(*(str(v) for v in r))
+    out.print(t)

@@ -1,0 +1,89 @@
+"""The error hierarchy. Every error twin raises on purpose derives from TwinError
+and from the builtin that best describes it, so callers can catch either.
+
+Exit codes live here, in one place, so the CLI maps exceptions to codes without
+knowing the domain.
+"""
+
+from __future__ import annotations
+
+
+class TwinError(Exception):
+    """Root of every deliberate twin error. The message is one line: what, where, what to do."""
+
+    exit_code = 1
+
+
+class UsageError(TwinError, ValueError):
+    """An impossible parameter or option combination."""
+
+    exit_code = 2
+
+
+class ScanReadError(TwinError, OSError):
+    """A scan file is missing, unreadable, truncated, corrupt or of the wrong format."""
+
+    exit_code = 3
+
+    def __str__(self) -> str:  # OSError's str() would format (errno, strerror)
+        return self.args[0] if self.args else "scan read error"
+
+
+class ScanContentError(ScanReadError, ValueError):
+    """A scan parses but its content is unusable: zero points, NaN or infinite coordinates."""
+
+
+class UnsupportedFormatError(ScanReadError):
+    """No reader is registered for the file's extension or content."""
+
+
+class CRSError(TwinError, ValueError):
+    """A coordinate reference system cannot be resolved."""
+
+    exit_code = 2
+
+
+class InvalidIdentifierError(TwinError, ValueError):
+    """A structure, survey or station id that cannot be used as a file name."""
+
+    exit_code = 2
+
+
+class WorkspaceError(TwinError, FileNotFoundError):
+    """The folder is not a twin workspace, or the workspace is damaged."""
+
+    exit_code = 4
+
+    def __str__(self) -> str:
+        return self.args[0] if self.args else "workspace error"
+
+
+class NotFoundError(TwinError, LookupError):
+    """A structure, survey, scan or model that the catalog does not hold."""
+
+    exit_code = 4
+
+
+class IntegrityError(TwinError, RuntimeError):
+    """Stored bytes no longer match their recorded hash."""
+
+    exit_code = 5
+
+
+class SpecError(TwinError, ValueError):
+    """A pipeline or layer file that does not validate."""
+
+    exit_code = 2
+
+
+class ProcessingError(TwinError, RuntimeError):
+    """A processing stage could not produce a trustworthy result (e.g. a station that does not align)."""
+
+    exit_code = 6
+
+
+def exit_code_for(exc: BaseException) -> int:
+    """The process exit code for an exception reaching the CLI."""
+    if isinstance(exc, TwinError):
+        return exc.exit_code
+    return 1

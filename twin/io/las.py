@@ -1,0 +1,204 @@
+"""LAS 1.0-1.4, LAZ and COPC through laspy (lazrs for compression), read in chunks."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from twin.errors import ScanReadError
+from twin.io.base import DEFAULT_CHUNK_POINTS, Chunk, ScanFormat
+from twin.io.crs import choose_crs, crs_from_wkt, describe_crs, plausibility_warnings
+from twin.models.scan import Bounds, CRSInfo, ScanInfo
+
+_RGB_FORMATS = {2, 3, 5, 7, 8, 10}
+_POINT_FORMAT_BYTE = 104
+
+
+def _is_compressed(head: bytes) -> bool:
+    return len(head) > _POINT_FORMAT_BYTE and bool(head[_POINT_FORMAT_BYTE] & 0x80)
+
+
+def _is_copc(head: bytes) -> bool:
+    # COPC requires its info VLR first, right after the 375-byte LAS 1.4 header.
+    return head[375 + 2 : 375 + 2 + 4] == b"copc"
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+class _LasFamily(ScanFormat):
+    def _open(self, path: Path):
+        import laspy  # noqa: PLC0415
+
+        try:
+            return laspy.open(str(path))
+        except Exception as exc:
+            raise ScanReadError(f"{path}: cannot read the {self.name.upper()} header ({_one_line(exc)})") from exc
+
+    def inspect(self, path: Path) -> ScanInfo:
+        with self._open(path) as reader:
+            header = reader.header
+            info = self._header_info(path, header)
+        if self.name == "las":
+            self._check_size(path, header)
+        return info
+
+    def _header_info(self, path: Path, header) -> ScanInfo:
+        pf = header.point_format
+        bounds = Bounds(min=tuple(map(float, header.mins)), max=tuple(map(float, header.maxs)))
+        crs = _header_crs(header)
+        if header.point_count:
+            crs.warnings.extend(plausibility_warnings(crs, header.mins, header.maxs))
+        vlr_names = [_vlr_name(v) for v in header.vlrs]
+        evlrs = getattr(header, "evlrs", None) or []
+        warnings = list(crs.warnings)
+        return ScanInfo(
+            path=str(path),
+            format=self.name,
+            size_bytes=path.stat().st_size,
+            version=f"{header.version.major}.{header.version.minor}",
+            encoding="laszip" if self.name != "las" else "uncompressed",
+            point_format=int(pf.id),
+            point_count=int(header.point_count),
+            bounds=bounds if header.point_count else None,
+            scales=tuple(map(float, header.scales)),
+            offsets=tuple(map(float, header.offsets)),
+            crs=crs,
+            dimensions=list(pf.dimension_names),
+            extra_dimensions=list(pf.extra_dimension_names),
+            has_rgb=int(pf.id) in _RGB_FORMATS,
+            has_intensity=True,
+            vlrs=vlr_names + [f"EVLR:{_vlr_name(v)}" for v in evlrs],
+            software=(header.generating_software or "").strip("\x00 ") or None,
+            system_id=(header.system_identifier or "").strip("\x00 ") or None,
+            capture_date=header.creation_date.isoformat() if header.creation_date else None,
+            warnings=warnings,
+        )
+
+    def _check_size(self, path: Path, header) -> None:
+        record = header.point_format.size
+        needed = header.offset_to_point_data + header.point_count * record
+        size = path.stat().st_size
+        if size < needed:
+            complete = max(0, (size - header.offset_to_point_data) // record)
+            raise ScanReadError(
+                f"{path}: the header declares {header.point_count:,} points but the file holds only "
+                f"{complete:,} complete point records; it is truncated"
+            )
+
+    def iter_chunks(self, path: Path, chunk_points: int = DEFAULT_CHUNK_POINTS) -> Iterator[Chunk]:
+        reader = self._open(path)
+        with reader:
+            header = reader.header
+            if self.name == "las":
+                self._check_size(path, header)
+            has_rgb = int(header.point_format.id) in _RGB_FORMATS
+            extra = list(header.point_format.extra_dimension_names)
+            delivered = 0
+            try:
+                for points in reader.chunk_iterator(chunk_points):
+                    chunk = _chunk_arrays(points, header, has_rgb, extra)
+                    delivered += len(chunk["xyz"])
+                    yield chunk
+            except ScanReadError:
+                raise
+            except Exception as exc:
+                raise ScanReadError(
+                    f"{path}: the point data is corrupt or truncated after {delivered:,} points ({_one_line(exc)})"
+                ) from exc
+            if delivered < header.point_count:
+                raise ScanReadError(
+                    f"{path}: the header declares {header.point_count:,} points but only {delivered:,} "
+                    "could be read; the file is truncated"
+                )
+
+
+def _chunk_arrays(points, header, has_rgb: bool, extra: list[str]) -> Chunk:
+    raw = points.array
+    n = len(raw)
+    xyz = np.empty((n, 3), dtype=np.float64)
+    for axis, name in enumerate("XYZ"):
+        np.multiply(raw[name], header.scales[axis], out=xyz[:, axis])
+        xyz[:, axis] += header.offsets[axis]
+    chunk: Chunk = {
+        "xyz": xyz,
+        "intensity": raw["intensity"].astype(np.float32),
+        "classification": np.asarray(points.classification, dtype=np.uint8),
+        "point_source_id": raw["point_source_id"].astype(np.uint16, copy=False),
+    }
+    if has_rgb:
+        chunk["rgb"] = rgb16_to_rgb8(np.stack([raw["red"], raw["green"], raw["blue"]], axis=1))
+    for name in extra:
+        chunk[name] = np.asarray(points[name])
+    return chunk
+
+
+def rgb16_to_rgb8(rgb: np.ndarray) -> np.ndarray:
+    """LAS colours are 16-bit, but many writers store 8-bit values in them."""
+    if rgb.size and int(rgb.max()) > 255:
+        return (rgb // 257).astype(np.uint8)
+    return rgb.astype(np.uint8)
+
+
+def _vlr_name(vlr) -> str:
+    name = type(vlr).__name__
+    if name == "VLR":
+        return f"VLR(user_id={vlr.user_id.strip(chr(0))!r},record_id={vlr.record_id})"
+    return name
+
+
+def _header_crs(header) -> CRSInfo:
+    """CRS from the WKT record and the GeoTIFF keys; WKT first for LAS 1.4, GeoTIFF first before."""
+    wkt_vlrs = [v for v in header.vlrs if type(v).__name__ == "WktCoordinateSystemVlr"]
+    geo_vlrs = [v for v in header.vlrs if type(v).__name__ == "GeoKeyDirectoryVlr"]
+    wkt_candidates, geo_candidates, problems = [], [], []
+    for vlr in wkt_vlrs:
+        info, problem = crs_from_wkt(vlr.string, "wkt-vlr")
+        if info:
+            wkt_candidates.append(info)
+        else:
+            problems.append(problem)
+    for vlr in geo_vlrs:
+        try:
+            crs = vlr.parse_crs()
+        except Exception as exc:
+            problems.append(f"the GeoTIFF keys cannot be parsed ({_one_line(exc)})")
+            continue
+        if crs is None:
+            problems.append("the GeoTIFF keys name no coordinate system")
+        else:
+            geo_candidates.append(describe_crs(crs, "geotiff"))
+    wkt_first = (header.version.major, header.version.minor) >= (1, 4)
+    ordered = wkt_candidates + geo_candidates if wkt_first else geo_candidates + wkt_candidates
+    return choose_crs(ordered, problems)
+
+
+class LasFormat(_LasFamily):
+    name = "las"
+    extensions = (".las",)
+
+    def sniff(self, head: bytes) -> bool:
+        return head[:4] == b"LASF" and not _is_compressed(head)
+
+
+class LazFormat(_LasFamily):
+    name = "laz"
+    extensions = (".laz",)
+
+    def sniff(self, head: bytes) -> bool:
+        return head[:4] == b"LASF" and _is_compressed(head) and not _is_copc(head)
+
+
+class CopcFormat(_LasFamily):
+    name = "copc"
+    extensions = (".laz", ".copc")
+
+    def sniff(self, head: bytes) -> bool:
+        return head[:4] == b"LASF" and _is_compressed(head) and _is_copc(head)
+
+
+FORMATS = [LasFormat(), LazFormat(), CopcFormat()]

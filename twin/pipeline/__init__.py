@@ -1,0 +1,1 @@
+"""Pipeline specs, the stage registry, the cached runner, provenance and batches."""

@@ -1,0 +1,58 @@
+"""The main job on the bundled sample: the README's first command runs this."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from twin.catalog.ingest import IngestProgress, ingest
+from twin.catalog.settings import CATALOG_FILE, SETTINGS_FILE
+from twin.catalog.workspace import Workspace, init_workspace
+from twin.errors import ScanReadError
+from twin.models.catalog import IngestReport
+
+
+def bundled_samples() -> Path:
+    """sample_scans/ of the source checkout this package runs from."""
+    return Path(__file__).resolve().parents[2] / "sample_scans"
+
+
+class DemoReport(BaseModel):
+    workspace: str
+    created: bool
+    ingests: list[IngestReport]
+
+
+def survey_folders(samples: Path) -> list[tuple[str, str, Path]]:
+    """(structure, survey, folder) for each ``<samples>/<structure>/<survey>/`` holding scans."""
+    if not samples.is_dir():
+        raise ScanReadError(f"{samples}: no sample folder; generate one with `twin sample --out {samples}`")
+    found = []
+    for structure in sorted(p for p in samples.iterdir() if p.is_dir()):
+        for survey in sorted(p for p in structure.iterdir() if p.is_dir() and p.name != "truth"):
+            if any(survey.glob("*.la[sz]")):
+                found.append((structure.name, survey.name, survey))
+    if not found:
+        raise ScanReadError(f"{samples}: no <structure>/<survey>/ folders with scans inside")
+    return found
+
+
+def run_demo(
+    workspace: Path,
+    samples: Path | None = None,
+    on_step: Callable[[str], None] = lambda message: None,
+    progress: IngestProgress | None = None,
+) -> DemoReport:
+    """Create (or reuse) a workspace and ingest every sample survey into it."""
+    samples = samples or bundled_samples()
+    folders = survey_folders(samples)
+    workspace = Path(workspace)
+    created = not ((workspace / SETTINGS_FILE).exists() and (workspace / CATALOG_FILE).exists())
+    ws = init_workspace(workspace, name="twin-demo", organisation="twin sample") if created else Workspace.open(workspace)
+    reports = []
+    for structure, survey, folder in folders:
+        on_step(f"ingesting {structure}/{survey} from {folder}")
+        reports.append(ingest(ws, [folder], structure, survey, progress=progress))
+    return DemoReport(workspace=str(ws.root), created=created, ingests=reports)
