@@ -42,3 +42,52 @@ def cli():
         return runner.invoke(app, [str(a) for a in args])
 
     return invoke
+
+
+def write_las(path: Path, n: int = 1000, version: str = "1.4", point_format: int = 7, epsg: int | None = 32648,
+              seed: int = 0, xyz=None) -> Path:
+    """A small georeferenced LAS/LAZ (by extension) near Hue, UTM 48N, for tests."""
+    import datetime as dt
+
+    import laspy
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    header = laspy.LasHeader(point_format=point_format, version=version)
+    header.scales = [0.001, 0.001, 0.001]
+    header.offsets = [749000.0, 1821000.0, 0.0]
+    header.creation_date = dt.date(2024, 3, 12)
+    if epsg:
+        from pyproj import CRS
+
+        header.add_crs(CRS.from_epsg(epsg))
+    las = laspy.LasData(header)
+    if xyz is None:
+        xyz = rng.random((n, 3)) * [20, 12, 9] + [749010.0, 1821020.0, 5.0]
+    las.x, las.y, las.z = np.asarray(xyz).T
+    las.intensity = rng.integers(0, 65535, len(xyz), dtype=np.uint16)
+    las.classification = rng.integers(0, 7, len(xyz), dtype=np.uint8)
+    las.point_source_id = np.full(len(xyz), 3, dtype=np.uint16)
+    if point_format in (2, 3, 5, 7, 8, 10):
+        las.red = las.green = las.blue = rng.integers(0, 65535, len(xyz), dtype=np.uint16)
+    las.write(str(path))
+    return path
+
+
+@pytest.fixture
+def las_file(tmp_path: Path) -> Path:
+    return write_las(tmp_path / "station.las")
+
+
+def workspace_state(root: Path) -> tuple:
+    """Everything a failed command must leave untouched: catalog rows and store files."""
+    import sqlite3
+
+    con = sqlite3.connect(root / "catalog.sqlite")
+    tables = [r[0] for r in con.execute("select name from sqlite_master where type='table' order by name")]
+    rows = {t: sorted(map(repr, con.execute(f"select * from {t}"))) for t in tables}
+    con.close()
+    files = sorted(
+        (str(p.relative_to(root)), p.stat().st_size) for p in (root / "store").rglob("*") if p.is_file()
+    )
+    return rows, files

@@ -129,6 +129,9 @@ def ingest(
     if problems:
         raise IngestRefused(problems)
 
+    if not todo:
+        return IngestReport(structure_id=structure_id, survey_id=survey_id, added=[], skipped=skipped)
+
     # 3. Copy into the store, then register everything in one transaction.
     store = ws.raw_store
     added_blobs: list[Path] = []
@@ -142,12 +145,11 @@ def ingest(
             rows.append(_scan_row(ws, f, digest, info, st, stored, override, structure_id, survey_id))
         with db.transaction(ws.engine) as conn:
             _ensure_structure_and_survey(conn, structure_id, survey_id, survey_date, infos)
-            if rows:
-                conn.execute(sc.insert(), rows)
+            conn.execute(sc.insert(), rows)
             added = [
                 scan_record(r)
                 for r in conn.execute(
-                    select(sc).where(sc.c.sha256.in_([row["sha256"] for row in rows]))
+                    select(sc).where(sc.c.sha256.in_([row["sha256"] for row in rows])).order_by(sc.c.station)
                 ).mappings()
             ]
     except BaseException:

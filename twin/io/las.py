@@ -99,9 +99,12 @@ class _LasFamily(ScanFormat):
             has_rgb = int(header.point_format.id) in _RGB_FORMATS
             extra = list(header.point_format.extra_dimension_names)
             delivered = 0
+            compressed = self.name != "las"
             try:
                 for points in reader.chunk_iterator(chunk_points):
                     chunk = _chunk_arrays(points, header, has_rgb, extra)
+                    if compressed:
+                        _check_within_header_bounds(path, chunk["xyz"], header, delivered)
                     delivered += len(chunk["xyz"])
                     yield chunk
             except ScanReadError:
@@ -135,6 +138,22 @@ def _chunk_arrays(points, header, has_rgb: bool, extra: list[str]) -> Chunk:
     for name in extra:
         chunk[name] = np.asarray(points[name])
     return chunk
+
+
+def _check_within_header_bounds(path: Path, xyz: np.ndarray, header, before: int) -> None:
+    """LAZ has no checksums: a damaged chunk decodes to plausible-looking garbage. Points
+    outside the header's bounding box are the one cheap, reliable sign of it."""
+    if not len(xyz):
+        return
+    tol = np.asarray(header.scales) + 1e-9 * np.abs(np.asarray(header.maxs))
+    outside = (xyz < np.asarray(header.mins) - tol) | (xyz > np.asarray(header.maxs) + tol)
+    if outside.any():
+        first = int(np.flatnonzero(outside.any(axis=1))[0])
+        raise ScanReadError(
+            f"{path}: point {before + first:,} decodes outside the header's bounds "
+            f"({int(outside.any(axis=1).sum()):,} such points in this chunk): the compressed data is corrupt "
+            "or the header's bounds are wrong; re-export the scan"
+        )
 
 
 def rgb16_to_rgb8(rgb: np.ndarray) -> np.ndarray:

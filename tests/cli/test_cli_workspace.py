@@ -1,0 +1,133 @@
+"""The CLI as a user runs it: exit codes, one-line errors, JSON, an unchanged workspace on failure."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import workspace_state, write_las
+
+COMMANDS = ["demo", "inspect", "init", "ingest", "structures", "surveys", "scans", "verify", "sample"]
+
+
+def test_help_lists_every_command(cli):
+    result = cli("--help")
+    assert result.exit_code == 0
+    for name in COMMANDS:
+        assert name in result.stdout
+
+
+@pytest.mark.parametrize("name", COMMANDS)
+def test_every_command_has_help_with_an_example(cli, name):
+    result = cli(name, "--help")
+    assert result.exit_code == 0 and "Example: twin " in result.stdout
+
+
+def test_version(cli):
+    from twin import __version__
+
+    result = cli("--version")
+    assert result.exit_code == 0 and __version__ in result.stdout
+
+
+def test_help_imports_no_heavy_library():
+    code = (
+        "import sys; from twin.cli.app import app; "
+        "heavy = [m for m in ('open3d', 'laspy', 'sqlalchemy', 'pyproj', 'scipy', 'trimesh', 'dask') if m in sys.modules]; "
+        "print(heavy)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_init_ingest_list_verify(cli, tmp_path: Path):
+    ws = tmp_path / "ws"
+    assert cli("init", ws).exit_code == 0
+    folder = tmp_path / "scans"
+    folder.mkdir()
+    write_las(folder / "S1.laz", seed=1)
+    write_las(folder / "S2.laz", seed=2, epsg=None)
+    result = cli("ingest", folder, "--structure", "pavilion", "--survey", "survey-2024", "-w", ws)
+    assert result.exit_code == 0, result.stderr
+    assert "ingested S1.laz → pavilion/survey-2024/S1: 1,000 points, LAZ, EPSG:32648" in result.stdout
+
+    again = cli("ingest", folder, "--structure", "pavilion", "--survey", "survey-2024", "-w", ws)
+    assert again.exit_code == 0 and "nothing to do" in again.stdout
+
+    structures = json.loads(cli("structures", "-w", ws, "--json").stdout)
+    assert [(s["id"], s["surveys"], s["scans"]) for s in structures] == [("pavilion", 1, 2)]
+    surveys = json.loads(cli("surveys", "pavilion", "-w", ws, "--json").stdout)
+    assert surveys[0]["id"] == "survey-2024" and surveys[0]["points"] == 2000
+    scans = json.loads(cli("scans", "pavilion", "-w", ws, "--json").stdout)
+    assert [s["station"] for s in scans] == ["S1", "S2"] and scans[1]["crs_epsg"] is None
+    assert "S2.laz" in cli("scans", "pavilion", "-w", ws).stdout
+
+    ok = cli("verify", "-w", ws)
+    assert ok.exit_code == 0 and "all intact" in ok.stdout
+    stored = ws / scans[0]["store_path"]
+    stored.chmod(0o644)
+    stored.write_bytes(stored.read_bytes() + b"x")
+    bad = cli("verify", "-w", ws)
+    assert bad.exit_code == 5 and scans[0]["store_path"] in bad.stderr and "changed" in bad.stderr
+
+
+def test_inspect_json(cli, tmp_path: Path):
+    path = write_las(tmp_path / "a.las", n=500)
+    data = json.loads(cli("inspect", path, "--stats", "--json").stdout)
+    assert data["point_count"] == 500 and data["stats"]["points_read"] == 500
+    assert data["crs"]["epsg"] == 32648
+    table = cli("inspect", path)
+    assert table.exit_code == 0 and "EPSG:32648" in table.stdout
+
+
+def _bad_las(tmp_path: Path, name: str) -> Path:
+    good = write_las(tmp_path / f"good-{name}")
+    bad = tmp_path / name
+    bad.write_bytes(good.read_bytes()[:-3001])
+    return bad
+
+
+@pytest.mark.parametrize(
+    ("make_args", "code", "message"),
+    [
+        (lambda t: [t / "missing.las", "--structure", "p", "--survey", "s"], 3, "missing.las: no such file"),
+        (lambda t: [_bad_las(t, "cut.las"), "--structure", "p", "--survey", "s"], 3, "cut.las: the header declares"),
+        (lambda t: [write_las(t / "a.las"), "--structure", "p/q", "--survey", "s"], 2, "structure id 'p/q'"),
+        (lambda t: [write_las(t / "a.las"), "--structure", "p", "--survey", "s", "--crs", "EPSG:0"], 2,
+         "unknown coordinate system 'EPSG:0'"),
+    ],
+)
+def test_bad_ingest_one_line_nonzero_unchanged(cli, tmp_path: Path, make_args, code, message):
+    ws = tmp_path / "ws"
+    cli("init", ws)
+    write_las(tmp_path / "seed.las", seed=9)
+    cli("ingest", tmp_path / "seed.las", "--structure", "p", "--survey", "s", "-w", ws)
+    before = workspace_state(ws)
+    result = cli("ingest", *make_args(tmp_path), "-w", ws)
+    assert result.exit_code == code
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0]
+    assert "Traceback" not in result.stderr + result.stdout
+    assert workspace_state(ws) == before
+
+
+def test_ingest_into_a_folder_that_is_not_a_workspace(cli, tmp_path: Path):
+    path = write_las(tmp_path / "a.las")
+    result = cli("ingest", path, "--structure", "p", "--survey", "s", "-w", tmp_path)
+    assert result.exit_code == 4 and "is not inside a twin workspace" in result.stderr
+    assert not (tmp_path / "catalog.sqlite").exists()
+
+
+def test_unknown_structure(cli, tmp_path: Path):
+    cli("init", tmp_path / "ws")
+    result = cli("surveys", "nope", "-w", tmp_path / "ws")
+    assert result.exit_code == 4 and "no structure 'nope'" in result.stderr
+
+
+def test_debug_shows_traceback(cli, tmp_path: Path):
+    result = cli("--debug", "inspect", tmp_path / "missing.las")
+    assert result.exit_code != 0 and result.exception is not None
