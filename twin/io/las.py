@@ -122,11 +122,13 @@ class _LasFamily(ScanFormat):
 
 def _chunk_arrays(points, header, has_rgb: bool, extra: list[str]) -> Chunk:
     raw = points.array
-    n = len(raw)
-    xyz = np.empty((n, 3), dtype=np.float64)
+    # Build x, y, z as three contiguous rows and hand out the (n, 3) transpose: per-axis
+    # reductions (bounds) then run over contiguous memory, ~20x faster than on (n, 3) C order.
+    columns = np.empty((3, len(raw)), dtype=np.float64)
     for axis, name in enumerate("XYZ"):
-        np.multiply(raw[name], header.scales[axis], out=xyz[:, axis])
-        xyz[:, axis] += header.offsets[axis]
+        np.multiply(raw[name], header.scales[axis], out=columns[axis])
+        columns[axis] += header.offsets[axis]
+    xyz = columns.T
     chunk: Chunk = {
         "xyz": xyz,
         "intensity": raw["intensity"].astype(np.float32),

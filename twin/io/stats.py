@@ -36,15 +36,16 @@ def gather_stats(path: Path, chunks: Iterable[Chunk]) -> ScanStats:
         n = len(xyz)
         if n == 0:
             continue
-        finite = np.isfinite(xyz).all(axis=1)
-        if not finite.all():
+        chunk_lo, chunk_hi = xyz.min(axis=0), xyz.max(axis=0)
+        if not (np.isfinite(chunk_lo).all() and np.isfinite(chunk_hi).all()):  # NaN and inf reach min/max
+            finite = np.isfinite(xyz).all(axis=1)
             bad = int(np.flatnonzero(~finite)[0]) + count
             raise ScanContentError(
                 f"{path}: point {bad} has a NaN or infinite coordinate "
                 f"({int((~finite).sum())} such points in this chunk); fix or re-export the scan"
             )
-        lo = np.minimum(lo, xyz.min(axis=0))
-        hi = np.maximum(hi, xyz.max(axis=0))
+        lo = np.minimum(lo, chunk_lo)
+        hi = np.maximum(hi, chunk_hi)
         cls = chunk.get("classification")
         if cls is not None:
             have_class = True
