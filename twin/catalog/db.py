@@ -86,6 +86,37 @@ scans = Table(
     UniqueConstraint("structure_id", "survey_id", "station"),
 )
 
+models = Table(
+    "models",
+    metadata,
+    Column("key", String(64), primary_key=True),  # the cache key of the pipeline's last stage
+    Column("structure_id", String, nullable=False),
+    Column("survey_id", String, nullable=False),
+    Column("pipeline", String, nullable=False),
+    Column("path", Text, nullable=False),  # model folder, relative to the workspace root
+    Column("point_count", Integer, nullable=False),
+    Column("face_count", Integer, nullable=False),
+    Column("crs_epsg", Integer),
+    Column("provenance_json", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    ForeignKeyConstraint(["structure_id", "survey_id"], ["surveys.structure_id", "surveys.id"]),
+)
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("structure_id", String, nullable=False),
+    Column("survey_id", String, nullable=False),
+    Column("pipeline", String, nullable=False),
+    Column("model_key", String(64)),
+    Column("status", String, nullable=False),  # succeeded, failed
+    Column("message", Text),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True), nullable=False),
+    Column("provenance_json", Text),
+)
+
 # Each migration brings the schema from version (index + 1) to (index + 2).
 MIGRATIONS: list[Callable[[Connection], None]] = []
 
@@ -95,7 +126,7 @@ def now() -> dt.datetime:
 
 
 def _sqlite_engine(path: Path) -> Engine:
-    engine = create_engine(f"sqlite:///{path}", future=True)
+    engine = create_engine(f"sqlite:///{path}", future=True, connect_args={"timeout": 60})
 
     @event.listens_for(engine, "connect")
     def _pragmas(dbapi_conn, _record):  # pragma: no cover - trivial

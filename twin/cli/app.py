@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from twin import __version__
-from twin.cli import demo_cmd, inspect_cmd, sample_cmd, workspace_cmd
+from twin.cli import demo_cmd, inspect_cmd, process_cmd, sample_cmd, workspace_cmd
 from twin.cli.common import new_app, out
 
 app = new_app(
@@ -41,6 +41,7 @@ app.command()(workspace_cmd.structures)
 app.command()(workspace_cmd.surveys)
 app.command()(workspace_cmd.scans)
 app.command()(workspace_cmd.verify)
+app.command()(process_cmd.process)
 app.command()(sample_cmd.sample)
 
 

@@ -223,3 +223,53 @@ class CopcFormat(_LasFamily):
 
 
 FORMATS = [LasFormat(), LazFormat(), CopcFormat()]
+
+
+_WRITE_CHUNK = 2_000_000
+
+
+def write_las(cloud, path: Path, crs_wkt: str | None = None, scale: float = 0.0001,
+              extra_dims: dict[str, np.ndarray] | None = None) -> Path:
+    """Write a PointCloud as LAS/LAZ (by extension), atomically.
+
+    The LAS offset is the cloud's origin and the scale 0.1 mm, so coordinates keep their
+    full precision. Normals and any ``extra_dims`` go in as LAS extra bytes.
+    """
+    import laspy  # noqa: PLC0415
+
+    from twin.catalog.store import atomic_target  # noqa: PLC0415
+
+    has_rgb = "rgb" in cloud.attrs
+    header = laspy.LasHeader(point_format=7 if has_rgb else 6, version="1.4")
+    header.offsets = cloud.origin
+    header.scales = [scale] * 3
+    extras = dict(extra_dims or {})
+    if "normals" in cloud.attrs:
+        n = np.asarray(cloud.attrs["normals"], dtype=np.float32)
+        extras.update({"normal_x": n[:, 0], "normal_y": n[:, 1], "normal_z": n[:, 2]})
+    for name, values in extras.items():
+        header.add_extra_dim(laspy.ExtraBytesParams(name=name, type=np.asarray(values).dtype))
+    if crs_wkt:
+        from pyproj import CRS  # noqa: PLC0415
+
+        header.add_crs(CRS.from_wkt(crs_wkt))
+    with atomic_target(path) as tmp:
+        with laspy.open(str(tmp), mode="w", header=header, do_compress=path.suffix.lower() == ".laz") as writer:
+            for start in range(0, max(len(cloud), 1), _WRITE_CHUNK):
+                part = slice(start, start + _WRITE_CHUNK)
+                record = laspy.ScaleAwarePointRecord.zeros(len(cloud.xyz[part]), header=header)
+                world = cloud.xyz[part] + cloud.origin
+                record.x, record.y, record.z = world[:, 0], world[:, 1], world[:, 2]
+                if "intensity" in cloud.attrs:
+                    record.intensity = np.clip(cloud.attrs["intensity"][part], 0, 65535).astype(np.uint16)
+                if "classification" in cloud.attrs:
+                    record.classification = cloud.attrs["classification"][part]
+                if "point_source_id" in cloud.attrs:
+                    record.point_source_id = cloud.attrs["point_source_id"][part]
+                if has_rgb:
+                    rgb = cloud.attrs["rgb"][part].astype(np.uint16) * 257
+                    record.red, record.green, record.blue = rgb[:, 0], rgb[:, 1], rgb[:, 2]
+                for name, values in extras.items():
+                    record[name] = values[part]
+                writer.write_points(record)
+    return path

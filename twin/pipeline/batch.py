@@ -1,0 +1,161 @@
+"""Run many models (structure × survey) with Dask; one failure never stops the others.
+
+A local cluster by default (processes, one thread each, so open3d's own threads do not
+oversubscribe the cores), or a running scheduler given by address. A single job with
+one worker runs in this process: starting a cluster would cost more than it gives.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from twin.catalog.workspace import Workspace
+from twin.errors import NotFoundError, TwinError, UsageError
+from twin.pipeline.runner import ModelResult, run_model
+from twin.pipeline.spec import load_pipeline
+
+
+class JobFailure(BaseModel):
+    structure_id: str
+    survey_id: str
+    error: str
+    kind: str  # the error's class name
+
+
+class BatchReport(BaseModel):
+    pipeline: str
+    pipeline_source: str
+    succeeded: list[ModelResult]
+    failed: list[JobFailure]
+    seconds: float
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+
+def select_jobs(ws: Workspace, structures: list[str], survey: str | None, all_: bool) -> list[tuple[str, str]]:
+    if all_ and structures:
+        raise UsageError("give structures or --all, not both")
+    if not all_ and not structures:
+        raise UsageError("name the structures to process, or use --all")
+    names = [s.id for s in ws.structures()] if all_ else structures
+    jobs = []
+    for name in names:
+        surveys = [s.id for s in ws.surveys(name)]
+        if survey is not None:
+            if survey not in surveys:
+                raise NotFoundError(f"no survey {survey!r} of structure {name!r} (known: {', '.join(surveys) or 'none'})")
+            jobs.append((name, survey))
+        else:
+            jobs.extend((name, s) for s in surveys)
+    if not jobs:
+        raise NotFoundError("nothing to process: the catalog holds no surveys with scans")
+    return jobs
+
+
+def run_job(workspace: str, structure: str, survey: str, pipeline: str, events: str | None = None) -> dict:
+    """One model, as a task: returns a result or a failure, never raises."""
+    emit = _event_sink(events)
+    try:
+        ws = Workspace.open(Path(workspace))
+        spec, source = load_pipeline(pipeline)
+        result = run_model(ws, structure, survey, spec, source, on_event=emit)
+        emit({"type": "done", "structure": structure, "survey": survey, "status": result.status})
+        return {"ok": True, "result": result.model_dump()}
+    except Exception as exc:  # report every failure; one job must not stop the batch
+        message = str(exc) if isinstance(exc, TwinError) else f"internal error: {type(exc).__name__}: {exc}"
+        emit({"type": "failed", "structure": structure, "survey": survey, "error": message})
+        return {"ok": False, "failure": {"structure_id": structure, "survey_id": survey, "error": message,
+                                          "kind": type(exc).__name__}}
+
+
+def _event_sink(name: str | None) -> Callable[[dict], None]:
+    if name is None:
+        return lambda event: None
+    if name.startswith("local:"):
+        return _LOCAL_SINKS[name]
+    from distributed import Queue  # noqa: PLC0415
+
+    q = Queue(name)
+    return lambda event: q.put(event)
+
+
+_LOCAL_SINKS: dict[str, Callable[[dict], None]] = {}
+
+
+def process(
+    ws: Workspace,
+    jobs: list[tuple[str, str]],
+    pipeline: str,
+    workers: int = 1,
+    scheduler: str | None = None,
+    on_event: Callable[[dict], None] = lambda event: None,
+) -> BatchReport:
+    spec, source = load_pipeline(pipeline)  # refuse a bad pipeline before any work starts
+    if workers < 1:
+        raise UsageError(f"--workers must be at least 1, not {workers}")
+    started = time.perf_counter()
+    if scheduler is None and workers == 1 and len(jobs) == 1:
+        name = f"local:{uuid.uuid4().hex}"
+        _LOCAL_SINKS[name] = on_event
+        try:
+            outcomes = [run_job(str(ws.root), s, v, str(source), name) for s, v in jobs]
+        finally:
+            _LOCAL_SINKS.pop(name, None)
+    else:
+        outcomes = _run_on_dask(ws, jobs, str(source), workers, scheduler, on_event)
+    succeeded = [ModelResult.model_validate(o["result"]) for o in outcomes if o["ok"]]
+    failed = [JobFailure.model_validate(o["failure"]) for o in outcomes if not o["ok"]]
+    return BatchReport(pipeline=spec.name, pipeline_source=str(source), succeeded=succeeded, failed=failed,
+                       seconds=round(time.perf_counter() - started, 3))
+
+
+def _run_on_dask(ws, jobs, source, workers, scheduler, on_event) -> list[dict]:
+    from distributed import Client, LocalCluster, Queue  # noqa: PLC0415
+
+    cluster = None
+    try:
+        if scheduler:
+            client = Client(scheduler, timeout="20s")
+        else:
+            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                                   dashboard_address=None, silence_logs=50)
+            client = Client(cluster)
+    except Exception as exc:
+        where = f"the scheduler at {scheduler}" if scheduler else "a local Dask cluster"
+        raise UsageError(f"cannot start or reach {where}: {exc}") from exc
+    name = f"twin-events-{uuid.uuid4().hex}"
+    events = Queue(name, client=client)
+    stop = threading.Event()
+
+    def pump():
+        while not stop.is_set():
+            try:
+                for event in events.get(timeout=0.3, batch=True) or []:
+                    on_event(event)
+            except (TimeoutError, queue.Empty):
+                continue
+            except Exception:
+                time.sleep(0.1)
+
+    pumper = threading.Thread(target=pump, daemon=True)
+    pumper.start()
+    try:
+        futures = [client.submit(run_job, str(ws.root), s, v, source, name, pure=False, key=f"twin-{s}-{v}-{uuid.uuid4().hex[:6]}")
+                   for s, v in jobs]
+        return client.gather(futures)
+    finally:
+        time.sleep(0.4)
+        stop.set()
+        pumper.join(timeout=2)
+        client.close()
+        if cluster is not None:
+            cluster.close()

@@ -1,0 +1,105 @@
+"""Provenance: what a run did, with what, to what, how long it took and how much memory."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import platform
+import threading
+import time
+from contextlib import contextmanager
+
+from pydantic import BaseModel, Field
+
+_PACKAGES = ("twin", "open3d-cpu", "open3d", "numpy", "laspy", "lazrs", "trimesh", "scipy", "pyproj")
+
+
+def software_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for name in _PACKAGES:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+class StageRecord(BaseModel):
+    index: int
+    stage: str
+    params: dict
+    key: str
+    cached: bool
+    seconds: float = 0.0
+    peak_rss_mb: float = 0.0
+    points_in: int = 0
+    points_out: int = 0
+    faces_out: int = 0
+
+
+class InputRecord(BaseModel):
+    station: str
+    sha256: str
+    store_path: str
+    original_name: str
+    point_count: int
+    crs_epsg: int | None = None
+
+
+class OutputRecord(BaseModel):
+    role: str  # cloud, mesh:<level>
+    path: str  # relative to the model folder
+    sha256: str
+    size_bytes: int
+
+
+class RunProvenance(BaseModel):
+    structure_id: str
+    survey_id: str
+    pipeline: dict
+    pipeline_source: str
+    model_key: str
+    started_at: str
+    finished_at: str | None = None
+    seconds: float = 0.0
+    software: dict[str, str] = Field(default_factory=software_versions)
+    host: str = Field(default_factory=platform.node)
+    inputs: list[InputRecord]
+    stages: list[StageRecord] = Field(default_factory=list)
+    outputs: list[OutputRecord] = Field(default_factory=list)
+    registration: dict | None = None
+    crs: dict | None = None
+    origin: tuple[float, float, float] | None = None
+
+
+class PeakMemory:
+    """Samples this process's resident memory in a thread; ``peak_mb`` after the block."""
+
+    def __init__(self, interval: float = 0.05):
+        self.interval = interval
+        self.peak_mb = 0.0
+
+    @contextmanager
+    def measure(self):
+        import psutil  # noqa: PLC0415
+
+        proc = psutil.Process(os.getpid())
+        stop = threading.Event()
+        self.peak_mb = proc.memory_info().rss / 2**20
+
+        def sample():
+            while not stop.wait(self.interval):
+                self.peak_mb = max(self.peak_mb, proc.memory_info().rss / 2**20)
+
+        thread = threading.Thread(target=sample, daemon=True)
+        thread.start()
+        try:
+            yield self
+        finally:
+            stop.set()
+            thread.join()
+            self.peak_mb = max(self.peak_mb, proc.memory_info().rss / 2**20)
+
+
+def utc_now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())

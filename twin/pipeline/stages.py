@@ -1,0 +1,239 @@
+"""The stage registry: each pipeline stage name maps to an adapter that applies the pure
+function from twin.ops to the model state, per station before registration or to the
+merged cloud after it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from twin.catalog.workspace import Workspace
+from twin.errors import ProcessingError
+from twin.io.registry import read_scan
+from twin.models import pipeline as spec
+from twin.models.catalog import ScanRecord
+from twin.models.pointcloud import PointCloud
+from twin.pipeline.state import ModelState
+
+
+@dataclass
+class StageContext:
+    ws: Workspace
+    scans: list[ScanRecord]
+    on_event: Callable[[dict], None] = lambda event: None
+    output_dir: Path | None = None
+    crs_wkt: str | None = None
+    crs_epsg: int | None = None
+    crs_name: str | None = None
+    extra: dict = field(default_factory=dict)
+
+    def observe(self, state: ModelState) -> None:
+        """The CRS of the model: the reference station's (after registration) or the first that has one."""
+        ref = state.metrics.get("registration", {}).get("reference")
+        ordered = sorted(self.scans, key=lambda s: (s.station != ref, s.crs_epsg is None and s.crs_wkt is None))
+        for scan in ordered:
+            if scan.crs_epsg or scan.crs_name:
+                self.crs_epsg, self.crs_name = scan.crs_epsg, scan.crs_name
+                self.crs_wkt = _crs_wkt(self.ws, scan)
+                return
+
+    def crs_dict(self) -> dict | None:
+        return {"epsg": self.crs_epsg, "name": self.crs_name} if (self.crs_epsg or self.crs_name) else None
+
+
+def _crs_wkt(ws: Workspace, scan: ScanRecord) -> str | None:
+    from sqlalchemy import select  # noqa: PLC0415
+
+    from twin.catalog import db  # noqa: PLC0415
+
+    with ws.engine.connect() as conn:
+        return conn.execute(select(db.scans.c.crs_wkt).where(db.scans.c.id == scan.id)).scalar()
+
+
+def scanner_position(cloud: PointCloud) -> np.ndarray | None:
+    """Where the scanner stood, in the cloud's local frame, when the file says so.
+
+    A terrestrial scanner writes each station in its own frame with the instrument at
+    (0, 0, 0), so the station's points surround the origin. A georeferenced station
+    does not tell: None.
+    """
+    world = cloud.world_xyz if len(cloud) < 2_000_000 else cloud.world_xyz[:: len(cloud) // 1_000_000]
+    lo, hi = world.min(axis=0), world.max(axis=0)
+    if lo[0] < 0 < hi[0] and lo[1] < 0 < hi[1] and np.abs(cloud.origin).max() < 1e4:
+        return -cloud.origin
+    return None
+
+
+def load_inputs(ws: Workspace, scans: list[ScanRecord]) -> ModelState:
+    state = ModelState()
+    for scan in sorted(scans, key=lambda s: s.station):
+        cloud = read_scan(ws.root / scan.store_path)
+        state.stations[scan.station] = cloud
+        position = scanner_position(cloud)
+        state.metrics.setdefault("scanner_positions", {})[scan.station] = (
+            None if position is None else [float(v) for v in position + cloud.origin]
+        )
+    return state
+
+
+def _per_cloud(state: ModelState, fn: Callable[[PointCloud], PointCloud]) -> ModelState:
+    if state.cloud is not None:
+        state.cloud = fn(state.cloud)
+    else:
+        state.stations = {name: fn(cloud) for name, cloud in state.stations.items()}
+    return state
+
+
+def flag_outliers(state: ModelState, stage: spec.FlagOutliersStage, ctx: StageContext) -> ModelState:
+    from twin.ops import outliers  # noqa: PLC0415
+
+    if stage.method == "statistical":
+        return _per_cloud(state, lambda c: outliers.flag_statistical_outliers(c, stage.neighbours, stage.std_ratio))
+    return _per_cloud(state, lambda c: outliers.flag_radius_outliers(c, stage.radius, stage.min_points))
+
+
+def drop_flagged(state: ModelState, stage: spec.DropFlaggedStage, ctx: StageContext) -> ModelState:
+    from twin.ops.flags import drop_flagged as drop  # noqa: PLC0415
+
+    return _per_cloud(state, drop)
+
+
+def crop(state: ModelState, stage: spec.CropStage, ctx: StageContext) -> ModelState:
+    from twin.ops.crop import crop as crop_cloud, region_from_params  # noqa: PLC0415
+
+    if stage.polygon is not None:
+        region = region_from_params({"polygon": stage.polygon, "z_min": stage.z_min, "z_max": stage.z_max})
+    else:
+        region = region_from_params({"min": stage.box_min, "max": stage.box_max})
+    return _per_cloud(state, lambda c: crop_cloud(c, region, world=True, flag=True))
+
+
+def voxel_downsample(state: ModelState, stage: spec.VoxelDownsampleStage, ctx: StageContext) -> ModelState:
+    from twin.ops.voxel import voxel_downsample as downsample  # noqa: PLC0415
+
+    return _per_cloud(state, lambda c: downsample(c, stage.voxel_size))
+
+
+def normals(state: ModelState, stage: spec.NormalsStage, ctx: StageContext) -> ModelState:
+    from twin.ops.normals import estimate_normals  # noqa: PLC0415
+
+    if state.cloud is None:
+        positions = state.metrics.get("scanner_positions", {})
+        state.stations = {
+            name: estimate_normals(c, stage.radius, stage.max_neighbours,
+                                   viewpoints=_station_viewpoints(positions.get(name), c))
+            for name, c in state.stations.items()
+        }
+        return state
+    station_ids = state.cloud.attrs.get("point_source_id")
+    positions = state.metrics.get("registration", {}).get("scanner_positions", {})
+    index = state.metrics.get("registration", {}).get("station_index", {})
+    table = np.full((max(index.values(), default=0) + 1, 3), np.nan)
+    for name, i in index.items():
+        if positions.get(name) is not None:
+            table[i] = np.asarray(positions[name]) - state.cloud.origin
+    viewpoints = table[station_ids] if station_ids is not None and len(index) else None
+    state.cloud = estimate_normals(state.cloud, stage.radius, stage.max_neighbours, viewpoints=viewpoints)
+    return state
+
+
+def _station_viewpoints(position, cloud: PointCloud):
+    if position is None:
+        return None
+    return np.broadcast_to(np.asarray(position) - cloud.origin, (len(cloud), 3))
+
+
+def register(state: ModelState, stage: spec.RegisterStage, ctx: StageContext) -> ModelState:
+    from twin.ops.registration import register_stations  # noqa: PLC0415
+
+    if state.cloud is not None:
+        raise ProcessingError("the stations are already registered")
+    names = list(state.stations)
+    reference = stage.reference or _default_reference(ctx, names)
+    if reference not in state.stations:
+        raise ProcessingError(f"reference station {reference!r} is not in this survey (stations: {', '.join(names)})")
+    result = register_stations(
+        state.stations, reference=reference, coarse_voxel=stage.coarse_voxel, icp_voxels=stage.icp_voxels,
+        min_fitness=stage.min_fitness, max_rmse=stage.max_rmse,
+    )
+    merged, report = result.merged, result.report
+    positions = {}
+    for name, pos in state.metrics.get("scanner_positions", {}).items():
+        if pos is not None:
+            T = np.asarray(report["stations"][name]["transform"])
+            positions[name] = (T[:3, :3] @ np.asarray(pos) + T[:3, 3]).tolist()
+    report["scanner_positions"] = positions
+    state.metrics["registration"] = report
+    state.cloud, state.stations = merged, {}
+    ctx.observe(state)
+    return state
+
+
+def _default_reference(ctx: StageContext, names: list[str]) -> str:
+    with_crs = [s.station for s in sorted(ctx.scans, key=lambda s: s.station) if s.crs_epsg or s.crs_name]
+    return with_crs[0] if with_crs else sorted(names)[0]
+
+
+def mesh(state: ModelState, stage: spec.MeshStage, ctx: StageContext) -> ModelState:
+    from twin.ops import meshing  # noqa: PLC0415
+
+    if stage.method == "poisson":
+        state.mesh = meshing.poisson_mesh(state.cloud, depth=stage.depth, scale=stage.scale,
+                                          density_quantile=stage.density_quantile, max_distance=stage.max_distance)
+    else:
+        state.mesh = meshing.ball_pivoting_mesh(state.cloud, radii=stage.radii, max_distance=stage.max_distance)
+    state.lods = {}
+    return state
+
+
+def repair(state: ModelState, stage: spec.RepairStage, ctx: StageContext) -> ModelState:
+    from twin.ops.mesh_repair import repair_mesh  # noqa: PLC0415
+
+    state.mesh = repair_mesh(state.mesh, min_island_faces=stage.min_island_faces)
+    return state
+
+
+def decimate(state: ModelState, stage: spec.DecimateStage, ctx: StageContext) -> ModelState:
+    from twin.ops.decimate import levels_of_detail  # noqa: PLC0415
+
+    state.lods = levels_of_detail(state.mesh, stage.levels)
+    return state
+
+
+def write(state: ModelState, stage: spec.WriteStage, ctx: StageContext) -> ModelState:
+    from twin.io.las import write_las  # noqa: PLC0415
+    from twin.io.ply_write import write_mesh_ply  # noqa: PLC0415
+
+    out = ctx.output_dir
+    out.mkdir(parents=True, exist_ok=True)
+    cloud = state.cloud if state.cloud is not None else PointCloud.concatenate(list(state.stations.values()))
+    if stage.cloud_format in ("laz", "las"):
+        write_las(cloud, out / f"cloud.{stage.cloud_format}", crs_wkt=ctx.crs_wkt)
+    else:
+        from twin.io.ply_write import write_cloud_ply  # noqa: PLC0415
+
+        write_cloud_ply(cloud, out / "cloud.ply")
+    crs = f"EPSG:{ctx.crs_epsg}" if ctx.crs_epsg else ctx.crs_name
+    levels = state.lods or ({"full": state.mesh} if state.mesh is not None else {})
+    for name, level in levels.items():
+        write_mesh_ply(level, out / f"mesh-{name}.ply", crs=crs)
+    return state
+
+
+STAGES: dict[str, Callable[[ModelState, object, StageContext], ModelState]] = {
+    "crop": crop,
+    "flag_outliers": flag_outliers,
+    "drop_flagged": drop_flagged,
+    "voxel_downsample": voxel_downsample,
+    "normals": normals,
+    "register": register,
+    "mesh": mesh,
+    "repair": repair,
+    "decimate": decimate,
+    "write": write,
+}
+
