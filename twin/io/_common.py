@@ -15,31 +15,33 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
-from typing import IO
+from typing import IO, TypeVar
 
 import numpy as np
 
-from twin.errors import ScanContentError, ScanReadError
+from twin.errors import ScanContentError, ScanReadError, TwinError
 from twin.io.base import Chunk
 
-# Chunk keys a reader fills itself; an extra dimension of the same name is renamed.
-RESERVED_KEYS = frozenset({"xyz", "rgb", "normals", "intensity", "classification", "point_source_id", "scan_index", "flags"})
+T = TypeVar("T")
 
-# Normalised field name (lower case, no "_", "-", spaces, no "scalar_" prefix) -> role.
-_ROLES: dict[str, str] = {
-    **{n: "x" for n in ("x",)},
-    **{n: "y" for n in ("y",)},
-    **{n: "z" for n in ("z",)},
-    **{n: "red" for n in ("red", "r", "diffusered", "colorred")},
-    **{n: "green" for n in ("green", "g", "diffusegreen", "colorgreen")},
-    **{n: "blue" for n in ("blue", "b", "diffuseblue", "colorblue")},
-    **{n: "nx" for n in ("nx", "normalx")},
-    **{n: "ny" for n in ("ny", "normaly")},
-    **{n: "nz" for n in ("nz", "normalz")},
-    **{n: "intensity" for n in ("intensity", "i")},
-    **{n: "classification" for n in ("classification", "class")},
-    **{n: "point_source_id" for n in ("pointsourceid",)},
-}
+# Chunk keys a reader fills itself; an extra dimension of the same name is renamed.
+RESERVED_KEYS = frozenset(
+    {"xyz", "rgb", "normals", "intensity", "classification", "point_source_id", "scan_index", "flags"}
+)
+
+# Role -> accepted field names, compared after normalise_name (case, "_", "-", spaces
+# and a "scalar_" prefix ignored).
+_ALIASES = {
+    "x": ("x",), "y": ("y",), "z": ("z",),
+    "red": ("red", "r", "diffusered", "colorred"),
+    "green": ("green", "g", "diffusegreen", "colorgreen"),
+    "blue": ("blue", "b", "diffuseblue", "colorblue"),
+    "nx": ("nx", "normalx"), "ny": ("ny", "normaly"), "nz": ("nz", "normalz"),
+    "intensity": ("intensity", "i"),
+    "classification": ("classification", "class"),
+    "point_source_id": ("pointsourceid",),
+}  # fmt: skip
+_ROLES = {alias: role for role, aliases in _ALIASES.items() for alias in aliases}
 
 
 def normalise_name(name: str) -> str:
@@ -62,7 +64,7 @@ class FieldPlan:
     extras: dict[str, str] = field(default_factory=dict)  # file field name -> chunk key
 
     @property
-    def flags(self) -> dict[str, bool]:
+    def has_flags(self) -> dict[str, bool]:
         """has_rgb / has_intensity / has_normals for ScanInfo."""
         return {
             "has_rgb": self.rgb is not None,
@@ -75,7 +77,7 @@ class FieldPlan:
         return list(self.extras.values())
 
 
-def plan_fields(names: list[str], skip: frozenset[str] = frozenset()) -> FieldPlan:
+def plan_fields(names: list[str]) -> FieldPlan:
     """Assign roles by name (case-insensitive; the first field with a role wins).
 
     ``xyz`` is None when x, y or z is missing: the caller raises with its own wording.
@@ -84,7 +86,7 @@ def plan_fields(names: list[str], skip: frozenset[str] = frozenset()) -> FieldPl
     found: dict[str, str] = {}
     for name in names:
         role = _ROLES.get(normalise_name(name))
-        if role and role not in found and name not in skip:
+        if role and role not in found:
             found[role] = name
 
     def triple(a: str, b: str, c: str) -> tuple[str, str, str] | None:
@@ -101,7 +103,7 @@ def plan_fields(names: list[str], skip: frozenset[str] = frozenset()) -> FieldPl
     used = {n for t in (plan.xyz, plan.rgb, plan.normals) if t for n in t}
     used |= {n for n in (plan.intensity, plan.classification, plan.point_source_id) if n}
     for name in names:
-        if name not in used and name not in skip:
+        if name not in used:
             plan.extras[name] = f"{name}_extra" if name in RESERVED_KEYS else name
     return plan
 
@@ -111,8 +113,9 @@ def rgb_to_uint8(rgb: np.ndarray, max_value: float | None = None) -> np.ndarray:
 
     With ``max_value`` (a declared colour limit, as E57 has) values are scaled by
     255 / max_value. Without it the values decide: uint8 stays; floats that all lie in
-    0..1 are fractions; values above 255 mean 16-bit colour (divided by 257); anything
-    else is taken as 8-bit. The caller checks that values are not negative.
+    0..1 and are not all whole numbers are fractions; values above 255 mean 16-bit
+    colour (divided by 257); anything else is taken as 8-bit. The caller checks that
+    values are not negative.
     """
     rgb = np.asarray(rgb)
     if rgb.dtype == np.uint8:
@@ -122,7 +125,7 @@ def rgb_to_uint8(rgb: np.ndarray, max_value: float | None = None) -> np.ndarray:
     if not rgb.size:
         return rgb.astype(np.uint8)
     top = float(rgb.max())
-    if max_value is None and rgb.dtype.kind == "f" and top <= 1.0:
+    if max_value is None and rgb.dtype.kind == "f" and top <= 1.0 and not np.all(rgb == np.floor(rgb)):
         return np.rint(rgb * 255.0).astype(np.uint8)
     if max_value is None and top > 255:
         return (np.rint(rgb).astype(np.uint32) // 257).astype(np.uint8)
@@ -165,7 +168,8 @@ def build_chunk(path: Path, columns: Mapping[str, np.ndarray], plan: FieldPlan) 
     assert plan.xyz is not None
     chunk: Chunk = {"xyz": _stack(columns, plan.xyz, np.float64)}
     if plan.rgb:
-        rgb = _stack(columns, plan.rgb, np.result_type(*(np.asarray(columns[n]).dtype for n in plan.rgb)).newbyteorder("="))
+        is_float = any(np.asarray(columns[n]).dtype.kind == "f" for n in plan.rgb)
+        rgb = _stack(columns, plan.rgb, np.float64 if is_float else np.int64)
         if rgb.size and (rgb.min() < 0 or rgb.max() > 65535):
             raise ScanContentError(
                 f"{path}: the colour fields {'/'.join(plan.rgb)} hold values {rgb.min()}..{rgb.max()}, "
@@ -189,6 +193,21 @@ def one_line(exc: BaseException) -> str:
     """The first line of a library's exception message."""
     text = str(exc).strip().splitlines()
     return text[0] if text else type(exc).__name__
+
+
+def guarded(path: Path, what: str, items: Iterator[T]) -> Iterator[T]:
+    """Pass ``items`` through, turning any library exception into one ScanReadError line.
+
+    twin's own errors pass unchanged; the original exception stays chained for --debug.
+    """
+    try:
+        yield from items
+    except TwinError:
+        raise
+    except MemoryError:
+        raise
+    except Exception as exc:  # struct.error, KeyError, numpy's ValueError, E57Exception ...
+        raise ScanReadError(f"{path}: the {what} data cannot be read ({one_line(exc)}); the file is corrupt") from exc
 
 
 # ---------------------------------------------------------------- text rows
@@ -228,14 +247,23 @@ def _diagnose(path: Path, lines: list[str], first_line_no: int, ncols: int, deli
     return ScanReadError(f"{path}: lines {first_line_no:,}..{last:,} cannot be read as numbers; the file is corrupt")
 
 
+def _loadtxt(lines: list[str], delimiter: str | None) -> np.ndarray:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "input contained no data" for all-blank batches
+        return np.loadtxt(lines, dtype=np.float64, delimiter=delimiter, comments=None, ndmin=2)
+
+
 def parse_rows(path: Path, lines: list[str], first_line_no: int, ncols: int, delimiter: str | None) -> np.ndarray:
     """Numeric rows as an (n, ncols) float64 array; blank lines are skipped."""
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # "input contained no data" for all-blank batches
-            rows = np.loadtxt(lines, dtype=np.float64, delimiter=delimiter, comments=None, ndmin=2)
+        rows = _loadtxt(lines, delimiter)
     except ValueError as exc:
-        raise _diagnose(path, lines, first_line_no, ncols, delimiter) from exc
+        # numpy skips empty lines but, with a delimiter, not whitespace-only ones: retry
+        # without them (rare, so the fast path stays free of per-line Python work).
+        try:
+            rows = _loadtxt([line for line in lines if not line.isspace()], delimiter)
+        except ValueError:
+            raise _diagnose(path, lines, first_line_no, ncols, delimiter) from exc
     if rows.size == 0:
         return np.empty((0, ncols))
     if rows.shape[1] != ncols:
@@ -275,23 +303,24 @@ def iter_rows(
             yield rows
 
 
-def count_nonblank_lines(fh: IO[bytes], block_bytes: int = 1 << 24) -> int:
+_BYTE_CLASS = np.ones(256, dtype=np.uint8)  # 1: content
+_BYTE_CLASS[[9, 11, 12, 32]] = 0  # blanks
+_BYTE_CLASS[[10, 13]] = 2  # line ends (CR LF makes an extra, blank, line)
+
+
+def count_nonblank_lines(fh: IO[bytes], block_bytes: int = 1 << 22) -> int:
     """Lines holding at least one non-whitespace byte, from the stream's position to its end.
 
-    Vectorised over blocks, so counting the rows of a large text file is cheap.
+    Vectorised over blocks: with blanks removed, each non-blank line is a run of
+    content bytes, so the count is the number of runs.
     """
     total = 0
-    line_base = 0  # index of the line the block starts in
-    last_counted = -1
-    space = np.zeros(256, dtype=bool)
-    space[[9, 10, 11, 12, 13, 32]] = True
+    in_line = False  # the previous block ended inside a counted line
     while block := fh.read(block_bytes):
-        data = np.frombuffer(block, dtype=np.uint8)
-        line_of = line_base + np.cumsum(data == 10) - (data == 10)  # a newline ends its own line
-        ids = line_of[~space[data]]
-        if ids.size:
-            distinct = 1 + int(np.count_nonzero(np.diff(ids)))
-            total += distinct - (1 if ids[0] == last_counted else 0)
-            last_counted = int(ids[-1])
-        line_base += int(np.count_nonzero(data == 10))
+        cls = _BYTE_CLASS[np.frombuffer(block, dtype=np.uint8)]
+        content = cls[cls != 0] == 1
+        if not content.size:
+            continue
+        total += int(np.count_nonzero(content[1:] & ~content[:-1])) + int(content[0] and not in_line)
+        in_line = bool(content[-1])
     return total

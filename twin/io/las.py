@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from twin.errors import ScanReadError
+from twin.io._common import one_line, rgb_to_uint8
 from twin.io.base import DEFAULT_CHUNK_POINTS, Chunk, ScanFormat
 from twin.io.crs import choose_crs, crs_from_wkt, describe_crs, plausibility_warnings
 from twin.models.scan import Bounds, CRSInfo, ScanInfo
@@ -25,19 +26,17 @@ def _is_copc(head: bytes) -> bool:
     return head[375 + 2 : 375 + 2 + 4] == b"copc"
 
 
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
-
-
 class _LasFamily(ScanFormat):
     def _open(self, path: Path):
         import laspy  # noqa: PLC0415
 
         try:
-            return laspy.open(str(path))
+            if self.name == "las":
+                return laspy.open(str(path))
+            # LAZ chunks decompress in parallel on every core
+            return laspy.open(str(path), laz_backend=laspy.LazBackend.LazrsParallel)
         except Exception as exc:
-            raise ScanReadError(f"{path}: cannot read the {self.name.upper()} header ({_one_line(exc)})") from exc
+            raise ScanReadError(f"{path}: cannot read the {self.name.upper()} header ({one_line(exc)})") from exc
 
     def inspect(self, path: Path) -> ScanInfo:
         with self._open(path) as reader:
@@ -111,7 +110,7 @@ class _LasFamily(ScanFormat):
                 raise
             except Exception as exc:
                 raise ScanReadError(
-                    f"{path}: the point data is corrupt or truncated after {delivered:,} points ({_one_line(exc)})"
+                    f"{path}: the point data is corrupt or truncated after {delivered:,} points ({one_line(exc)})"
                 ) from exc
             if delivered < header.point_count:
                 raise ScanReadError(
@@ -136,7 +135,7 @@ def _chunk_arrays(points, header, has_rgb: bool, extra: list[str]) -> Chunk:
         "point_source_id": raw["point_source_id"].astype(np.uint16, copy=False),
     }
     if has_rgb:
-        chunk["rgb"] = rgb16_to_rgb8(np.stack([raw["red"], raw["green"], raw["blue"]], axis=1))
+        chunk["rgb"] = rgb_to_uint8(np.stack([raw["red"], raw["green"], raw["blue"]], axis=1))
     for name in extra:
         chunk[name] = np.asarray(points[name])
     return chunk
@@ -156,13 +155,6 @@ def _check_within_header_bounds(path: Path, xyz: np.ndarray, header, before: int
             f"({int(outside.any(axis=1).sum()):,} such points in this chunk): the compressed data is corrupt "
             "or the header's bounds are wrong; re-export the scan"
         )
-
-
-def rgb16_to_rgb8(rgb: np.ndarray) -> np.ndarray:
-    """LAS colours are 16-bit, but many writers store 8-bit values in them."""
-    if rgb.size and int(rgb.max()) > 255:
-        return (rgb // 257).astype(np.uint8)
-    return rgb.astype(np.uint8)
 
 
 def _vlr_name(vlr) -> str:
@@ -187,7 +179,7 @@ def _header_crs(header) -> CRSInfo:
         try:
             crs = vlr.parse_crs()
         except Exception as exc:
-            problems.append(f"the GeoTIFF keys cannot be parsed ({_one_line(exc)})")
+            problems.append(f"the GeoTIFF keys cannot be parsed ({one_line(exc)})")
             continue
         if crs is None:
             problems.append("the GeoTIFF keys name no coordinate system")
