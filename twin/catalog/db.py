@@ -139,6 +139,8 @@ def _sqlite_engine(path: Path) -> Engine:
 
 
 def create_catalog(path: Path) -> None:
+    import twin.catalog.layers  # noqa: F401, PLC0415  (its tables join the metadata)
+
     engine = _sqlite_engine(path)
     with engine.begin() as conn:
         metadata.create_all(conn)

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from twin import __version__
-from twin.cli import demo_cmd, inspect_cmd, process_cmd, sample_cmd, workspace_cmd
+from twin.cli import demo_cmd, inspect_cmd, layers_cmd, process_cmd, sample_cmd, workspace_cmd
 from twin.cli.common import new_app, out
 
 app = new_app(
@@ -42,6 +42,8 @@ app.command()(workspace_cmd.surveys)
 app.command()(workspace_cmd.scans)
 app.command()(workspace_cmd.verify)
 app.command()(process_cmd.process)
+app.add_typer(layers_cmd.app, name="layers")
+app.command()(layers_cmd.query)
 app.command()(sample_cmd.sample)
 
 

@@ -9,11 +9,12 @@ import json
 import sys
 from pathlib import Path
 
+from twin.models.layers import LayerFile
 from twin.models.pipeline import PipelineSpec
 from twin.models.scan import ScanInfo
 
 SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schemas"
-MODELS = {"pipeline.schema.json": PipelineSpec, "scan-info.schema.json": ScanInfo}
+MODELS = {"layers.schema.json": LayerFile, "pipeline.schema.json": PipelineSpec, "scan-info.schema.json": ScanInfo}
 
 
 def render(model) -> str:
