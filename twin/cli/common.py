@@ -44,6 +44,11 @@ class TwinGroup(TyperGroup):
             return super().invoke(ctx)
         except _PASS_THROUGH:
             raise
+        except BrokenPipeError:  # output piped into `head` and the reader left: stop quietly
+            import os  # noqa: PLC0415
+
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise typer.Exit(141) from None
         except KeyboardInterrupt:
             err.print("interrupted")
             raise typer.Exit(130) from None
