@@ -1,0 +1,17 @@
+"""Exports: pure writers from model pieces (meshes, clouds, layers, labels, CRS, provenance) to files.
+
+One module per output; none reads the catalog (the caller gathers the pieces):
+
+- :mod:`twin.export.gltf` — GLB per level of detail, float32 local vertices under a float64
+  node translation, EXT_mesh_features (element per vertex) and EXT_structural_metadata
+  (a property table of elements);
+- :mod:`twin.export.labelled` — PLY and LAS/LAZ with per-point ``element``/``phase``/``material``
+  and the legend (JSON, CSV) that says what each value means;
+- :mod:`twin.export.jsonld` — the structure, its layers and processing history as JSON-LD in
+  CIDOC-CRM, CRMba and CRMdig;
+- :mod:`twin.export.geojson` — element and structure footprints in the structure's CRS and in
+  WGS 84;
+- :mod:`twin.export.bagit_package` — BagIt 1.0 bags with SHA-512 manifests, and their check.
+
+Every writer writes atomically (a temporary file or folder, renamed at the end).
+"""
