@@ -1,0 +1,107 @@
+"""The pipeline runner: caching by parameters and inputs, resumption, atomic models, provenance."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import write_las
+from twin.catalog.ingest import ingest
+from twin.pipeline.batch import process, select_jobs
+from twin.pipeline.runner import run_model
+from twin.pipeline.spec import load_pipeline
+
+CLEAN = """name: clean-only
+stages:
+  - stage: flag_outliers
+    neighbours: 8
+    std_ratio: 2.0
+  - stage: drop_flagged
+  - stage: voxel_downsample
+    voxel_size: {voxel}
+  - stage: write
+    cloud_format: laz
+"""
+
+
+@pytest.fixture
+def surveyed(workspace, tmp_path: Path):
+    folder = tmp_path / "scans"
+    folder.mkdir()
+    for i in range(2):
+        write_las(folder / f"S{i + 1}.laz", n=3000, seed=i)
+    ingest(workspace, [folder], "pavilion", "2024")
+    return workspace
+
+
+def _spec(tmp_path: Path, voxel: float = 0.5):
+    path = tmp_path / f"clean-{voxel}.yaml"
+    path.write_text(CLEAN.format(voxel=voxel))
+    return load_pipeline(str(path))
+
+
+def test_run_writes_model_and_provenance(surveyed, tmp_path):
+    spec, source = _spec(tmp_path)
+    result = run_model(surveyed, "pavilion", "2024", spec, source)
+    assert result.status == "built" and result.stages_run == 4 and result.stages_cached == 0
+    folder = Path(result.path)
+    prov = json.loads((folder / "provenance.json").read_text())
+    assert [s["stage"] for s in prov["stages"]] == ["flag_outliers", "drop_flagged", "voxel_downsample", "write"]
+    assert all(s["seconds"] >= 0 and s["peak_rss_mb"] > 0 for s in prov["stages"])
+    assert {i["station"] for i in prov["inputs"]} == {"S1", "S2"}
+    assert all(len(i["sha256"]) == 64 for i in prov["inputs"])
+    assert prov["outputs"][0]["path"] == "cloud.laz" and len(prov["outputs"][0]["sha256"]) == 64
+    for name in ("numpy", "laspy", "twin", "python"):
+        assert name in prov["software"]
+    assert prov["stages"][0]["params"] == {"stage": "flag_outliers", "method": "statistical", "neighbours": 8,
+                                           "std_ratio": 2.0, "radius": None, "min_points": 4}
+
+
+def test_unchanged_rerun_does_nothing(surveyed, tmp_path):
+    spec, source = _spec(tmp_path)
+    first = run_model(surveyed, "pavilion", "2024", spec, source)
+    again = run_model(surveyed, "pavilion", "2024", spec, source)
+    assert again.status == "up-to-date" and again.stages_run == 0 and again.model_key == first.model_key
+
+
+def test_changed_parameter_reruns_only_what_follows(surveyed, tmp_path):
+    spec, source = _spec(tmp_path, voxel=0.5)
+    run_model(surveyed, "pavilion", "2024", spec, source)
+    events = []
+    spec2, source2 = _spec(tmp_path, voxel=0.25)
+    result = run_model(surveyed, "pavilion", "2024", spec2, source2, on_event=events.append)
+    assert result.status == "built" and result.stages_cached == 2 and result.stages_run == 2
+    ran = [e["stage"] for e in events if e["type"] == "stage" and not e["cached"]]
+    assert ran == ["voxel_downsample", "write"]
+
+
+def test_interrupted_run_leaves_no_model_and_resumes(surveyed, tmp_path, monkeypatch):
+    from twin.pipeline import stages
+
+    spec, source = _spec(tmp_path)
+
+    def crash(state, stage, ctx):
+        raise KeyboardInterrupt
+
+    monkeypatch.setitem(stages.STAGES, "voxel_downsample", crash)
+    with pytest.raises(KeyboardInterrupt):
+        run_model(surveyed, "pavilion", "2024", spec, source)
+    models = surveyed.root / "models"
+    assert not any(p.is_file() for p in models.rglob("*")) if models.exists() else True
+    monkeypatch.undo()
+    result = run_model(surveyed, "pavilion", "2024", spec, source)
+    assert result.status == "built" and result.stages_cached == 2  # flag + drop came from the cache
+
+
+def test_batch_reports_failures_without_stopping(surveyed, tmp_path):
+    write_las(tmp_path / "x.las", n=50, seed=7)
+    ingest(surveyed, [tmp_path / "x.las"], "gate", "2024")  # too few points to survive? still processes
+    spec_path = tmp_path / "bad-after-ingest.yaml"
+    spec_path.write_text(CLEAN.format(voxel=0.5))
+    jobs = select_jobs(surveyed, [], None, True)
+    assert sorted(jobs) == [("gate", "2024"), ("pavilion", "2024")]
+    report = process(surveyed, jobs + [("ghost", "2024")], str(spec_path), workers=1)
+    assert {(r.structure_id, r.status) for r in report.succeeded} == {("gate", "built"), ("pavilion", "built")}
+    assert [(f.structure_id, f.kind) for f in report.failed] == [("ghost", "NotFoundError")]
