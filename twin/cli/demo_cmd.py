@@ -17,9 +17,14 @@ def demo(
     samples: Annotated[
         Path | None, typer.Option(help="Sample folder (default: the bundled sample_scans/).")
     ] = None,
+    process: Annotated[
+        bool, typer.Option("--process/--no-process", help="Also run the pipeline on each survey (minutes).")
+    ] = False,
+    pipeline: Annotated[str, typer.Option("--pipeline", "-p", help="Pipeline name or YAML path.")] = "default",
+    workers: Annotated[int, typer.Option(help="Dask worker processes.")] = 1,
     as_json: JsonOpt = False,
 ) -> None:
-    """Run the main job on the bundled sample: workspace, ingest, catalog.
+    """Run the main job on the bundled sample: workspace, ingest, catalog (and with --process, the pipeline).
 
     Running it again reuses the workspace and redoes nothing that is already done.
 
@@ -27,7 +32,11 @@ def demo(
     """
     from twin.pipeline.demo import run_demo  # noqa: PLC0415
 
-    report = run_demo(workspace, samples, on_step=lambda m: err.print(m, markup=False))
+    from twin.cli.process_cmd import BatchDisplay, print_batch_summary  # noqa: PLC0415
+
+    with BatchDisplay(2, quiet=as_json) as display:
+        report = run_demo(workspace, samples, on_step=lambda m: err.print(m, markup=False), pipeline=pipeline if process else None,
+                          workers=workers, on_event=display.event)
     if as_json:
         print_json(report)
         return
@@ -40,3 +49,7 @@ def demo(
     structures(workspace=Path(report.workspace))
     for structure in sorted({r.structure_id for r in report.ingests}):
         scans(structure, workspace=Path(report.workspace))
+    if report.processing is not None:
+        print_batch_summary(report.processing)
+        if not report.processing.ok:
+            raise typer.Exit(6)

@@ -35,17 +35,17 @@ def process(
 
     ws = Workspace.open(workspace)
     jobs = select_jobs(ws, structures or [], survey, all_)
-    with _Display(len(jobs), quiet=as_json) as display:
+    with BatchDisplay(len(jobs), quiet=as_json) as display:
         report = run_batch(ws, jobs, pipeline, workers=workers, scheduler=scheduler, on_event=display.event)
     if as_json:
         print_json(report)
     else:
-        _summary(report)
+        print_batch_summary(report)
     if not report.ok:
         raise typer.Exit(6)
 
 
-class _Display:
+class BatchDisplay:
     """A rich progress display fed by pipeline events."""
 
     def __init__(self, total: int, quiet: bool):
@@ -84,7 +84,7 @@ class _Display:
                 self.progress.advance(self.overall)
 
 
-def _summary(report) -> None:
+def print_batch_summary(report) -> None:
     from rich.table import Table  # noqa: PLC0415
 
     table = Table("structure", "survey", "status", "stages run", "points", "faces", "seconds", title=f"pipeline {report.pipeline}")

@@ -107,3 +107,15 @@ def read_mesh_ply_origin(path: Path) -> np.ndarray:
             if line == "end_header":
                 break
     return np.zeros(3)
+
+
+def read_mesh_ply(path: Path) -> TriMesh:
+    """A mesh PLY (twin's or any other) as a TriMesh, about the origin it records."""
+    import trimesh  # noqa: PLC0415
+
+    loaded = trimesh.load(str(path), process=False, force="mesh")
+    attrs = {}
+    if getattr(loaded, "vertex_normals", None) is not None and len(loaded.vertex_normals):
+        attrs["normals"] = np.asarray(loaded.vertex_normals, dtype=np.float32)
+    return TriMesh(np.asarray(loaded.vertices, dtype=np.float64), np.asarray(loaded.faces), read_mesh_ply_origin(path),
+                   attrs)

@@ -12,6 +12,7 @@ from twin.catalog.settings import CATALOG_FILE, SETTINGS_FILE
 from twin.catalog.workspace import Workspace, init_workspace
 from twin.errors import ScanReadError
 from twin.models.catalog import IngestReport
+from twin.pipeline.batch import BatchReport, process
 
 
 def bundled_samples() -> Path:
@@ -23,6 +24,7 @@ class DemoReport(BaseModel):
     workspace: str
     created: bool
     ingests: list[IngestReport]
+    processing: BatchReport | None = None
 
 
 def survey_folders(samples: Path) -> list[tuple[str, str, Path]]:
@@ -44,8 +46,12 @@ def run_demo(
     samples: Path | None = None,
     on_step: Callable[[str], None] = lambda message: None,
     progress: IngestProgress | None = None,
+    pipeline: str | None = "default",
+    workers: int = 1,
+    on_event: Callable[[dict], None] = lambda event: None,
 ) -> DemoReport:
-    """Create (or reuse) a workspace and ingest every sample survey into it."""
+    """Create (or reuse) a workspace, ingest every sample survey, and unless ``pipeline``
+    is None process each with it (work already done is found in the cache)."""
     samples = samples or bundled_samples()
     folders = survey_folders(samples)
     workspace = Path(workspace)
@@ -55,4 +61,9 @@ def run_demo(
     for structure, survey, folder in folders:
         on_step(f"ingesting {structure}/{survey} from {folder}")
         reports.append(ingest(ws, [folder], structure, survey, progress=progress))
-    return DemoReport(workspace=str(ws.root), created=created, ingests=reports)
+    if pipeline is None:
+        return DemoReport(workspace=str(ws.root), created=created, ingests=reports)
+    jobs = [(structure, survey) for structure, survey, _ in folders]
+    on_step(f"processing {len(jobs)} survey(s) with the {pipeline} pipeline")
+    batch = process(ws, jobs, pipeline, workers=workers, on_event=on_event)
+    return DemoReport(workspace=str(ws.root), created=created, ingests=reports, processing=batch)

@@ -16,6 +16,7 @@ from twin.errors import ProcessingError
 from twin.io.registry import read_scan
 from twin.models import pipeline as spec
 from twin.models.catalog import ScanRecord
+from twin.models.mesh import TriMesh
 from twin.models.pointcloud import PointCloud
 from twin.pipeline.state import ModelState
 
@@ -34,7 +35,7 @@ class StageContext:
     def observe(self, state: ModelState) -> None:
         """The CRS of the model: the reference station's (after registration) or the first that has one."""
         ref = state.metrics.get("registration", {}).get("reference")
-        ordered = sorted(self.scans, key=lambda s: (s.station != ref, s.crs_epsg is None and s.crs_wkt is None))
+        ordered = sorted(self.scans, key=lambda s: (s.station != ref, s.crs_epsg is None and s.crs_name is None))
         for scan in ordered:
             if scan.crs_epsg or scan.crs_name:
                 self.crs_epsg, self.crs_name = scan.crs_epsg, scan.crs_name
@@ -93,7 +94,7 @@ def flag_outliers(state: ModelState, stage: spec.FlagOutliersStage, ctx: StageCo
 
     if stage.method == "statistical":
         return _per_cloud(state, lambda c: outliers.flag_statistical_outliers(c, stage.neighbours, stage.std_ratio))
-    return _per_cloud(state, lambda c: outliers.flag_radius_outliers(c, stage.radius, stage.min_points))
+    return _per_cloud(state, lambda c: outliers.flag_radius_outliers(c, min_points=stage.min_points, radius=stage.radius))
 
 
 def drop_flagged(state: ModelState, stage: spec.DropFlaggedStage, ctx: StageContext) -> ModelState:
@@ -119,58 +120,100 @@ def voxel_downsample(state: ModelState, stage: spec.VoxelDownsampleStage, ctx: S
 
 
 def normals(state: ModelState, stage: spec.NormalsStage, ctx: StageContext) -> ModelState:
-    from twin.ops.normals import estimate_normals  # noqa: PLC0415
+    """PCA normals, each oriented toward the station that saw the point where that
+    station's position is known, and like its nearest such neighbour where not."""
+    from twin.ops.normals import estimate_normals, orient_from_oriented_neighbours, orient_toward  # noqa: PLC0415
+
+    def one(cloud: PointCloud, positions: np.ndarray | None) -> PointCloud:
+        """``positions``: per-point scanner positions (local), NaN rows where unknown."""
+        if positions is None or np.isnan(positions).all():
+            return estimate_normals(cloud, stage.radius, stage.max_neighbours, orientation="consistent")
+        cloud = estimate_normals(cloud, stage.radius, stage.max_neighbours, orientation="none")
+        known = ~np.isnan(positions).any(axis=1)
+        n = cloud.attrs["normals"]
+        n[known] = orient_toward(cloud.xyz[known], n[known], positions[known])
+        cloud.attrs["normals"] = orient_from_oriented_neighbours(cloud.xyz, n, known)
+        return cloud
 
     if state.cloud is None:
-        positions = state.metrics.get("scanner_positions", {})
-        state.stations = {
-            name: estimate_normals(c, stage.radius, stage.max_neighbours,
-                                   viewpoints=_station_viewpoints(positions.get(name), c))
-            for name, c in state.stations.items()
-        }
+        world = state.metrics.get("scanner_positions", {})
+        for name, cloud in state.stations.items():
+            pos = world.get(name)
+            per_point = None if pos is None else np.broadcast_to(np.asarray(pos) - cloud.origin, (len(cloud), 3))
+            state.stations[name] = one(cloud, per_point)
         return state
-    station_ids = state.cloud.attrs.get("point_source_id")
-    positions = state.metrics.get("registration", {}).get("scanner_positions", {})
-    index = state.metrics.get("registration", {}).get("station_index", {})
+    reg = state.metrics.get("registration", {})
+    index = reg.get("station_index", {})
     table = np.full((max(index.values(), default=0) + 1, 3), np.nan)
     for name, i in index.items():
-        if positions.get(name) is not None:
-            table[i] = np.asarray(positions[name]) - state.cloud.origin
-    viewpoints = table[station_ids] if station_ids is not None and len(index) else None
-    state.cloud = estimate_normals(state.cloud, stage.radius, stage.max_neighbours, viewpoints=viewpoints)
+        pos = reg.get("scanner_positions", {}).get(name)
+        if pos is not None:
+            table[i] = np.asarray(pos) - state.cloud.origin
+    ids = state.cloud.attrs.get("point_source_id")
+    per_point = table[ids] if ids is not None and index else None
+    state.cloud = one(state.cloud, per_point)
     return state
-
-
-def _station_viewpoints(position, cloud: PointCloud):
-    if position is None:
-        return None
-    return np.broadcast_to(np.asarray(position) - cloud.origin, (len(cloud), 3))
 
 
 def register(state: ModelState, stage: spec.RegisterStage, ctx: StageContext) -> ModelState:
-    from twin.ops.registration import register_stations  # noqa: PLC0415
+    """Align the stations to the reference station and merge them; the merged cloud's
+    point_source_id says which station (1, 2, ... in name order) saw each point."""
+    from twin.ops.registration import RegistrationSettings, apply_transform, register_stations  # noqa: PLC0415
 
     if state.cloud is not None:
         raise ProcessingError("the stations are already registered")
-    names = list(state.stations)
+    names = sorted(state.stations)
     reference = stage.reference or _default_reference(ctx, names)
     if reference not in state.stations:
         raise ProcessingError(f"reference station {reference!r} is not in this survey (stations: {', '.join(names)})")
-    result = register_stations(
-        state.stations, reference=reference, coarse_voxel=stage.coarse_voxel, icp_voxels=stage.icp_voxels,
-        min_fitness=stage.min_fitness, max_rmse=stage.max_rmse,
+    clouds = [state.stations[n] for n in names]
+    world_positions = state.metrics.get("scanner_positions", {})
+    local_positions = [
+        None if world_positions.get(n) is None else np.asarray(world_positions[n]) - c.origin
+        for n, c in zip(names, clouds)
+    ]
+    settings = RegistrationSettings(
+        coarse_voxel=stage.coarse_voxel,
+        icp_schedule=tuple((voxel, 3.0 * voxel) for voxel in stage.icp_voxels),
+        min_station_fitness=stage.min_fitness, max_station_rmse=stage.max_rmse,
     )
-    merged, report = result.merged, result.report
-    positions = {}
-    for name, pos in state.metrics.get("scanner_positions", {}).items():
-        if pos is not None:
-            T = np.asarray(report["stations"][name]["transform"])
-            positions[name] = (T[:3, :3] @ np.asarray(pos) + T[:3, 3]).tolist()
-    report["scanner_positions"] = positions
-    state.metrics["registration"] = report
-    state.cloud, state.stations = merged, {}
+    result = register_stations(clouds, names=names, reference=names.index(reference),
+                               scanner_positions=local_positions, settings=settings)
+    ref_origin = clouds[names.index(reference)].origin
+    moved, report_stations, positions = [], {}, {}
+    for i, (name, cloud, pose) in enumerate(zip(names, clouds, result.stations)):
+        part = apply_transform(cloud, pose.transform, ref_origin)
+        part.attrs["point_source_id"] = np.full(len(part), i + 1, dtype=np.uint16)
+        moved.append(part)
+        world = _world_transform(pose.transform, cloud.origin, ref_origin)
+        report_stations[name] = {
+            "transform": world.tolist(), "fitness": float(pose.fitness),
+            "inlier_rmse": float(pose.inlier_rmse), "correspondences": int(pose.correspondences),
+        }
+        if world_positions.get(name) is not None:
+            positions[name] = (world[:3, :3] @ np.asarray(world_positions[name]) + world[:3, 3]).tolist()
+    state.metrics["registration"] = {
+        "reference": reference,
+        "station_index": {name: i + 1 for i, name in enumerate(names)},
+        "stations": report_stations,
+        "scanner_positions": positions,
+        "edges": [
+            {"source": names[e.source], "target": names[e.target], "fitness": float(e.fitness),
+             "inlier_rmse": float(e.inlier_rmse), "in_graph": bool(e.in_graph)}
+            for e in result.edges
+        ],
+    }
+    state.cloud, state.stations = PointCloud.concatenate(moved), {}
     ctx.observe(state)
     return state
+
+
+def _world_transform(local: np.ndarray, origin: np.ndarray, ref_origin: np.ndarray) -> np.ndarray:
+    """The 4x4 that maps a station's file coordinates to the model's (georeferenced) ones."""
+    shift_in, shift_out = np.eye(4), np.eye(4)
+    shift_in[:3, 3] = -np.asarray(origin)
+    shift_out[:3, 3] = np.asarray(ref_origin)
+    return shift_out @ np.asarray(local) @ shift_in
 
 
 def _default_reference(ctx: StageContext, names: list[str]) -> str:
@@ -178,14 +221,31 @@ def _default_reference(ctx: StageContext, names: list[str]) -> str:
     return with_crs[0] if with_crs else sorted(names)[0]
 
 
+def _to_trimesh(mesh) -> TriMesh:
+    """The ops' mesh as the TriMesh the state, writers and exporters share."""
+    attrs = {}
+    if mesh.vertex_normals is not None:
+        attrs["normals"] = np.asarray(mesh.vertex_normals, dtype=np.float32)
+    if mesh.vertex_rgb is not None:
+        attrs["rgb"] = mesh.vertex_rgb
+    return TriMesh(mesh.vertices, mesh.faces, mesh.origin, attrs)
+
+
+def _to_ops_mesh(mesh: TriMesh):
+    from twin.ops.meshing import Mesh  # noqa: PLC0415
+
+    return Mesh(mesh.vertices, mesh.faces, mesh.origin, mesh.vertex_attrs.get("normals"), mesh.vertex_attrs.get("rgb"))
+
+
 def mesh(state: ModelState, stage: spec.MeshStage, ctx: StageContext) -> ModelState:
     from twin.ops import meshing  # noqa: PLC0415
 
     if stage.method == "poisson":
-        state.mesh = meshing.poisson_mesh(state.cloud, depth=stage.depth, scale=stage.scale,
-                                          density_quantile=stage.density_quantile, max_distance=stage.max_distance)
+        result = meshing.poisson_mesh(state.cloud, depth=stage.depth, scale=stage.scale,
+                                      density_quantile=stage.density_quantile, max_distance=stage.max_distance)
     else:
-        state.mesh = meshing.ball_pivoting_mesh(state.cloud, radii=stage.radii, max_distance=stage.max_distance)
+        result = meshing.ball_pivoting_mesh(state.cloud, radii=tuple(stage.radii) if stage.radii else None)
+    state.mesh = _to_trimesh(result)
     state.lods = {}
     return state
 
@@ -193,14 +253,17 @@ def mesh(state: ModelState, stage: spec.MeshStage, ctx: StageContext) -> ModelSt
 def repair(state: ModelState, stage: spec.RepairStage, ctx: StageContext) -> ModelState:
     from twin.ops.mesh_repair import repair_mesh  # noqa: PLC0415
 
-    state.mesh = repair_mesh(state.mesh, min_island_faces=stage.min_island_faces)
+    repaired, report = repair_mesh(_to_ops_mesh(state.mesh), min_island_faces=stage.min_island_faces)
+    state.mesh = _to_trimesh(repaired)
+    state.metrics["repair"] = report.model_dump() if hasattr(report, "model_dump") else vars(report)
     return state
 
 
 def decimate(state: ModelState, stage: spec.DecimateStage, ctx: StageContext) -> ModelState:
     from twin.ops.decimate import levels_of_detail  # noqa: PLC0415
 
-    state.lods = levels_of_detail(state.mesh, stage.levels)
+    levels = levels_of_detail(_to_ops_mesh(state.mesh), stage.levels)
+    state.lods = {name: _to_trimesh(level) for name, level in levels.items()}
     return state
 
 

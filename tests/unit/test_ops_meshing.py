@@ -1,0 +1,168 @@
+"""Meshing accuracy on a known surface, gaps kept open, repair and levels of detail."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from twin.errors import UsageError
+from twin.models.pointcloud import PointCloud
+from twin.ops.decimate import levels_of_detail
+from twin.ops.mesh_repair import repair_mesh
+from twin.ops.meshing import Mesh, ball_pivoting_mesh, point_spacing, poisson_mesh
+
+GAP = (1.0, 1.5)  # x range between the two blocks
+
+
+def _truth():
+    from twin._deps import open3d
+
+    o3d = open3d()
+
+    def box(size, at):
+        m = o3d.geometry.TriangleMesh.create_box(*size)
+        m.translate(at)
+        return m
+
+    mesh = box((3.0, 2.0, 0.1), (-0.5, -0.5, -0.1))
+    mesh += box((1.0, 1.0, 1.2), (0.0, 0.0, 0.0))
+    mesh += box((1.0, 1.0, 1.2), (GAP[1], 0.0, 0.0))
+    mesh.compute_triangle_normals()
+    return mesh
+
+
+def _visible(points: np.ndarray) -> np.ndarray:
+    """Drop what a scanner cannot see: the underside of the plate, the blocks' bottoms."""
+    return ~((np.abs(points[:, 2] + 0.1) < 1e-6) | (np.abs(points[:, 2]) < 1e-6))
+
+
+@pytest.fixture(scope="module")
+def scan():
+    """Points on the known surface with 2 mm noise (about 1 cm spacing) and true normals."""
+    from twin._deps import open3d
+
+    truth = _truth()
+    rng = np.random.default_rng(0)
+    open3d().utility.random.seed(0)
+    pcd = truth.sample_points_uniformly(70_000, use_triangle_normal=True)
+    xyz, normals = np.asarray(pcd.points), np.asarray(pcd.normals)
+    keep = _visible(xyz)
+    xyz = xyz[keep] + rng.normal(0, 0.002, (keep.sum(), 3))
+    cloud = PointCloud(xyz, origin=[775000.0, 1822000.0, 3.0], attrs={"normals": normals[keep].astype(np.float32)})
+    return truth, cloud
+
+
+def _surface_to_mesh(truth, mesh: Mesh) -> np.ndarray:
+    from twin._deps import open3d
+
+    o3d = open3d()
+    scene = o3d.t.geometry.RaycastingScene()
+    scene.add_triangles(o3d.t.geometry.TriangleMesh.from_legacy(mesh.to_o3d()))
+    o3d.utility.random.seed(1)
+    probe = np.asarray(truth.sample_points_uniformly(20_000).points)
+    probe = probe[_visible(probe)]
+    return scene.compute_distance(o3d.core.Tensor(probe.astype(np.float32))).numpy()
+
+
+def _faces_in_gap(mesh: Mesh) -> int:
+    c = mesh.vertices[mesh.faces].mean(axis=1)
+    inside = (c[:, 0] > GAP[0] + 0.05) & (c[:, 0] < GAP[1] - 0.05) & (c[:, 1] > 0.05) & (c[:, 1] < 0.95)
+    return int((inside & (c[:, 2] > 0.05) & (c[:, 2] < 1.15)).sum())
+
+
+@pytest.fixture(scope="module")
+def poisson(scan):
+    _, cloud = scan
+    return poisson_mesh(cloud, depth=8)
+
+
+def test_poisson_follows_the_true_surface(scan, poisson):
+    truth, cloud = scan
+    d = _surface_to_mesh(truth, poisson)
+    assert d.mean() < 0.005 and np.quantile(d, 0.95) < 0.015, (d.mean(), np.quantile(d, 0.95))
+    np.testing.assert_array_equal(poisson.origin, cloud.origin)
+    assert poisson.vertices.dtype == np.float64 and poisson.faces.dtype == np.int64
+
+
+def test_poisson_does_not_bridge_the_gap(poisson):
+    assert _faces_in_gap(poisson) == 0
+
+
+def _wall_with_door() -> PointCloud:
+    """A 3 m x 2.5 m wall (y = 0, facing -y) with a 1 m x 2 m doorway, 2 mm noise."""
+    rng = np.random.default_rng(2)
+    xz = rng.random((40_000, 2)) * [3.0, 2.5]
+    solid = ~((xz[:, 0] > 1.0) & (xz[:, 0] < 2.0) & (xz[:, 1] < 2.0))
+    xz = xz[solid]
+    xyz = np.column_stack([xz[:, 0], rng.normal(0, 0.002, len(xz)), xz[:, 1]])
+    normals = np.tile(np.array([0.0, -1.0, 0.0], dtype=np.float32), (len(xz), 1))
+    return PointCloud(xyz, attrs={"normals": normals})
+
+
+def _faces_in_door(mesh: Mesh) -> int:
+    c = mesh.vertices[mesh.faces].mean(axis=1)
+    return int(((c[:, 0] > 1.1) & (c[:, 0] < 1.9) & (c[:, 2] > 0.1) & (c[:, 2] < 1.9) & (np.abs(c[:, 1]) < 0.5)).sum())
+
+
+def test_a_doorway_stays_open_and_the_trim_is_what_keeps_it():
+    wall = _wall_with_door()
+    trimmed = poisson_mesh(wall, depth=8)
+    untrimmed = poisson_mesh(wall, depth=8, density_quantile=0.0, max_distance=10.0)
+    assert _faces_in_door(untrimmed) > 0  # Poisson alone closes the opening
+    assert _faces_in_door(trimmed) == 0
+    assert trimmed.area() == pytest.approx(3.0 * 2.5 - 2.0, rel=0.05)
+
+
+def test_ball_pivoting_keeps_the_gap_open(scan):
+    truth, cloud = scan
+    sub = cloud.subset(slice(0, None, 2))
+    mesh = ball_pivoting_mesh(sub)
+    assert _faces_in_gap(mesh) == 0
+    assert np.median(_surface_to_mesh(truth, mesh)) < 0.005
+
+
+def test_meshing_needs_normals(scan):
+    _, cloud = scan
+    bare = PointCloud(cloud.xyz)
+    with pytest.raises(UsageError, match="normals"):
+        poisson_mesh(bare)
+    with pytest.raises(UsageError):
+        poisson_mesh(cloud, depth=30)
+    assert 0.003 < point_spacing(cloud.xyz) < 0.02
+
+
+def _dirty_mesh() -> Mesh:
+    """Two quads sharing an edge, plus: a duplicate vertex, a degenerate face, a
+    duplicated face, and a tiny floating triangle."""
+    v = np.array([[0, 0, 0], [1, 0, 0], [1, 1, 0], [0, 1, 0], [2, 0, 0], [2, 1, 0],
+                  [1, 0, 0],  # duplicate of vertex 1
+                  [5, 5, 5], [5.01, 5, 5], [5, 5.01, 5]], dtype=float)
+    f = np.array([[0, 1, 2], [0, 2, 3], [6, 4, 5], [1, 5, 2],
+                  [0, 0, 1],  # degenerate
+                  [2, 0, 1],  # the first face again, rotated
+                  [7, 8, 9]])  # island
+    return Mesh(v, f)
+
+
+def test_repair_removes_each_defect():
+    mesh, report = repair_mesh(_dirty_mesh(), min_island_faces=2)
+    assert report.duplicate_vertices == 1
+    assert report.degenerate_faces == 1
+    assert report.duplicate_faces == 1
+    assert report.islands == 1 and report.island_faces == 1
+    assert mesh.n_faces == 4 and mesh.n_vertices == 6
+    assert repair_mesh(mesh)[1].as_dict() == dict.fromkeys(report.as_dict(), 0)
+    with pytest.raises(UsageError):
+        repair_mesh(mesh, min_island_faces=-1)
+
+
+def test_levels_of_detail_skip_levels_that_would_not_reduce(poisson):
+    n = poisson.n_faces
+    levels = levels_of_detail(poisson, {"full": None, "big": 10 * n, "half": n // 2, "tiny": 2000})
+    assert list(levels) == ["full", "half", "tiny"]
+    assert levels["full"] is poisson
+    assert levels["half"].n_faces <= n // 2 and levels["tiny"].n_faces <= 2000
+    assert levels["tiny"].n_faces > 1000
+    np.testing.assert_array_equal(levels["tiny"].origin, poisson.origin)
+    with pytest.raises(UsageError):
+        levels_of_detail(poisson, {"bad": 2})

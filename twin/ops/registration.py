@@ -1,0 +1,958 @@
+"""Registration of the stations of one survey into the frame of a reference station.
+
+Each station arrives as a PointCloud in its own local frame (a scanner frame, or a
+georeferenced one). The result is one 4x4 transform per station that maps the station's
+*local* coordinates (``cloud.xyz``) to the reference station's local coordinates, plus
+fitness / inlier RMSE / correspondence counts per station and per pairwise edge.
+
+1. **Coarse** (skipped when initial poses are given, e.g. from E57 headers or a previous
+   survey). Terrestrial scanners are levelled, so two stations differ by a yaw and a
+   translation: for every yaw on a grid, the plan-view footprints of the stations'
+   steep surfaces are correlated by FFT, the best distinct peaks are sharpened on a
+   finer grid and settled by a short ICP. Buildings are symmetric and repetitive, so
+   several candidates fit about as well; the one chosen is the one with most overlap
+   after penalising *visibility conflicts* (points of one station floating in space
+   that the other scanner saw through). Open3d's FPFH + RANSAC hypotheses can be added
+   (``six_dof_hypotheses``) for frames that are not levelled. The best edges (a maximum
+   spanning tree from the reference) give every station an initial pose.
+2. **Multiway ICP**: each station in turn is aligned, point-to-plane and coarse to
+   fine, to the union of all the others; the union constrains every axis where one
+   overlapping pair often leaves one free (a long façade, a stair).
+3. **Pose graph**: every overlapping pair is refined by ICP from there, with an
+   information matrix from its correspondences, and all are optimised together
+   (Levenberg-Marquardt, line-process pruning of bad loop closures).
+4. **Checks**: a station whose final fitness against the others is too low, or whose
+   point-to-plane RMSE is too high, or that no edge connects to the reference, is
+   refused with a ProcessingError naming it, instead of merging a misaligned scan.
+
+Everything runs in float64 on coordinates centred per station (bounding-box centre
+subtracted), so UTM-sized numbers (~1.8e6 m) never reach open3d's solvers; centred
+transforms are converted back to local ones at the end.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from twin.errors import ProcessingError, UsageError
+from twin.models.pointcloud import PointCloud
+
+
+@dataclass(frozen=True)
+class RegistrationSettings:
+    """Parameters of :func:`register_stations`; lengths in metres."""
+
+    coarse_voxel: float = 0.08  # downsampling for FPFH + RANSAC
+    feature_radius_factor: float = 5.0  # FPFH radius = factor x coarse voxel
+    ransac_max_iterations: int = 50_000
+    ransac_confidence: float = 0.9995
+    hypotheses: int = 8  # distinct candidate alignments per pair (symmetric buildings have several)
+    yaw_step_deg: float = 2.0  # yaw grid of the levelled (4-DoF) search
+    plan_cell: float = 0.15  # plan-view occupancy cell of that search
+    plan_fine_cell: float = 0.03  # cell of its local refinement
+    six_dof_hypotheses: bool = False  # also try open3d's 6-DoF RANSAC (for unlevelled frames)
+    conflict_weight: float = 4.0  # hypothesis score = fitness - weight x visibility conflict
+    max_conflict: float = 0.05  # share of points seen through by the other scanner, for an edge to count
+    check_voxel: float = 0.05  # scale on which overlap (fitness) is judged; distance 2 x voxel
+    # Point-to-plane ICP stages, (voxel, max correspondence distance), coarse to fine. The
+    # multiway stages align each station to all the others together (the union constrains
+    # every axis, where one overlapping pair often leaves one free); the pairwise stages
+    # then measure the edges of the pose graph from there.
+    multiway_schedule: tuple[tuple[float, float], ...] = (
+        (0.05, 0.3), (0.05, 0.15), (0.02, 0.08), (0.01, 0.04), (0.005, 0.02))
+    multiway_rounds: int = 3
+    icp_schedule: tuple[tuple[float, float], ...] = ((0.05, 0.1), (0.02, 0.05), (0.01, 0.03))
+    icp_max_iterations: int = 60
+    min_edge_fitness: float = 0.15  # share of a station's points with a partner, for an edge to count
+    min_station_fitness: float = 0.2  # a station's final fitness against all others
+    max_station_rmse: float = 0.015  # point-to-plane within the finest ICP distance, against all others
+    max_candidate_pairs_all: int = 12  # up to this many stations every pair is searched; beyond, neighbours
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("coarse_voxel", "feature_radius_factor", "check_voxel"):
+            value = getattr(self, name)
+            if not np.isfinite(value) or value <= 0:
+                raise UsageError(f"registration {name} must be positive, got {value}")
+        for name in ("multiway_schedule", "icp_schedule"):
+            stages = [tuple(stage) for stage in getattr(self, name)]
+            if not stages or any(len(st) != 2 or not all(np.isfinite(x) and x > 0 for x in st) for st in stages):
+                raise UsageError(f"registration {name} must be (voxel, distance) pairs > 0, got {stages}")
+        if self.multiway_rounds < 1:
+            raise UsageError("registration multiway_rounds must be at least 1")
+        for name in ("min_edge_fitness", "min_station_fitness"):
+            value = getattr(self, name)
+            if not 0 <= value <= 1:
+                raise UsageError(f"registration {name} must lie in [0, 1], got {value}")
+        if self.ransac_max_iterations < 1 or self.hypotheses < 1 or self.icp_max_iterations < 1:
+            raise UsageError("registration iteration counts must be at least 1")
+
+    @property
+    def finest_distance(self) -> float:
+        return float(self.icp_schedule[-1][1])
+
+    @property
+    def fine_voxel(self) -> float:
+        return float(self.icp_schedule[-1][0])
+
+    @property
+    def check_distance(self) -> float:
+        return 2.0 * self.check_voxel
+
+    @property
+    def rmse_limit(self) -> float:
+        return float(self.max_station_rmse)
+
+
+@dataclass(frozen=True)
+class EdgeMetrics:
+    """One pairwise alignment: ``transform`` maps ``source`` local coordinates to ``target``'s."""
+
+    source: int
+    target: int
+    transform: np.ndarray
+    fitness: float
+    inlier_rmse: float
+    correspondences: int
+    method: str  # "ransac" or "initial"
+    in_graph: bool  # used in the pose graph
+
+
+@dataclass(frozen=True)
+class StationPose:
+    """A station's transform into the reference station's local frame, and its fit
+    against all the other stations once everything is aligned."""
+
+    index: int
+    name: str
+    transform: np.ndarray
+    fitness: float
+    inlier_rmse: float
+    correspondences: int
+
+
+@dataclass(frozen=True)
+class RegistrationResult:
+    reference: int
+    stations: list[StationPose]
+    edges: list[EdgeMetrics] = field(default_factory=list)
+
+    @property
+    def transforms(self) -> list[np.ndarray]:
+        return [s.transform for s in self.stations]
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _translation(t: np.ndarray) -> np.ndarray:
+    m = np.eye(4)
+    m[:3, 3] = t
+    return m
+
+
+def _check_transform(t, what: str) -> np.ndarray:
+    t = np.asarray(t, dtype=np.float64)
+    if t.shape != (4, 4) or not np.isfinite(t).all():
+        raise UsageError(f"{what} must be a finite 4x4 matrix")
+    r = t[:3, :3]
+    if not np.allclose(r.T @ r, np.eye(3), atol=1e-5) or np.linalg.det(r) < 0 or not np.allclose(t[3], [0, 0, 0, 1]):
+        raise UsageError(f"{what} is not a rigid transform (rotation + translation)")
+    return t
+
+
+def rotation_angle_deg(t: np.ndarray) -> float:
+    """The rotation angle of a 4x4 (or 3x3) transform, in degrees."""
+    r = np.asarray(t)[:3, :3]
+    return float(np.degrees(np.arccos(np.clip((np.trace(r) - 1.0) / 2.0, -1.0, 1.0))))
+
+
+def initial_poses_from_origins(clouds: Sequence[PointCloud], reference: int = 0) -> list[np.ndarray]:
+    """Initial poses for stations already in one common (e.g. georeferenced) frame:
+    pure translations by the difference of origins."""
+    ref = clouds[reference].origin
+    return [_translation(c.origin - ref) for c in clouds]
+
+
+def apply_transform(cloud: PointCloud, transform: np.ndarray, origin: np.ndarray) -> PointCloud:
+    """The cloud moved by ``transform`` (its local → a frame whose origin is ``origin``);
+    normals are rotated too."""
+    t = np.asarray(transform, dtype=np.float64)
+    attrs = dict(cloud.attrs)
+    if "normals" in attrs:
+        attrs["normals"] = (attrs["normals"].astype(np.float64) @ t[:3, :3].T).astype(np.float32)
+    return PointCloud(cloud.xyz @ t[:3, :3].T + t[:3, 3], np.asarray(origin, dtype=np.float64).copy(), attrs)
+
+
+def merge_registered(clouds: Sequence[PointCloud], result: RegistrationResult) -> PointCloud:
+    """All stations in the reference station's frame (and origin), concatenated."""
+    origin = clouds[result.reference].origin
+    moved = [apply_transform(c, s.transform, origin) for c, s in zip(clouds, result.stations, strict=True)]
+    return PointCloud.concatenate(moved)
+
+
+@dataclass
+class _Station:
+    """A station's working copies: centred coordinates at every scale, normals, features."""
+
+    name: str
+    centre: np.ndarray
+    scanner: np.ndarray | None  # scanner position in centred coordinates, when known
+    points: np.ndarray  # centred full-resolution points
+    levels: dict = field(default_factory=dict)  # voxel size -> open3d cloud with normals
+    structure: np.ndarray | None = None  # coarse points off the dominant plane
+    plane_normal: np.ndarray | None = None  # unit normal of the dominant plane, when there is one
+    features: tuple | None = None  # (structure points, their FPFH features)
+
+
+def _orient(pcd, scanner: np.ndarray | None, k: int = 15) -> None:
+    if scanner is not None:
+        pcd.orient_normals_towards_camera_location(scanner)
+    elif len(pcd.points) > k:
+        pcd.orient_normals_consistent_tangent_plane(k)
+
+
+def _level(station: _Station, voxel: float):
+    """The station downsampled at ``voxel`` with normals (radius 2.5 voxel), cached."""
+    if voxel not in station.levels:
+        from twin._deps import open3d  # noqa: PLC0415
+        from twin.ops._o3d_convert import points_to_o3d  # noqa: PLC0415
+        from twin.ops.voxel import voxel_downsample  # noqa: PLC0415
+
+        o3d = open3d()
+        down = voxel_downsample(PointCloud(station.points), voxel).xyz
+        pcd = points_to_o3d(down)
+        pcd.estimate_normals(o3d.geometry.KDTreeSearchParamHybrid(radius=2.5 * voxel, max_nn=30))
+        _orient(pcd, station.scanner)
+        station.levels[voxel] = pcd
+    return station.levels[voxel]
+
+
+def _structure(station: _Station, settings: RegistrationSettings):
+    """Indices of the coarse points off the station's dominant plane (the ground, usually).
+
+    A TLS station samples the ground around it densely, and every wrong alignment that
+    lays one ground on the other still scores well on plain fitness; planar points also
+    all share one FPFH signature. Feature matching and the choice between candidate
+    alignments therefore use only the points off that plane (when it holds more than a
+    quarter of the points); ICP still uses everything.
+    """
+    if station.structure is None:
+        from twin._deps import open3d  # noqa: PLC0415
+
+        pcd = _level(station, settings.coarse_voxel)
+        n = len(pcd.points)
+        keep = np.arange(n)
+        if n >= 100:
+            open3d().utility.random.seed(settings.seed)
+            plane, inliers = pcd.segment_plane(2.0 * settings.coarse_voxel, 3, 1000)
+            if len(inliers) > 0.25 * n and n - len(inliers) >= 50:
+                keep = np.setdiff1d(keep, np.asarray(inliers))
+                on_plane = np.asarray(pcd.points)[np.asarray(inliers)]
+                # Least squares on the inliers: RANSAC's three-point plane is off by tenths of a degree.
+                normal = np.linalg.svd(on_plane - on_plane.mean(axis=0), full_matrices=False)[2][2]
+                station.plane_normal = normal if normal @ plane[:3] > 0 else -normal
+        station.structure = keep
+    return station.structure
+
+
+def _features(station: _Station, settings: RegistrationSettings):
+    """The structure points (open3d cloud) and their FPFH features (computed in full context)."""
+    if station.features is None:
+        from twin._deps import open3d  # noqa: PLC0415
+
+        o3d = open3d()
+        pcd = _level(station, settings.coarse_voxel)
+        radius = settings.feature_radius_factor * settings.coarse_voxel
+        fpfh = o3d.pipelines.registration.compute_fpfh_feature(
+            pcd, o3d.geometry.KDTreeSearchParamHybrid(radius=radius, max_nn=100)
+        )
+        keep = _structure(station, settings)
+        sub = o3d.pipelines.registration.Feature()
+        sub.data = np.ascontiguousarray(np.asarray(fpfh.data)[:, keep])
+        station.features = (pcd.select_by_index(keep.tolist()), sub)
+    return station.features
+
+
+def _feature_matches(src: _Station, dst: _Station, settings: RegistrationSettings) -> np.ndarray:
+    """Mutual nearest neighbours in FPFH space between the structure points, (m, 2)."""
+    from scipy.spatial import cKDTree  # noqa: PLC0415
+
+    _, f_src = _features(src, settings)
+    _, f_dst = _features(dst, settings)
+    a = np.asarray(f_src.data).T
+    b = np.asarray(f_dst.data).T
+    _, ab = cKDTree(b).query(a, k=1, workers=-1)
+    _, ba = cKDTree(a).query(b, k=1, workers=-1)
+    mutual = np.flatnonzero(ba[ab] == np.arange(len(a)))
+    return np.column_stack([mutual, ab[mutual]]).astype(np.int32)
+
+
+def _ransac_hypotheses(src: _Station, dst: _Station, settings: RegistrationSettings, seed: int) -> list[np.ndarray]:
+    """Several distinct RANSAC alignments: after each, the feature matches it explains are
+    removed and RANSAC runs again, so that the symmetric twins of a building (a pavilion
+    turned 90° or 180° fits itself) all come up as candidates instead of hiding the truth."""
+    from twin._deps import open3d  # noqa: PLC0415
+
+    o3d = open3d()
+    reg = o3d.pipelines.registration
+    distance = 1.5 * settings.coarse_voxel
+    src_pcd, _ = _features(src, settings)
+    dst_pcd, _ = _features(dst, settings)
+    src_pts = np.asarray(src_pcd.points)
+    dst_pts = np.asarray(dst_pcd.points)
+    matches = _feature_matches(src, dst, settings)
+    hypotheses = []
+    for attempt in range(settings.hypotheses):
+        if len(matches) < 6:
+            break
+        o3d.utility.random.seed(seed + 7919 * attempt)
+        result = reg.registration_ransac_based_on_correspondence(
+            src_pcd,
+            dst_pcd,
+            o3d.utility.Vector2iVector(matches),
+            distance,
+            reg.TransformationEstimationPointToPoint(False),
+            3,
+            [reg.CorrespondenceCheckerBasedOnEdgeLength(0.9), reg.CorrespondenceCheckerBasedOnDistance(distance)],
+            reg.RANSACConvergenceCriteria(settings.ransac_max_iterations, settings.ransac_confidence),
+        )
+        t = np.asarray(result.transformation)
+        moved = src_pts[matches[:, 0]] @ t[:3, :3].T + t[:3, 3]
+        # Drop every match this alignment roughly explains (not just its inliers), so the
+        # next round cannot return a near copy of it.
+        explained = np.linalg.norm(moved - dst_pts[matches[:, 1]], axis=1) < 0.5 + 5.0 * distance
+        if explained.sum() < 3:
+            break
+        hypotheses.append(t)
+        matches = matches[~explained]
+    return hypotheses
+
+
+def _visibility_conflict(src: _Station, dst: _Station, transform: np.ndarray, settings: RegistrationSettings,
+                         step_deg: float = 0.5) -> float | None:
+    """Share of the target's points that, moved into the source's frame, float in space
+    that the source's scanner saw through (in front of its first return, by a margin).
+
+    A scanner sees everything between itself and its first return, so a correct
+    alignment leaves almost no point there; a symmetric twin of the right alignment
+    (which fits surfaces just as well) puts many there. None without a scanner position.
+    """
+    if src.scanner is None:
+        return None
+    src_pts = np.asarray(_level(src, settings.coarse_voxel).points) - src.scanner
+    inv = np.linalg.inv(transform)
+    dst_pts = np.asarray(_level(dst, settings.coarse_voxel).points) @ inv[:3, :3].T + inv[:3, 3] - src.scanner
+
+    def bins(p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        r = np.linalg.norm(p, axis=1)
+        az = np.degrees(np.arctan2(p[:, 1], p[:, 0])) + 180.0
+        el = np.degrees(np.arcsin(np.clip(p[:, 2] / np.maximum(r, 1e-12), -1, 1))) + 90.0
+        cols = int(np.ceil(360.0 / step_deg))
+        return (np.floor(el / step_deg).astype(np.int64) * cols + np.floor(az / step_deg).astype(np.int64)), r
+
+    src_bin, src_r = bins(src_pts)
+    dst_bin, dst_r = bins(dst_pts)
+    size = int(np.ceil(181.0 / step_deg) * np.ceil(360.0 / step_deg)) + 1
+    first_return = np.full(size, np.inf)
+    np.minimum.at(first_return, src_bin, src_r)
+    seen = np.isfinite(first_return[dst_bin])
+    if seen.sum() == 0:
+        return 0.0
+    margin = 3.0 * settings.coarse_voxel + 0.02 * first_return[dst_bin[seen]]
+    conflict = dst_r[seen] < first_return[dst_bin[seen]] - margin
+    return float(conflict.mean())
+
+
+def _guarded_step(station: _Station, voxel: float, before: np.ndarray, result, distance: float) -> np.ndarray:
+    """ICP's new pose, unless it rests on almost no correspondences or jumps further than
+    the stage could justify (sparse scans at fine stages): then the previous pose."""
+    moved = np.asarray(result.transformation)
+    centre = np.asarray(_level(station, voxel).points).mean(axis=0)
+    jump = np.linalg.norm((moved[:3, :3] - before[:3, :3]) @ centre + moved[:3, 3] - before[:3, 3])
+    return moved if result.fitness >= 0.05 and jump <= 2.0 * distance else before
+
+
+def _icp(src: _Station, dst: _Station, init: np.ndarray, settings: RegistrationSettings):
+    """Point-to-plane ICP through the pairwise stages; (transform, open3d result of the
+    last stage that was kept)."""
+    from twin._deps import open3d  # noqa: PLC0415
+
+    o3d = open3d()
+    reg = o3d.pipelines.registration
+    transform = init
+    kept = None
+    for voxel, distance in settings.icp_schedule:
+        result = reg.registration_icp(
+            _level(src, voxel),
+            _level(dst, voxel),
+            distance,
+            transform,
+            reg.TransformationEstimationPointToPlane(),
+            reg.ICPConvergenceCriteria(1e-8, 1e-8, settings.icp_max_iterations),
+        )
+        new = _guarded_step(src, voxel, transform, result, distance)
+        if new is not transform:
+            transform, kept = new, result
+    return transform, kept
+
+
+def _evaluate(src_pcd, dst_pcd, transform: np.ndarray, distance: float):
+    from twin._deps import open3d  # noqa: PLC0415
+
+    return open3d().pipelines.registration.evaluate_registration(src_pcd, dst_pcd, distance, transform)
+
+
+def _spanning_poses(n: int, reference: int, edges: dict[tuple[int, int], tuple[np.ndarray, float]]):
+    """Poses (centred station → centred reference) along a maximum spanning tree on fitness,
+    grown from the reference (Prim's algorithm); None for unreachable stations."""
+    poses: list[np.ndarray | None] = [None] * n
+    poses[reference] = np.eye(4)
+    tree: set[tuple[int, int]] = set()
+    while True:
+        best = None
+        for (i, j), (t_ij, fit) in edges.items():  # t_ij maps i into j
+            if poses[j] is not None and poses[i] is None and (best is None or fit > best[0]):
+                best = (fit, i, j, poses[j] @ t_ij)
+            if poses[i] is not None and poses[j] is None and (best is None or fit > best[0]):
+                best = (fit, j, i, poses[i] @ np.linalg.inv(t_ij))
+        if best is None:
+            return poses, tree
+        _, new, known, pose = best
+        poses[new] = pose
+        tree.add((min(new, known), max(new, known)))
+
+
+# --------------------------------------------------------------------------- main entry
+
+
+def register_stations(
+    clouds: Sequence[PointCloud],
+    *,
+    names: Sequence[str] | None = None,
+    reference: int = 0,
+    initial_poses: Sequence[np.ndarray] | None = None,
+    scanner_positions: Sequence[np.ndarray | None] | None = None,
+    settings: RegistrationSettings | None = None,
+) -> RegistrationResult:
+    """Align every station to ``clouds[reference]``; see the module docstring.
+
+    ``initial_poses`` (local → reference local, e.g. from E57 poses or
+    :func:`initial_poses_from_origins`) skip the feature matching. ``scanner_positions``
+    (each in its station's local frame) orient normals for the features; by default a
+    station whose points lie within 1 km of its frame's zero is taken to be in its
+    scanner's frame, with the scanner at that zero.
+    """
+    settings = settings or RegistrationSettings()
+    n = len(clouds)
+    if n == 0:
+        raise UsageError("registration needs at least one station")
+    names = list(names) if names is not None else [f"station {i}" for i in range(n)]
+    if len(names) != n:
+        raise UsageError(f"{len(names)} names for {n} stations")
+    if not 0 <= reference < n:
+        raise UsageError(f"reference station {reference} does not exist ({n} stations)")
+    if initial_poses is not None and len(initial_poses) != n:
+        raise UsageError(f"{len(initial_poses)} initial poses for {n} stations")
+    if scanner_positions is not None and len(scanner_positions) != n:
+        raise UsageError(f"{len(scanner_positions)} scanner positions for {n} stations")
+    for name, cloud in zip(names, clouds, strict=True):
+        if len(cloud) < 100:
+            raise ProcessingError(f"{name}: only {len(cloud)} points, too few to register; check the scan")
+
+    stations = []
+    for i, cloud in enumerate(clouds):
+        lo, hi = cloud.xyz.min(axis=0), cloud.xyz.max(axis=0)
+        centre = (lo + hi) / 2.0
+        if scanner_positions is not None and scanner_positions[i] is not None:
+            scanner = np.asarray(scanner_positions[i], dtype=np.float64).reshape(3) - centre
+        elif np.all(np.abs(cloud.origin + centre) < 1000.0):
+            scanner = -cloud.origin - centre  # the frame's zero, in centred coordinates
+        else:
+            scanner = None
+        stations.append(_Station(names[i], centre, scanner, cloud.xyz - centre))
+
+    if n == 1:
+        return RegistrationResult(reference, [StationPose(0, names[0], np.eye(4), 1.0, 0.0, 0)])
+
+    # Poses map centred station coordinates to centred reference coordinates.
+    c_ref = stations[reference].centre
+    if initial_poses is not None:
+        poses = []
+        for i, t in enumerate(initial_poses):
+            t = _check_transform(t, f"initial pose of {names[i]}")
+            poses.append(_translation(-c_ref) @ t @ _translation(stations[i].centre))
+        method = "initial"
+    else:
+        poses = _coarse_poses(stations, reference, settings)
+        method = "ransac"
+
+    poses = _multiway_refine(stations, poses, reference, settings)
+    edges = _refine_edges(stations, poses, settings, method)
+    graph_poses = _optimise_pose_graph(stations, poses, edges, reference, settings)
+    # Pairwise edges can slide along axes their overlap leaves free, and the graph then
+    # follows them; keep whichever set of poses fits the data better.
+    if _misfit(stations, graph_poses, settings) <= _misfit(stations, poses, settings):
+        poses = graph_poses
+    return _finish(clouds, stations, poses, edges, reference, settings)
+
+
+def _pairs(n: int, settings: RegistrationSettings) -> list[tuple[int, int]]:
+    if n <= settings.max_candidate_pairs_all:
+        return [(i, j) for i in range(n) for j in range(i + 1, n)]
+    # Many stations: neighbours in acquisition order, and two steps apart, as candidates.
+    return [(i, j) for i in range(n) for j in (i + 1, i + 2) if j < n]
+
+
+def _up_direction(station: _Station, settings: RegistrationSettings) -> np.ndarray:
+    """The station's vertical in its own frame.
+
+    A levelled scanner's z axis is vertical to a fraction of a degree; when the dominant
+    plane (the ground) is within 10° of z, z is taken (the ground itself may slope, and
+    one station's dominant plane may be a platform, another's the courtyard). Otherwise
+    (a frame of arbitrary orientation) the ground's normal is, turned toward the
+    scanner's side.
+    """
+    _structure(station, settings)
+    z = np.array([0.0, 0.0, 1.0])
+    n = station.plane_normal
+    if n is None or abs(n @ z) > np.cos(np.radians(10.0)):
+        return z
+    pts = np.asarray(_level(station, settings.coarse_voxel).points)
+    ref = station.scanner if station.scanner is not None else pts.mean(axis=0)
+    ground = np.median(pts @ n)
+    return n if ref @ n >= ground else -n
+
+
+def _levelling(up: np.ndarray) -> np.ndarray:
+    """A rotation (4x4) that turns ``up`` onto +z."""
+    z = np.array([0.0, 0.0, 1.0])
+    axis = np.cross(up, z)
+    s, c = np.linalg.norm(axis), float(up @ z)
+    m = np.eye(4)
+    if s < 1e-12:
+        if c < 0:
+            m[:3, :3] = np.diag([1.0, -1.0, -1.0])
+        return m
+    k = axis / s
+    kx = np.array([[0, -k[2], k[1]], [k[2], 0, -k[0]], [-k[1], k[0], 0]])
+    m[:3, :3] = np.eye(3) + s * kx + (1 - c) * kx @ kx
+    return m
+
+
+def _plan_images(points: np.ndarray, ground: float, lo: np.ndarray, shape: tuple[int, int], cell: float) -> np.ndarray:
+    """Occupancy of levelled points in plan, one image per height band above the ground."""
+    bands = np.array([0.3, 1.5, 3.0, np.inf])
+    h = points[:, 2] - ground
+    ij = np.floor((points[:, :2] - lo) / cell).astype(np.int64)
+    ok = (h >= bands[0]) & (ij[:, 0] >= 0) & (ij[:, 1] >= 0) & (ij[:, 0] < shape[0]) & (ij[:, 1] < shape[1])
+    band = np.searchsorted(bands, h[ok], side="right") - 1
+    images = np.zeros((len(bands) - 1, *shape), dtype=np.float32)
+    images[band, ij[ok, 0], ij[ok, 1]] = 1.0
+    return images
+
+
+def _subcell(values: np.ndarray) -> float:
+    """Offset of a peak from three samples around it (parabola), in [-0.5, 0.5]."""
+    left, mid, right = values
+    denom = left - 2.0 * mid + right
+    if denom >= 0:
+        return 0.0
+    return float(np.clip(0.5 * (left - right) / denom, -0.5, 0.5))
+
+
+class _PlanMatcher:
+    """Correlates the plan-view footprints of two levelled stations for any yaw."""
+
+    def __init__(self, p: np.ndarray, g_src: float, q: np.ndarray, g_dst: float, cell: float):
+        self.p, self.g_src, self.cell = p, g_src, cell
+        radius = max(np.abs(p[:, :2]).max(), np.abs(q[:, :2]).max())
+        half = int(np.ceil(radius / cell)) + 2
+        self.size = 1 << int(np.ceil(np.log2(4 * half)))  # room for any shift without wrap-around
+        self.lo = np.array([-half * cell, -half * cell])
+        self.target = np.fft.rfft2(_plan_images(q, g_dst, self.lo, (self.size, self.size), cell))
+
+    def best_shift(self, yaw: float) -> tuple[float, np.ndarray]:
+        """(correlation, horizontal shift) of the best placement at ``yaw``, sub-cell precise."""
+        c, s = np.cos(yaw), np.sin(yaw)
+        p = self.p
+        rotated = np.column_stack([c * p[:, 0] - s * p[:, 1], s * p[:, 0] + c * p[:, 1], p[:, 2]])
+        shape = (self.size, self.size)
+        source = np.fft.rfft2(_plan_images(rotated, self.g_src, self.lo, shape, self.cell))
+        corr = np.fft.irfft2((self.target * np.conj(source)).sum(axis=0), s=shape)
+        di, dj = np.unravel_index(int(np.argmax(corr)), shape)
+        fi = _subcell(corr[[(di - 1) % self.size, di, (di + 1) % self.size], dj])
+        fj = _subcell(corr[di, [(dj - 1) % self.size, dj, (dj + 1) % self.size]])
+        wrap = lambda k: k if k < self.size // 2 else k - self.size  # noqa: E731
+        return float(corr[di, dj]), np.array([wrap(di) + fi, wrap(dj) + fj]) * self.cell
+
+
+def _yaw_hypotheses(src: _Station, dst: _Station, settings: RegistrationSettings, seed: int) -> list[np.ndarray]:
+    """Alignments with 4 degrees of freedom (yaw about the vertical + translation).
+
+    Once both stations are levelled only yaw and translation remain. For every yaw on a
+    grid, the source's plan-view footprint of steep surfaces (in height bands above its
+    ground) is correlated with the target's by FFT, which gives the best horizontal
+    shift at once; the ground heights give the vertical one. The best distinct peaks are
+    refined on a finer yaw grid (sub-cell peak interpolation) to within a few
+    centimetres, close enough for fine ICP not to snap onto a repeated element (a stair
+    tread, a tile row), and come back as 4x4 transforms (centred source → centred target).
+    Feature matching is not used here: on buildings made of repeated elements (columns,
+    bays) FPFH matches are mostly between twins.
+    """
+    l_src = _levelling(_up_direction(src, settings))
+    l_dst = _levelling(_up_direction(dst, settings))
+    p, g_src = _vertical_structure(src, l_src, settings)
+    q, g_dst = _vertical_structure(dst, l_dst, settings)
+    if len(p) < 20 or len(q) < 20:
+        return []
+    matcher = _PlanMatcher(p, g_src, q, g_dst, settings.plan_cell)
+    step = np.radians(settings.yaw_step_deg)
+    yaws = np.arange(0.0, 2 * np.pi, step)
+    coarse = [matcher.best_shift(yaw) for yaw in yaws]
+    order = np.argsort([-c for c, _ in coarse], kind="stable")
+    chosen: list[tuple[float, np.ndarray]] = []
+    for k in order:
+        if len(chosen) == settings.hypotheses:
+            break
+        yaw, shift = yaws[k], coarse[k][1]
+        if any(abs(np.angle(np.exp(1j * (yaw - y)))) < 2.5 * step and np.linalg.norm(shift - sh) < 1.0
+               for y, sh in chosen):
+            continue
+        # Refine: yaw in quarter steps around the peak, then a parabola through the best three.
+        fine_step = step / 4.0
+        fine_yaws = yaw + fine_step * np.arange(-4, 5)
+        fine = [matcher.best_shift(y) for y in fine_yaws]
+        scores = np.array([c for c, _ in fine])
+        b = int(np.clip(np.argmax(scores), 1, len(fine_yaws) - 2))
+        best_yaw = fine_yaws[b] + fine_step * _subcell(scores[b - 1 : b + 2])
+        chosen.append((best_yaw, matcher.best_shift(best_yaw)[1]))
+    out = []
+    for yaw, shift in chosen:
+        yaw, shift = _refine_plan(p, q, yaw, shift, settings)
+        h = np.eye(4)
+        h[:3, :3] = [[np.cos(yaw), -np.sin(yaw), 0.0], [np.sin(yaw), np.cos(yaw), 0.0], [0.0, 0.0, 1.0]]
+        h[:3, 3] = [shift[0], shift[1], g_dst - g_src]
+        out.append(np.linalg.inv(l_dst) @ h @ l_src)
+    return out
+
+
+def _refine_plan(p: np.ndarray, q: np.ndarray, yaw: float, shift: np.ndarray,
+                 settings: RegistrationSettings) -> tuple[float, np.ndarray]:
+    """Sharpen a plan-view alignment by brute force on a fine grid around it.
+
+    Footprint cells (``plan_fine_cell``) of the rotated source are counted against the
+    target's for every yaw within ±1° (eighth-degree steps) and every shift within
+    ±6 cells; the best count wins, with a sub-cell parabola on the shift.
+    """
+    cell = settings.plan_fine_cell
+    big = np.int64(1 << 32)
+
+    def keys(xy: np.ndarray) -> np.ndarray:
+        ij = np.floor(xy / cell).astype(np.int64) + (1 << 30)
+        return np.unique(ij[:, 0] * big + ij[:, 1])
+
+    target = keys(q[:, :2])
+    reach = 6
+    offsets = np.arange(-reach, reach + 1)
+    best = (-1, yaw, shift, None)
+    for y in yaw + np.radians(np.arange(-1.0, 1.0001, 0.125)):
+        c, s_ = np.cos(y), np.sin(y)
+        xy = np.column_stack([c * p[:, 0] - s_ * p[:, 1], s_ * p[:, 0] + c * p[:, 1]]) + shift
+        src = keys(xy)
+        counts = np.zeros((len(offsets), len(offsets)))
+        for a, di in enumerate(offsets):
+            for b, dj in enumerate(offsets):
+                moved = src + di * big + dj
+                pos = np.searchsorted(target, moved)
+                pos[pos == len(target)] = 0
+                counts[a, b] = np.count_nonzero(target[pos] == moved)
+        a, b = np.unravel_index(int(np.argmax(counts)), counts.shape)
+        if counts[a, b] > best[0]:
+            best = (counts[a, b], y, shift, (counts, a, b))
+    _, y, shift, (counts, a, b) = best
+    fa = _subcell(counts[[a - 1, a, a + 1], b]) if 0 < a < len(offsets) - 1 else 0.0
+    fb = _subcell(counts[a, [b - 1, b, b + 1]]) if 0 < b < len(offsets) - 1 else 0.0
+    return float(y), shift + np.array([offsets[a] + fa, offsets[b] + fb]) * cell
+
+
+def _vertical_structure(station: _Station, levelling: np.ndarray, settings: RegistrationSettings):
+    """Levelled points on steep surfaces (walls, columns, piers), and the ground height.
+
+    Horizontal surfaces (platforms, floors, roofs seen from below) make large uniform
+    blobs in plan that match anywhere; the footprint of vertical surfaces is what
+    tells one position of a building from another.
+    """
+    pcd = _level(station, settings.coarse_voxel)
+    pts = np.asarray(pcd.points) @ levelling[:3, :3].T
+    normals = np.asarray(pcd.normals) @ levelling[:3, :3].T
+    return pts[np.abs(normals[:, 2]) < 0.3], _ground_height(pts)
+
+
+def _ground_height(levelled: np.ndarray) -> float:
+    """Height of the lowest surface (the ground around a building) in levelled coordinates.
+
+    A low quantile, not the dominant plane: that may be a raised platform in one station
+    and the courtyard in another.
+    """
+    return float(np.quantile(levelled[:, 2], 0.02))
+
+
+def _pair_conflict(src: _Station, dst: _Station, transform: np.ndarray, settings: RegistrationSettings) -> float:
+    a = _visibility_conflict(src, dst, transform, settings)
+    b = _visibility_conflict(dst, src, np.linalg.inv(transform), settings)
+    return max(a or 0.0, b or 0.0)
+
+
+def _best_alignment(src: _Station, dst: _Station, settings: RegistrationSettings, seed: int):
+    """(transform, fitness, conflict) of the most credible hypothesis, or None.
+
+    Each hypothesis is settled by a short, wide-basin ICP first; then the highest
+    overlap penalised by visibility conflicts wins.
+    """
+    hypotheses = _yaw_hypotheses(src, dst, settings, seed)
+    if settings.six_dof_hypotheses or not hypotheses:
+        hypotheses += _ransac_hypotheses(src, dst, settings, seed)
+    best = None
+    for hypothesis in hypotheses:
+        transform = _settle(src, dst, hypothesis, settings)
+        fitness = float(_evaluate(_level(src, settings.check_voxel), _level(dst, settings.check_voxel), transform,
+                                  settings.check_distance).fitness)
+        conflict = _pair_conflict(src, dst, transform, settings)
+        score = fitness - settings.conflict_weight * conflict
+        if best is None or score > best[0]:
+            best = (score, transform, fitness, conflict)
+    return None if best is None else best[1:]
+
+
+def _settle(src: _Station, dst: _Station, init: np.ndarray, settings: RegistrationSettings) -> np.ndarray:
+    """Point-to-plane ICP on the check scale, wide then narrow, to settle a coarse guess."""
+    from twin._deps import open3d  # noqa: PLC0415
+
+    reg = open3d().pipelines.registration
+    transform = init
+    stages = ((settings.check_voxel, 6.0 * settings.check_voxel), (settings.check_voxel, settings.check_distance))
+    for voxel, distance in stages:
+        result = reg.registration_icp(
+            _level(src, voxel), _level(dst, voxel), distance, transform,
+            reg.TransformationEstimationPointToPlane(), reg.ICPConvergenceCriteria(1e-7, 1e-7, 30),
+        )
+        transform = np.asarray(result.transformation)
+    return transform
+
+
+def _coarse_poses(stations: list[_Station], reference: int, settings: RegistrationSettings) -> list[np.ndarray]:
+    found: dict[tuple[int, int], tuple[np.ndarray, float]] = {}
+    best_fit: dict[int, tuple[float, int | None]] = {i: (0.0, None) for i in range(len(stations))}
+    for i, j in _pairs(len(stations), settings):
+        best = _best_alignment(stations[i], stations[j], settings, settings.seed + 31 * i + j)
+        if best is None:
+            continue
+        transform, fitness, conflict = best
+        for k, other in ((i, j), (j, i)):
+            if fitness > best_fit[k][0]:
+                best_fit[k] = (fitness, other)
+        if fitness >= settings.min_edge_fitness and conflict <= settings.max_conflict:
+            found[(i, j)] = (transform, fitness - settings.conflict_weight * conflict)
+    poses, _ = _spanning_poses(len(stations), reference, found)
+    for i, pose in enumerate(poses):
+        if pose is None:
+            fit, other = best_fit[i]
+            partner = f" (best: {fit:.2f} with {stations[other].name})" if other is not None else ""
+            raise ProcessingError(
+                f"{stations[i].name} could not be aligned: no other station overlaps it with fitness >= "
+                f"{settings.min_edge_fitness}{partner}; check that the scan belongs to this survey or give "
+                "initial poses"
+            )
+    return poses
+
+
+def _placed(station: _Station, pose: np.ndarray, voxel: float) -> tuple[np.ndarray, np.ndarray]:
+    """A station's points and normals at ``voxel``, moved by ``pose``."""
+    pcd = _level(station, voxel)
+    r, t = pose[:3, :3], pose[:3, 3]
+    return np.asarray(pcd.points) @ r.T + t, np.asarray(pcd.normals) @ r.T
+
+
+def _multiway_refine(stations: list[_Station], poses: list[np.ndarray], reference: int,
+                     settings: RegistrationSettings) -> list[np.ndarray]:
+    """Align each station in turn to the union of all the others, for a few rounds.
+
+    Starting within a few decimetres (the coarse search), a big correspondence distance
+    first and finer stages after pull every station into place; earlier rounds stop
+    before the finest stage since the others are still moving.
+    """
+    from twin._deps import open3d  # noqa: PLC0415
+    from twin.ops._o3d_convert import points_to_o3d  # noqa: PLC0415
+
+    reg = open3d().pipelines.registration
+    poses = [p.copy() for p in poses]
+    order = [i for i in range(len(stations)) if i != reference]
+    stages = list(settings.multiway_schedule)
+    for round_ in range(settings.multiway_rounds):
+        last = round_ == settings.multiway_rounds - 1
+        for i in order:
+            for voxel, distance in stages if last else stages[:-1]:
+                parts = [_placed(stations[j], poses[j], voxel) for j in range(len(stations)) if j != i]
+                target = points_to_o3d(np.concatenate([p for p, _ in parts]), np.concatenate([n for _, n in parts]))
+                result = reg.registration_icp(
+                    _level(stations[i], voxel), target, distance, poses[i],
+                    reg.TransformationEstimationPointToPlane(),
+                    reg.ICPConvergenceCriteria(1e-8, 1e-8, settings.icp_max_iterations),
+                )
+                poses[i] = _guarded_step(stations[i], voxel, poses[i], result, distance)
+    return poses
+
+
+def _refine_edges(stations: list[_Station], poses: list[np.ndarray], settings: RegistrationSettings,
+                  method: str) -> list[tuple[EdgeMetrics, np.ndarray]]:
+    """ICP-refine every pair that the current poses say overlaps; edges with their
+    information matrices."""
+    from twin._deps import open3d  # noqa: PLC0415
+
+    o3d = open3d()
+    coarse = settings.check_voxel
+    fine = settings.fine_voxel
+    edges = []
+    n = len(stations)
+    for i in range(n):
+        for j in range(i + 1, n):
+            predicted = np.linalg.inv(poses[j]) @ poses[i]
+            overlap = _evaluate(_level(stations[i], coarse), _level(stations[j], coarse), predicted,
+                                settings.check_distance)
+            if overlap.fitness < settings.min_edge_fitness / 2:
+                continue
+            transform, result = _icp(stations[i], stations[j], predicted, settings)
+            if result is None:
+                continue
+            # Overlap judged on the check scale: the fine one also counts the point spacing.
+            overlap = _evaluate(_level(stations[i], coarse), _level(stations[j], coarse), transform,
+                                settings.check_distance)
+            if overlap.fitness < settings.min_edge_fitness:
+                continue
+            info = o3d.pipelines.registration.get_information_matrix_from_point_clouds(
+                _level(stations[i], fine), _level(stations[j], fine), settings.finest_distance, transform
+            )
+            edge = EdgeMetrics(i, j, transform, float(overlap.fitness), float(result.inlier_rmse),
+                               len(result.correspondence_set), method, True)
+            edges.append((edge, np.asarray(info)))
+    return edges
+
+
+def _optimise_pose_graph(stations: list[_Station], poses: list[np.ndarray],
+                         edges: list[tuple[EdgeMetrics, np.ndarray]], reference: int,
+                         settings: RegistrationSettings) -> list[np.ndarray]:
+    from twin._deps import open3d  # noqa: PLC0415
+
+    o3d = open3d()
+    reg = o3d.pipelines.registration
+    _, tree = _spanning_poses(len(stations), reference,
+                              {(e.source, e.target): (e.transform, e.fitness) for e, _ in edges})
+    graph = reg.PoseGraph()
+    for pose in poses:
+        graph.nodes.append(reg.PoseGraphNode(pose))
+    for e, information in edges:
+        # open3d's edge (s, t, T) states pose_t^-1 @ pose_s = T, i.e. T maps s into t.
+        uncertain = (e.source, e.target) not in tree
+        graph.edges.append(reg.PoseGraphEdge(e.source, e.target, e.transform, information,
+                                             uncertain=uncertain))
+    option = reg.GlobalOptimizationOption(
+        max_correspondence_distance=settings.finest_distance,
+        edge_prune_threshold=0.25,
+        preference_loop_closure=1.0,
+        reference_node=reference,
+    )
+    with o3d.utility.VerbosityContextManager(o3d.utility.VerbosityLevel.Error):
+        reg.global_optimization(graph, reg.GlobalOptimizationLevenbergMarquardt(),
+                                reg.GlobalOptimizationConvergenceCriteria(), option)
+    optimised = [np.asarray(node.pose).copy() for node in graph.nodes]
+    ref_inv = np.linalg.inv(optimised[reference])  # keep the reference exactly fixed
+    return [ref_inv @ p for p in optimised]
+
+
+@dataclass(frozen=True)
+class _Fit:
+    fitness: float  # at the coarsest ICP scale: insensitive to point density
+    inlier_rmse: float  # point-to-plane, at the finest scale
+    correspondences: int  # at the finest scale
+
+
+def _measure(src: _Station, dst_points: np.ndarray, dst_normals: np.ndarray, transform: np.ndarray,
+             coarse_dst: np.ndarray, settings: RegistrationSettings) -> _Fit:
+    """Fitness of ``src`` against target points (already in the target frame).
+
+    Fitness is measured on the coarse scale (a share of points with a partner within
+    the coarse ICP distance), so that sparse scans are not penalised for their spacing;
+    the RMSE is point-to-plane on the finest scale, which measures misalignment rather
+    than spacing.
+    """
+    from twin.ops._o3d_convert import points_to_o3d  # noqa: PLC0415
+
+    ev = _evaluate(_level(src, settings.check_voxel), points_to_o3d(coarse_dst), transform, settings.check_distance)
+    fine_src = np.asarray(_level(src, settings.fine_voxel).points)
+    ev_fine = _evaluate(points_to_o3d(fine_src), points_to_o3d(dst_points), transform, settings.finest_distance)
+    pairs = np.asarray(ev_fine.correspondence_set)
+    if len(pairs) == 0:
+        return _Fit(float(ev.fitness), float("inf"), 0)
+    moved = fine_src[pairs[:, 0]] @ transform[:3, :3].T + transform[:3, 3]
+    residual = np.einsum("ij,ij->i", moved - dst_points[pairs[:, 1]], dst_normals[pairs[:, 1]])
+    return _Fit(float(ev.fitness), float(np.sqrt(np.mean(residual**2))), len(pairs))
+
+
+def _misfit(stations: list[_Station], poses: list[np.ndarray], settings: RegistrationSettings) -> float:
+    """Mean point-to-plane RMSE of every station against all the others (lower is better)."""
+    total = 0.0
+    for i, st in enumerate(stations):
+        others = [j for j in range(len(stations)) if j != i]
+        fine = [_placed(stations[j], poses[j], settings.fine_voxel) for j in others]
+        fit = _measure(st, np.concatenate([p for p, _ in fine]), np.concatenate([n for _, n in fine]), poses[i],
+                       np.concatenate([_placed(stations[j], poses[j], settings.check_voxel)[0] for j in others]),
+                       settings)
+        total += fit.inlier_rmse if np.isfinite(fit.inlier_rmse) else 1.0
+    return total / len(stations)
+
+
+def _finish(clouds, stations, poses, edges, reference, settings) -> RegistrationResult:
+    """Final metrics with the optimised poses, the checks, and local-frame transforms."""
+    fine, coarse = settings.fine_voxel, settings.check_voxel
+    c_ref = stations[reference].centre
+
+    def local(i: int, pose: np.ndarray) -> np.ndarray:
+        return _translation(c_ref) @ pose @ _translation(-stations[i].centre)
+
+    def placed(j: int, voxel: float) -> tuple[np.ndarray, np.ndarray]:
+        return _placed(stations[j], poses[j], voxel)
+
+    final_edges = []
+    for e, _ in edges:
+        pts, nrm = placed(e.target, fine)
+        fit = _measure(stations[e.source], pts, nrm, poses[e.source], placed(e.target, coarse)[0], settings)
+        t = np.linalg.inv(poses[e.target]) @ poses[e.source]
+        t_local = _translation(stations[e.target].centre) @ t @ _translation(-stations[e.source].centre)
+        final_edges.append(EdgeMetrics(e.source, e.target, t_local, fit.fitness, fit.inlier_rmse,
+                                       fit.correspondences, e.method, e.in_graph))
+
+    results = []
+    for i, st in enumerate(stations):
+        others = [j for j in range(len(stations)) if j != i]
+        fine_parts = [placed(j, fine) for j in others]
+        fit = _measure(st, np.concatenate([p for p, _ in fine_parts]), np.concatenate([n for _, n in fine_parts]),
+                       poses[i], np.concatenate([placed(j, coarse)[0] for j in others]), settings)
+        # The reference defines the frame: a misfit is blamed on the station that moved.
+        if i != reference and fit.fitness < settings.min_station_fitness:
+            raise ProcessingError(
+                f"{st.name} could not be aligned: after optimisation only {fit.fitness:.0%} of its points lie "
+                f"within {settings.check_distance * 1000:.0f} mm of the other stations "
+                f"(needs {settings.min_station_fitness:.0%}); check the scan or give initial poses"
+            )
+        if i != reference and fit.inlier_rmse > settings.rmse_limit:
+            raise ProcessingError(
+                f"{st.name} could not be aligned: point-to-plane RMSE {fit.inlier_rmse * 1000:.1f} mm against "
+                f"the other stations exceeds {settings.rmse_limit * 1000:.1f} mm; check the scan or the "
+                "registration settings"
+            )
+        results.append(StationPose(i, st.name, local(i, poses[i]), fit.fitness, fit.inlier_rmse, fit.correspondences))
+    return RegistrationResult(reference, results, final_edges)

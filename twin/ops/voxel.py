@@ -1,0 +1,158 @@
+"""Voxel downsampling in numpy, with open3d's voxel grid.
+
+The grid is open3d's (``PointCloud.voxel_down_sample``): voxel index
+``floor((p - (min_bound - size/2)) / size)``, computed with the same floating-point
+operations so that the same points fall into the same voxels. Instead of a hash map
+filled point by point, the voxel indices are packed into one int64 key per point and
+sorted once; every per-voxel reduction is then a ``reduceat`` over contiguous runs.
+That is several times faster than open3d on a single core and is deterministic
+(output sorted by voxel key).
+
+Two ways to summarise a voxel:
+
+- ``"mean"`` (open3d's): the mean position; rgb, intensity and other float attributes
+  averaged; normals averaged then re-normalised (open3d leaves them unnormalised);
+  integer attributes (classification, point_source_id, flags) take the voxel's most
+  common value, ties to the smallest.
+- ``"nearest"``: keep the measured point nearest the voxel centre with all its
+  attributes untouched; no synthetic point is created, which archivists may prefer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from twin.errors import UsageError
+from twin.models.pointcloud import PointCloud
+
+METHODS = ("mean", "nearest")
+
+
+@dataclass(frozen=True)
+class VoxelGroups:
+    """Points grouped by voxel: ``order`` sorts the points voxel by voxel, group ``g``
+    is ``order[starts[g]:starts[g] + counts[g]]`` and lies in voxel ``ijk[g]``."""
+
+    order: np.ndarray
+    starts: np.ndarray
+    counts: np.ndarray
+    ijk: np.ndarray
+    min_bound: np.ndarray
+    voxel_size: float
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+    def group_ids(self) -> np.ndarray:
+        """For each point in sorted order, the index of its voxel group."""
+        return np.repeat(np.arange(len(self.starts)), self.counts)
+
+    def inverse(self) -> np.ndarray:
+        """For each input point, the index of its output voxel."""
+        inv = np.empty(len(self.order), dtype=np.int64)
+        inv[self.order] = self.group_ids()
+        return inv
+
+
+def voxel_indices(xyz: np.ndarray, voxel_size: float) -> tuple[np.ndarray, np.ndarray]:
+    """Integer voxel coordinates of every point (open3d's grid) and the grid's min bound."""
+    if not np.isfinite(voxel_size) or voxel_size <= 0:
+        raise UsageError(f"voxel size must be a positive number of metres, got {voxel_size}")
+    # Column by column: numpy's axis-0 reduction over (n, 3) is several times slower.
+    min_bound = np.array([xyz[:, j].min() for j in range(3)]) - voxel_size * 0.5
+    ijk = np.floor((xyz - min_bound) / voxel_size).astype(np.int64)
+    return ijk, min_bound
+
+
+def group_by_voxel(xyz: np.ndarray, voxel_size: float) -> VoxelGroups:
+    """Sort points by voxel and find each voxel's run."""
+    xyz = np.asarray(xyz, dtype=np.float64)
+    n = len(xyz)
+    if n == 0:
+        empty = np.empty(0, dtype=np.int64)
+        return VoxelGroups(empty, empty, empty, np.empty((0, 3), np.int64), np.zeros(3), float(voxel_size))
+    ijk, min_bound = voxel_indices(xyz, voxel_size)
+    dims = ijk.max(axis=0) + 1
+    if float(dims[0]) * float(dims[1]) * float(dims[2]) < 2.0**62:
+        key = (ijk[:, 0] * dims[1] + ijk[:, 1]) * dims[2] + ijk[:, 2]
+        order = np.argsort(key)
+        sorted_key = key[order]
+        boundary = sorted_key[1:] != sorted_key[:-1]
+    else:  # a grid too fine to pack into one int64 (e.g. 1 mm over kilometres)
+        order = np.lexsort((ijk[:, 2], ijk[:, 1], ijk[:, 0]))
+        s = ijk[order]
+        boundary = np.any(s[1:] != s[:-1], axis=1)
+    starts = np.concatenate(([0], np.flatnonzero(boundary) + 1))
+    counts = np.diff(np.append(starts, n))
+    return VoxelGroups(order, starts, counts, ijk[order[starts]], min_bound, float(voxel_size))
+
+
+def _group_mean(values_sorted: np.ndarray, groups: VoxelGroups) -> np.ndarray:
+    sums = np.add.reduceat(values_sorted.astype(np.float64, copy=False), groups.starts, axis=0)
+    counts = groups.counts if sums.ndim == 1 else groups.counts[:, None]
+    return sums / counts
+
+
+def _group_mode(values_sorted: np.ndarray, groups: VoxelGroups) -> np.ndarray:
+    """The most common value of a 1-D integer attribute per voxel (ties: smallest value)."""
+    values = values_sorted.astype(np.int64)
+    lo = values.min()
+    span = int(values.max() - lo) + 1
+    gid = groups.group_ids()
+    key = gid * span + (values - lo)  # sorts by voxel, then by value
+    key.sort()
+    run_start = np.concatenate(([0], np.flatnonzero(key[1:] != key[:-1]) + 1))
+    run_len = np.diff(np.append(run_start, len(key)))
+    run_gid = key[run_start] // span
+    run_value = key[run_start] % span + lo
+    # Best run per voxel: sort runs by (voxel, -length, value) and take the first of each voxel.
+    best = np.lexsort((run_value, -run_len, run_gid))
+    first = np.concatenate(([True], run_gid[best][1:] != run_gid[best][:-1]))
+    return run_value[best][first].astype(values_sorted.dtype)
+
+
+def _nearest_in_group(d2_sorted: np.ndarray, groups: VoxelGroups) -> np.ndarray:
+    """Position (in sorted order) of the point with the smallest ``d2`` in each group."""
+    group_min = np.minimum.reduceat(d2_sorted, groups.starts)
+    hit = np.flatnonzero(d2_sorted == np.repeat(group_min, groups.counts))
+    gid = groups.group_ids()[hit]
+    first = np.concatenate(([True], gid[1:] != gid[:-1]))
+    return hit[first]
+
+
+def voxel_downsample(cloud: PointCloud, voxel_size: float, method: str = "mean") -> PointCloud:
+    """One point per occupied voxel (see the module docstring for ``method``)."""
+    if method not in METHODS:
+        raise UsageError(f"unknown voxel method {method!r}; use one of {', '.join(METHODS)}")
+    if len(cloud) == 0:
+        return cloud.subset(slice(None))
+    groups = group_by_voxel(cloud.xyz, voxel_size)
+    if method == "nearest":
+        centres = groups.min_bound + (groups.ijk + 0.5) * groups.voxel_size
+        xyz_sorted = np.take(cloud.xyz, groups.order, axis=0)
+        d2 = ((xyz_sorted - np.repeat(centres, groups.counts, axis=0)) ** 2).sum(axis=1)
+        keep = groups.order[_nearest_in_group(d2, groups)]
+        return cloud.subset(keep)
+    xyz = _group_mean(np.take(cloud.xyz, groups.order, axis=0), groups)
+    attrs: dict[str, np.ndarray] = {}
+    for name, values in cloud.attrs.items():
+        values = np.asarray(values)
+        vs = np.take(values, groups.order, axis=0)
+        if name == "normals":
+            mean = _group_mean(vs, groups)
+            length = np.linalg.norm(mean, axis=1, keepdims=True)
+            attrs[name] = np.divide(mean, length, out=np.zeros_like(mean), where=length > 0).astype(values.dtype)
+        elif np.issubdtype(values.dtype, np.floating) or name == "rgb":
+            mean = _group_mean(vs, groups)
+            if np.issubdtype(values.dtype, np.integer):
+                info = np.iinfo(values.dtype)
+                mean = np.clip(np.rint(mean), info.min, info.max)
+            attrs[name] = mean.astype(values.dtype)
+        elif values.ndim == 1 and (np.issubdtype(values.dtype, np.integer) or values.dtype == bool):
+            attrs[name] = _group_mode(vs, groups)
+        else:  # multi-column integer or other kinds: the point nearest the voxel mean
+            d2 = ((np.take(cloud.xyz, groups.order, axis=0) - np.repeat(xyz, groups.counts, axis=0)) ** 2).sum(axis=1)
+            attrs[name] = vs[_nearest_in_group(d2, groups)]
+    return PointCloud(xyz, cloud.origin.copy(), attrs)
