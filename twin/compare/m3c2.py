@@ -1,0 +1,647 @@
+"""M3C2: Multiscale Model to Model Cloud Comparison (Lague, Brodu and Leroux 2013).
+
+The definition followed is the one of CloudCompare's qM3C2 plugin (N. Brodu's original
+code), which PDAL's ``filters.m3c2`` and py4dgeo reproduce:
+
+1. **Normal** at each core point: PCA of the points of one cloud (epoch 1 unless told
+   otherwise) within ``normal_radius`` of the core point; the eigenvector of the
+   smallest eigenvalue. Fewer than 3 points give no normal (NaN, and no distance).
+   Normals are then oriented consistently: toward a direction (``+z`` by default, as
+   py4dgeo and PDAL's ``up``), toward the nearest of given points (a viewpoint or the
+   scanner stations; CloudCompare's "use cloud"), or away from / toward the centroid of
+   the core points (CloudCompare's barycentre modes). Given normals are used as they are.
+2. **Cylinder** along the normal through the core point, of radius ``cylinder_radius``
+   and reaching ``cylinder_half_length`` on both sides (CloudCompare's "max depth",
+   py4dgeo's ``max_distance``). Each cloud's points inside it are projected on the axis.
+3. **Distance** = position of epoch 2 minus position of epoch 1 along the normal, the
+   position being the mean of the projections (or, with ``use_median``, their median).
+   Positive means epoch 2 lies on the side the normal points to.
+4. **Level of detection** at 95 %, Lague et al. eq. (1)::
+
+       LoD95 = 1.96 * (sqrt(sigma1**2 / n1 + sigma2**2 / n2) + registration_error)
+
+   (the registration error inside the 1.96 factor, as in the paper, CloudCompare, PDAL
+   and py4dgeo). sigma is the standard deviation of the projections (population form, as
+   CloudCompare and PDAL; py4dgeo divides by n - 1), or with ``use_median`` the
+   interquartile range, as CloudCompare does. A change is **significant** when
+   ``|distance| > LoD``.
+
+Few points, as in CloudCompare: a distance needs at least one point of each cloud in the
+cylinder (NaN otherwise); the LoD and the significance need ``min_points`` (default 5,
+CloudCompare's default) on each side, else LoD is NaN and the change is not significant.
+py4dgeo has no minimum (one point gives a distance and a NaN LoD, since it divides by
+n - 1); PDAL drops the core point below its ``min_points`` (default 1).
+
+Compared with py4dgeo (``bench/bench_m3c2.py`` and the tests run both on the same
+clouds): cylinder counts and distances agree to rounding wherever both define them, with
+these systematic differences, all from the definition rather than the arithmetic:
+
+- LoD: py4dgeo's sigma divides by n - 1, so its LoD is larger by about sqrt(n / (n - 1))
+  (2.6 % at n = 20).
+- A core point with fewer than 3 neighbours within ``normal_radius`` has no normal here
+  (NaN distance); py4dgeo leaves that normal unset and still reports a distance.
+- When ``ceil(half_length / radius)`` is even, py4dgeo's slices meet at the core point and
+  its test is inclusive on both sides: a core point that is itself an epoch-1 point (the
+  usual choice) is counted twice in epoch 1 (or, by rounding, not at all), which moves
+  the epoch-1 mean toward the core point by up to 1/n of the spread. Here each point
+  belongs to exactly one slice.
+- With ``half_length <= radius`` py4dgeo lengthens the cylinder to reach ``radius`` on
+  each side; here the stated half length holds.
+- LoD and significance need ``min_points`` (5) on each side here; py4dgeo reports them
+  from 2 points on.
+
+Normal orientation matters for the sign of every distance. ``+z`` (the default, as
+py4dgeo) suits terrain and roofs but is blind on vertical walls, whose normals are
+perpendicular to it (the sign then follows rounding); for buildings use ``outward`` or
+``toward_points`` with the scanner stations.
+
+Speed: the work is neighbour search plus per-cylinder statistics. Both clouds are put in
+a spatial (Morton) order, so that neighbours are neighbours in memory, and indexed once
+with open3d's KD-tree (one index serves every radius). Normals: one radius search per
+core point, then per-run sums of the coordinates and of their products over the flat
+result (``np.add.reduceat``) and batched 3x3 eigen-decompositions. Cylinders: the
+cylinder is cut into ``ceil(half_length / radius)`` slices along its axis (py4dgeo's
+scheme), each searched with the smallest ball that holds it, so a long thin cylinder
+costs about what it holds; the flat (slice, point) pairs are filtered by the exact
+cylinder test, each point kept in the one slice its projection falls into (so none is
+counted twice), and reduced per core point. Epoch 1's cylinder within
+``sqrt(normal_radius**2 - radius**2)`` of the core point lies inside the normal
+neighbourhood, so that part is taken from the normal search's result and only the rest
+is searched. Core points go in chunks of about 200k pairs (temporaries stay in cache)
+on two threads: numpy releases the GIL inside its loops, but open3d's search and tree
+building hold it, so more threads only contend (py4dgeo's OpenMP loops scale with cores
+where this does not; on two cores this is faster, see ``bench/bench_m3c2.py``).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from twin.errors import UsageError
+
+Z95 = 1.96  # two-sided 95 % quantile of the normal distribution
+MIN_NORMAL_POINTS = 3  # fewest points a plane can be fitted to
+_PAIRS = ((0, 0), (0, 1), (0, 2), (1, 1), (1, 2), (2, 2))  # the distinct entries of a 3x3 covariance
+DEFAULT_CHUNK = 65536  # most core points per work item
+PAIRS_PER_SEARCH = 2_000_000  # about this many (query, point) pairs per open3d search: its threads share it
+PAIRS_PER_CHUNK = 200_000  # about this many pairs per numpy pass: temporaries stay in cache
+DEFAULT_WORKERS = 2  # threads by default: open3d's search holds the GIL, so more only contend
+
+Orientation = Literal["vector", "toward_points", "outward", "inward"]
+
+
+class M3C2Params(BaseModel):
+    """Parameters of :func:`m3c2`; lengths in the clouds' unit (metres)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
+    normal_radius: float = Field(gt=0, description="radius of the sphere whose points give the normal (PCA)")
+    cylinder_radius: float = Field(gt=0, description="radius of the projection cylinder")
+    cylinder_half_length: float = Field(
+        gt=0, description="the cylinder reaches this far on each side of the core point (max depth)"
+    )
+    registration_error: float = Field(default=0.0, ge=0, description="added to the LoD inside the 1.96 factor")
+    use_median: bool = Field(default=False, description="median and interquartile range instead of mean and std")
+    min_points: int = Field(default=5, ge=1, description="points per cloud in the cylinder for a LoD")
+    normal_source: Literal["epoch1", "epoch2", "core"] = Field(
+        default="epoch1", description="the cloud whose neighbours give the normals"
+    )
+    orientation: Orientation = Field(default="vector", description="how normal signs are made consistent")
+    orientation_vector: tuple[float, float, float] = Field(
+        default=(0.0, 0.0, 1.0), description="orientation 'vector': normals make a non-negative angle cosine with it"
+    )
+    orientation_points: tuple[tuple[float, float, float], ...] = Field(
+        default=(), description="orientation 'toward_points': normals face the nearest of these (viewpoint, stations)"
+    )
+
+    @model_validator(mode="after")
+    def _orientation_inputs(self) -> M3C2Params:
+        if not any(self.orientation_vector):
+            raise ValueError("orientation_vector must not be the zero vector")
+        if self.orientation == "toward_points" and not self.orientation_points:
+            raise ValueError("orientation 'toward_points' needs at least one point in orientation_points")
+        return self
+
+    @property
+    def slices(self) -> int:
+        """Number of slices the cylinder is cut into for the neighbour search."""
+        return max(1, math.ceil(self.cylinder_half_length / self.cylinder_radius))
+
+    @property
+    def search_radius(self) -> float:
+        """Radius of the ball around a slice's centre that holds the whole slice."""
+        half_slice = self.cylinder_half_length / self.slices
+        return math.sqrt(self.cylinder_radius**2 + half_slice**2) * (1.0 + 1e-9)
+
+
+@dataclass
+class M3C2Result:
+    """Per-core-point M3C2 output; NaN where a value is undefined (see the module notes)."""
+
+    core: np.ndarray  # (m, 3) float64, as given
+    normal: np.ndarray  # (m, 3) float64 unit vectors; NaN where no normal could be fitted
+    distance: np.ndarray  # (m,) float64, epoch 2 minus epoch 1 along the normal
+    lod: np.ndarray  # (m,) float64 level of detection at 95 %
+    significant: np.ndarray  # (m,) bool, |distance| > lod
+    n1: np.ndarray  # (m,) int64 epoch-1 points in the cylinder
+    n2: np.ndarray  # (m,) int64 epoch-2 points in the cylinder
+    sigma1: np.ndarray  # (m,) float64 spread of epoch 1 along the normal (std, or IQR with use_median)
+    sigma2: np.ndarray  # (m,) float64
+    params: M3C2Params
+
+    def __len__(self) -> int:
+        return len(self.distance)
+
+    @property
+    def valid(self) -> np.ndarray:
+        """Core points that got a distance."""
+        return np.isfinite(self.distance)
+
+    def as_fields(self) -> dict[str, np.ndarray]:
+        """Per-core-point arrays under PDAL's ``filters.m3c2`` dimension names (plus the
+        normal), for writers that attach them to the core points."""
+        return {
+            "m3c2_distance": self.distance,
+            "m3c2_uncertainty": self.lod,
+            "m3c2_significant": self.significant.astype(np.uint8),
+            "m3c2_std_dev1": self.sigma1,
+            "m3c2_std_dev2": self.sigma2,
+            "m3c2_count1": self.n1,
+            "m3c2_count2": self.n2,
+            "normals": self.normal,
+        }
+
+    def summary(self) -> dict[str, float | int]:
+        """Counts and a few figures for reports and logs."""
+        valid = self.valid
+        d = self.distance[valid]
+        return {
+            "core_points": len(self),
+            "with_distance": int(valid.sum()),
+            "with_lod": int(np.isfinite(self.lod).sum()),
+            "significant": int(self.significant.sum()),
+            "mean_distance": float(d.mean()) if len(d) else float("nan"),
+            "median_distance": float(np.median(d)) if len(d) else float("nan"),
+            "median_lod": float(np.nanmedian(self.lod)) if np.isfinite(self.lod).any() else float("nan"),
+        }
+
+
+# ---------------------------------------------------------------------------- search
+
+
+def _spread_bits(v: np.ndarray) -> np.ndarray:
+    """Spread the low 10 bits of each value to every third bit (for Morton codes)."""
+    v = v & np.uint32(0x3FF)
+    v = (v | (v << np.uint32(16))) & np.uint32(0x030000FF)
+    v = (v | (v << np.uint32(8))) & np.uint32(0x0300F00F)
+    v = (v | (v << np.uint32(4))) & np.uint32(0x030C30C3)
+    v = (v | (v << np.uint32(2))) & np.uint32(0x09249249)
+    return v
+
+
+def morton_order(xyz: np.ndarray, cell: float) -> np.ndarray:
+    """An ordering of points along a Morton (Z-order) curve over cells of at least ``cell``
+    (coarser when the extent needs more than 1024 cells a side).
+
+    Neighbours in space become neighbours in memory, so the gathers after a neighbour
+    search stay in cache and the KD-tree builds and searches faster.
+    """
+    if len(xyz) == 0:
+        return np.zeros(0, dtype=np.int64)
+    cols = [xyz[:, k] for k in range(3)]
+    lo = [float(c.min()) for c in cols]  # per column: far faster than min(axis=0) on (n, 3)
+    span = max(float(c.max()) - low for c, low in zip(cols, lo, strict=True))
+    inv = 1.0 / max(float(cell), span / 1023.0, 1e-12)
+    code = np.zeros(len(xyz), dtype=np.uint32)
+    for k, (c, low) in enumerate(zip(cols, lo, strict=True)):
+        q = (c - low) * inv
+        code |= _spread_bits(q.astype(np.uint32)) << np.uint32(k)
+    return np.argsort(code)
+
+
+class _Index:
+    """A point set in Morton order, kept as (n, 3) and as one contiguous array per axis,
+    with open3d's KD-tree over it."""
+
+    def __init__(self, xyz: np.ndarray, shift: np.ndarray, cell: float, radius: float) -> None:
+        """Index ``xyz - shift`` (float64; one copy of the points in Morton order)."""
+        from twin._deps import open3d  # noqa: PLC0415
+
+        o3d = open3d()
+        self.xyz = xyz[morton_order(xyz, cell)]
+        self.xyz -= shift
+        self.axes = tuple(np.ascontiguousarray(self.xyz[:, k]) for k in range(3))
+        self._core = o3d.core
+        self._nns = o3d.core.nns.NearestNeighborSearch(o3d.core.Tensor.from_numpy(self.xyz))
+        self._nns.fixed_radius_index(float(radius))
+
+    def ball(self, queries: np.ndarray, radius: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The points within ``radius`` of each query, flat: indices into ``self.xyz``,
+        squared distances, and the ``len(queries) + 1`` offsets delimiting each query's run."""
+        if len(queries) == 0:
+            return np.zeros(0, dtype=np.int64), np.zeros(0), np.zeros(1, dtype=np.int64)
+        q = self._core.Tensor.from_numpy(np.ascontiguousarray(queries, dtype=np.float64))
+        idx, dist2, splits = self._nns.fixed_radius_search(q, float(radius), sort=False)
+        return idx.numpy(), dist2.numpy(), splits.numpy()
+
+
+Found = tuple[np.ndarray, np.ndarray, np.ndarray]  # a flat search result: indices, squared distances, splits
+
+
+def _part(found: Found, a: int, b: int) -> Found:
+    """The runs of queries ``a:b`` of a flat search result, as a result of its own."""
+    idx, dist2, splits = found
+    lo, hi = splits[a], splits[b]
+    return idx[lo:hi], dist2[lo:hi], splits[a : b + 1] - lo
+
+
+def _sub_ranges(offsets: np.ndarray, target: int) -> list[tuple[int, int]]:
+    """Consecutive ranges ``(a, b)`` of runs (``offsets`` delimiting them) holding about
+    ``target`` elements each (at least one run each)."""
+    n = len(offsets) - 1
+    if n <= 0:
+        return []
+    cuts = np.searchsorted(offsets, np.arange(target, offsets[-1], target) + offsets[0], side="right") - 1
+    cuts = np.unique(np.clip(cuts, 1, n))
+    bounds = [0, *[int(c) for c in cuts if 0 < c < n], n]
+    return [(a, b) for a, b in zip(bounds[:-1], bounds[1:], strict=True) if b > a]
+
+
+# --------------------------------------------------------------------------- normals
+
+
+@dataclass
+class _Neighbourhoods:
+    """The flat result of the normal search of a chunk, kept for the inner cylinder."""
+
+    coords: list[np.ndarray]  # x, y, z of each (query, point) pair, local frame
+    dist2: np.ndarray  # squared distance from the query (the core point)
+    splits: np.ndarray  # run offsets per query
+
+
+def _normals_from(index: _Index, found: Found) -> tuple[np.ndarray, _Neighbourhoods]:
+    """PCA normals (unit, unoriented) from the neighbourhoods ``found`` in ``index`` (one
+    run per query); NaN where a run holds fewer than MIN_NORMAL_POINTS points; and the
+    neighbourhoods' coordinates for the inner cylinder.
+
+    The covariance comes from per-query sums of the coordinates and of their products
+    (``Cov = E[pp'] - E[p]E[p]'``) in float64 in the local frame (centred on the core
+    points): at a distance D from its origin the rounding is of order 1e-16 * D**2
+    (1e-10 m**2 at D = 1 km), far below the variance of even a millimetre-smooth surface
+    (1e-6 m**2), so no per-pair subtraction is needed, and chunking cannot change a bit.
+    """
+    idx, dist2, splits = found
+    q = len(splits) - 1
+    counts = np.diff(splits)
+    full = counts > 0
+    starts = splits[:-1][full]
+    sums = np.zeros((9, q))
+    coords = [np.take(axis, idx) for axis in index.axes]
+    if len(starts):
+        for k in range(3):
+            sums[k, full] = np.add.reduceat(coords[k], starts)
+        product = np.empty(len(idx))
+        for row, (i, j) in enumerate(_PAIRS, start=3):
+            np.multiply(coords[i], coords[j], out=product)
+            sums[row, full] = np.add.reduceat(product, starts)
+    n = np.maximum(counts, 1).astype(np.float64)
+    mean = sums[:3] / n
+    cov = np.empty((q, 3, 3))
+    for row, (i, j) in enumerate(_PAIRS, start=3):
+        cov[:, i, j] = cov[:, j, i] = sums[row] / n - mean[i] * mean[j]
+    normals = np.full((q, 3), np.nan)
+    ok = counts >= MIN_NORMAL_POINTS
+    if ok.any():
+        _, vectors = np.linalg.eigh(cov[ok])
+        normals[ok] = vectors[:, :, 0]
+    return normals, _Neighbourhoods(coords, dist2, splits)
+
+
+def orient_normals(
+    normals: np.ndarray,
+    core: np.ndarray,
+    params: M3C2Params,
+    *,
+    centroid: np.ndarray | None = None,
+    shift: np.ndarray | None = None,
+) -> np.ndarray:
+    """Flip normals so their signs follow ``params.orientation`` (NaN rows stay NaN).
+
+    ``centroid``: the centre for 'outward'/'inward' (default: the mean of ``core``).
+    ``shift``: subtracted from ``params.orientation_points`` when ``core`` is in a local
+    frame (``core = original - shift``).
+    """
+    if params.orientation == "vector":
+        toward = np.broadcast_to(np.asarray(params.orientation_vector, dtype=np.float64), normals.shape)
+    elif params.orientation == "toward_points":
+        pts = np.asarray(params.orientation_points, dtype=np.float64).reshape(-1, 3)
+        if shift is not None:
+            pts = pts - shift
+        d2 = ((core[:, None, :] - pts[None, :, :]) ** 2).sum(axis=2)
+        toward = pts[np.argmin(d2, axis=1)] - core
+    else:
+        centre = centroid if centroid is not None else core.mean(axis=0)
+        toward = core - centre if params.orientation == "outward" else centre - core
+    flip = np.einsum("ij,ij->i", normals, toward) < 0
+    out = normals.copy()
+    out[flip] *= -1.0
+    return out
+
+
+# ------------------------------------------------------------------------- cylinders
+
+
+def _projection(coords: list[np.ndarray], normals: np.ndarray, core: np.ndarray, runs: np.ndarray) -> np.ndarray:
+    """t = p.n - c.n for every (core, point) pair, the pairs of core i being ``runs[i]``
+    long; the same expression everywhere, so that a point gets the very same t whichever
+    search found it (slice and segment tests stay exact)."""
+    t = coords[0] * np.repeat(normals[:, 0], runs)
+    t += coords[1] * np.repeat(normals[:, 1], runs)
+    t += coords[2] * np.repeat(normals[:, 2], runs)
+    t -= np.repeat(np.einsum("ij,ij->i", core, normals), runs)
+    return t
+
+
+def _slice_layout(params: M3C2Params, inner: float) -> tuple[np.ndarray, np.ndarray, float]:
+    """Lower and upper ends (along the axis) of the cylinder slices to search, and the
+    radius of a ball that holds any of them.
+
+    Slice k holds ``lower[k] <= t < upper[k]``; neighbouring slices share the very same
+    edge value, so every point falls in exactly one; the far end of the cylinder is
+    closed. Without an inner segment the slices cover [-L, L] (``ceil(L / R)`` of them,
+    py4dgeo's scheme); with one, [-inner, inner) is left out (it is taken from the normal
+    neighbourhood) and each side beyond it is cut in slices at most 2R long.
+    """
+    length, radius = params.cylinder_half_length, params.cylinder_radius
+    if inner >= length:
+        return np.zeros(0), np.zeros(0), 0.0
+    if inner <= 0.0:
+        n = params.slices
+        edges = -length + (2.0 * length / n) * np.arange(n + 1)
+        lower, upper = edges[:-1].copy(), edges[1:].copy()
+    else:
+        n = math.ceil((length - inner) / (2.0 * radius))
+        right = inner + ((length - inner) / n) * np.arange(n + 1)
+        right[-1] = length
+        lower = np.concatenate([-right[:0:-1], right[:-1]])
+        upper = np.concatenate([-right[-2::-1], right[1:]])
+    upper[-1] = np.nextafter(length, np.inf)
+    half = float(np.max(upper - lower)) / 2.0
+    return lower, upper, math.sqrt(radius * radius + half * half) * (1.0 + 1e-9)
+
+
+def _inner_pairs(
+    near: _Neighbourhoods, core: np.ndarray, normals: np.ndarray, radius: float, length: float, inner: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """(core index, t) of the normal-neighbourhood points inside the cylinder's inner
+    segment ``-inner <= t < inner`` (all of which lie within the normal radius); the whole
+    closed cylinder when ``inner >= length``."""
+    runs = np.diff(near.splits)
+    t = _projection(near.coords, normals, core, runs)
+    if inner >= length:
+        keep = (t >= -length) & (t <= length)
+    else:
+        keep = (t >= -inner) & (t < inner)
+    keep &= near.dist2 - t * t <= radius * radius
+    owner = np.repeat(np.arange(len(core)), runs)[keep]
+    return owner, t[keep]
+
+
+def _slice_pairs(
+    index: _Index, core: np.ndarray, normals: np.ndarray, params: M3C2Params, inner: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """(core index, t) of ``index``'s points inside each core point's cylinder, outside
+    the inner segment when ``inner > 0``: one search for all slices of all core points
+    (large enough for open3d's threads), then the filtering in cache-sized parts."""
+    lower, upper, ball = _slice_layout(params, inner)
+    m, slices = len(core), len(lower)
+    if slices == 0 or m == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0)
+    centres = 0.5 * (lower + upper)
+    queries = (core[:, None, :] + centres[None, :, None] * normals[:, None, :]).reshape(-1, 3)
+    found = index.ball(queries, ball)
+    owners, ts = [], []
+    for a, b in _sub_ranges(found[2][::slices], PAIRS_PER_CHUNK):
+        idx, dist2, splits = _part(found, a * slices, b * slices)
+        k = b - a
+        per_core = np.diff(splits[::slices])
+        per_query = np.diff(splits)
+        t = _projection([np.take(axis, idx) for axis in index.axes], normals[a:b], core[a:b], per_core)
+        keep = t >= np.repeat(np.tile(lower, k), per_query)
+        keep &= t < np.repeat(np.tile(upper, k), per_query)
+        s = t - np.repeat(np.tile(centres, k), per_query)  # along the axis from the slice centre (the query)
+        keep &= dist2 - s * s <= params.cylinder_radius**2
+        owners.append(np.repeat(np.arange(a, b), per_core)[keep])
+        ts.append(t[keep])
+    return np.concatenate(owners), np.concatenate(ts)
+
+
+def _cylinder_stats(
+    owner: np.ndarray, t: np.ndarray, m: int, use_median: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Count, centre (mean or median) and spread (std or IQR) of the projections ``t`` of
+    each of ``m`` core points (``owner`` says whose)."""
+    count = np.bincount(owner, minlength=m)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        if use_median:
+            return (count, *_median_iqr(owner, t, count))
+        centre = np.bincount(owner, weights=t, minlength=m) / count
+        dev = t - centre[owner]
+        spread = np.sqrt(np.bincount(owner, weights=dev * dev, minlength=m) / count)
+    return count, centre, spread
+
+
+def _median_of_runs(values: np.ndarray, starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Median of sorted runs (mid-point average for even counts, as Brodu's code)."""
+    out = np.full(len(counts), np.nan)
+    ok = counts > 0
+    s, c = starts[ok], counts[ok]
+    upper = values[s + c // 2]
+    lower = values[s + np.maximum(c // 2 - 1, 0)]
+    out[ok] = np.where(c % 2 == 0, 0.5 * (upper + lower), upper)
+    return out
+
+
+def _median_iqr(owner: np.ndarray, t: np.ndarray, count: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Median and interquartile range (Mathworld's definition, as CloudCompare) per owner."""
+    values = t[np.lexsort((t, owner))]  # sorted by owner, then t
+    starts = np.concatenate(([0], np.cumsum(count)[:-1]))
+    median = _median_of_runs(values, starts, count)
+    half = (count + 1) // 2
+    q1 = _median_of_runs(values, starts, half)
+    q3 = _median_of_runs(values, starts + count // 2, half)
+    return median, q3 - q1
+
+
+# ------------------------------------------------------------------------------ main
+
+
+def level_of_detection(
+    sigma1: np.ndarray, n1: np.ndarray, sigma2: np.ndarray, n2: np.ndarray, registration_error: float = 0.0
+) -> np.ndarray:
+    """Lague et al. (2013) eq. (1): ``1.96 * (sqrt(sigma1**2/n1 + sigma2**2/n2) + reg)``."""
+    sigma1, sigma2 = np.asarray(sigma1, dtype=np.float64), np.asarray(sigma2, dtype=np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return Z95 * (np.sqrt(sigma1 * sigma1 / n1 + sigma2 * sigma2 / n2) + registration_error)
+
+
+def _points(name: str, xyz: np.ndarray) -> np.ndarray:
+    arr = np.asarray(xyz, dtype=np.float64)
+    if arr.ndim != 2 or arr.shape[1] != 3:
+        raise UsageError(f"M3C2: {name} must be an (n, 3) array of x, y, z; got shape {arr.shape}")
+    if len(arr) and not np.isfinite(arr).all():
+        raise UsageError(f"M3C2: {name} holds NaN or infinite coordinates; drop those points first")
+    return arr
+
+
+def m3c2(
+    epoch1_xyz: np.ndarray,
+    epoch2_xyz: np.ndarray,
+    core_xyz: np.ndarray,
+    params: M3C2Params,
+    *,
+    normals: np.ndarray | None = None,
+    workers: int | None = None,
+    chunk_size: int = DEFAULT_CHUNK,
+) -> M3C2Result:
+    """M3C2 distances from epoch 1 to epoch 2 at the core points.
+
+    The three arrays are (n, 3) coordinates in one frame (local or georeferenced: all is
+    shifted to a frame centred on the core points first, which changes no distance).
+    ``normals``: optional (m, 3) or (3,) normals to use instead of estimating them (e.g.
+    ``(0, 0, 1)`` for vertical change only); used as given, only normalised. ``workers``:
+    threads (default 2, see the module notes); the result does not depend on it. Raises
+    UsageError for malformed input or an empty epoch.
+    """
+    p1 = _points("epoch1_xyz", epoch1_xyz)
+    p2 = _points("epoch2_xyz", epoch2_xyz)
+    core = _points("core_xyz", core_xyz)
+    if len(p1) == 0 or len(p2) == 0:
+        raise UsageError("M3C2: both epochs need points; one of them is empty")
+    if chunk_size < 1:
+        raise UsageError(f"M3C2: chunk_size must be at least 1, got {chunk_size}")
+    m = len(core)
+    given = None
+    if normals is not None:
+        given = np.asarray(normals, dtype=np.float64)
+        if given.shape == (3,):
+            given = np.broadcast_to(given, (m, 3))
+        if given.shape != (m, 3):
+            raise UsageError(f"M3C2: normals must be (3,) or ({m}, 3), got shape {np.shape(normals)}")
+        length = np.linalg.norm(given, axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            given = np.where(length[:, None] > 0, given / length[:, None], np.nan)
+
+    shift = 0.5 * (core.min(axis=0) + core.max(axis=0)) if m else p1[0].copy()
+    core_local = core - shift
+    cell = min(params.cylinder_radius, params.normal_radius)
+    order = morton_order(core_local, cell)  # chunks of nearby core points share cache lines
+    core_sorted = core_local[order]
+    centroid = core_sorted.mean(axis=0) if m else np.zeros(3)
+
+    idx1 = _Index(p1, shift, cell, params.search_radius)
+    idx2 = _Index(p2, shift, cell, params.search_radius)
+    normal_index = None
+    if given is None:
+        if params.normal_source == "epoch1":
+            normal_index = idx1
+        elif params.normal_source == "epoch2":
+            normal_index = idx2
+        else:
+            normal_index = _Index(core_local, np.zeros(3), cell, params.normal_radius)
+        normal_sorted = np.full((m, 3), np.nan)
+    else:
+        normal_sorted = np.array(given[order])
+
+    # the inner part of epoch 1's cylinders, |t| < sqrt(normal_radius^2 - radius^2), lies
+    # inside the normal neighbourhood: take it from there instead of searching again
+    inner = 0.0
+    if normal_index is idx1 and params.normal_radius > params.cylinder_radius:
+        inner = math.sqrt(params.normal_radius**2 - params.cylinder_radius**2) * (1.0 - 1e-9)
+    out = {key: np.full(m, np.nan) for key in ("centre1", "centre2", "spread1", "spread2")}
+    n1 = np.zeros(m, dtype=np.int64)
+    n2 = np.zeros(m, dtype=np.int64)
+
+    def work(span: tuple[int, int]) -> None:
+        lo, hi = span
+        c = core_sorted[lo:hi]
+        inner_owner, inner_t = [np.zeros(0, dtype=np.int64)], [np.zeros(0)]
+        if normal_index is not None:
+            found = normal_index.ball(c, params.normal_radius)  # one large search: open3d's threads share it
+            for a, b in _sub_ranges(found[2], PAIRS_PER_CHUNK):  # numpy in cache-sized parts
+                estimated, near = _normals_from(normal_index, _part(found, a, b))
+                oriented = orient_normals(estimated, c[a:b], params, centroid=centroid, shift=shift)
+                normal_sorted[lo + a : lo + b] = oriented
+                if inner > 0.0:
+                    owner, t = _inner_pairs(
+                        near, c[a:b], oriented, params.cylinder_radius, params.cylinder_half_length, inner
+                    )
+                    inner_owner.append(owner + a)
+                    inner_t.append(t)
+            del found
+        nrm = normal_sorted[lo:hi]
+        ok = np.flatnonzero(np.isfinite(nrm).all(axis=1))
+        for index, count, key in ((idx1, n1, "1"), (idx2, n2, "2")):
+            owner, t = _slice_pairs(index, c[ok], nrm[ok], params, inner if index is idx1 else 0.0)
+            owner = ok[owner]
+            if index is idx1:
+                owner = np.concatenate([owner, *inner_owner])
+                t = np.concatenate([t, *inner_t])
+            count[lo:hi], out["centre" + key][lo:hi], out["spread" + key][lo:hi] = _cylinder_stats(
+                owner, t, hi - lo, params.use_median
+            )
+
+    spans = _chunks(core_sorted, normal_index, idx1, params, chunk_size)
+    threads = min(workers or min(DEFAULT_WORKERS, os.cpu_count() or 1), len(spans))
+    if threads <= 1:
+        for span in spans:
+            work(span)
+    else:
+        with ThreadPoolExecutor(threads) as pool:
+            list(pool.map(work, spans))
+
+    inverse = np.empty(m, dtype=np.int64)
+    inverse[order] = np.arange(m)
+    n1, n2 = n1[inverse], n2[inverse]
+    s1, s2 = out["spread1"][inverse], out["spread2"][inverse]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        distance = np.where((n1 > 0) & (n2 > 0), out["centre2"][inverse] - out["centre1"][inverse], np.nan)
+        enough = (n1 >= params.min_points) & (n2 >= params.min_points)
+        lod = np.where(enough, level_of_detection(s1, n1, s2, n2, params.registration_error), np.nan)
+        significant = enough & (np.abs(distance) > lod)
+    return M3C2Result(
+        core=core.copy(),
+        normal=normal_sorted[inverse],
+        distance=distance,
+        lod=lod,
+        significant=significant,
+        n1=n1,
+        n2=n2,
+        sigma1=s1,
+        sigma2=s2,
+        params=params,
+    )
+
+
+def _chunks(
+    core: np.ndarray, normal_index: _Index | None, index: _Index, params: M3C2Params, chunk_size: int
+) -> list[tuple[int, int]]:
+    """Spans of core points per work item: at most ``chunk_size``, and few enough that a
+    search's (query, point) pairs, estimated on a sample of core points, stay near
+    PAIRS_PER_SEARCH (memory stays bounded)."""
+    m = len(core)
+    if m == 0:
+        return []
+    sample = core[np.linspace(0, m - 1, min(m, 256)).astype(np.int64)]
+    pairs = 1.5 * len(index.ball(sample, _slice_layout(params, 0.0)[2])[0]) / len(sample)
+    if normal_index is not None:
+        pairs = max(pairs, len(normal_index.ball(sample, params.normal_radius)[0]) / len(sample))
+    size = int(min(chunk_size, max(1, PAIRS_PER_SEARCH / max(pairs, 1.0))))
+    return [(lo, min(lo + size, m)) for lo in range(0, m, size)]
