@@ -67,10 +67,12 @@ cylinder test, each point kept in the one slice its projection falls into (so no
 counted twice), and reduced per core point. Epoch 1's cylinder within
 ``sqrt(normal_radius**2 - radius**2)`` of the core point lies inside the normal
 neighbourhood, so that part is taken from the normal search's result and only the rest
-is searched. Core points go in chunks of about 200k pairs (temporaries stay in cache)
-on two threads: numpy releases the GIL inside its loops, but open3d's search and tree
-building hold it, so more threads only contend (py4dgeo's OpenMP loops scale with cores
-where this does not; on two cores this is faster, see ``bench/bench_m3c2.py``).
+is searched. Searches go in batches of about 2M (query, point) pairs (open3d spreads one
+search over all cores) and the numpy work in parts of about 200k pairs (temporaries stay
+in cache), on two threads: numpy releases the GIL inside its loops, but open3d's search
+and tree building hold it, so more threads only contend. The CPU time is below
+py4dgeo's; py4dgeo's OpenMP loops scale better with cores. ``bench/bench_m3c2.py``
+measures both side by side.
 """
 
 from __future__ import annotations
@@ -293,9 +295,10 @@ def _normals_from(index: _Index, found: Found) -> tuple[np.ndarray, _Neighbourho
 
     The covariance comes from per-query sums of the coordinates and of their products
     (``Cov = E[pp'] - E[p]E[p]'``) in float64 in the local frame (centred on the core
-    points): at a distance D from its origin the rounding is of order 1e-16 * D**2
-    (1e-10 m**2 at D = 1 km), far below the variance of even a millimetre-smooth surface
-    (1e-6 m**2), so no per-pair subtraction is needed, and chunking cannot change a bit.
+    points): for n points at a distance D from its origin the rounding is of order
+    1e-16 * D**2 * sqrt(n) (3e-9 m**2 for 1000 points 1 km away), far below the variance
+    of even a millimetre-smooth surface (1e-6 m**2); so no per-pair subtraction is
+    needed, and chunking cannot change a bit.
     """
     idx, dist2, splits = found
     q = len(splits) - 1
