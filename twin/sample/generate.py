@@ -17,7 +17,6 @@ rays are cast and points written to LAZ one batch at a time.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ import numpy as np
 import pyproj
 
 from twin import __version__
+from twin.catalog.store import file_digest
 from twin.sample.deform import Bulge, Lean, apply_deformations, default_deformations
 from twin.sample.geometry import MATERIALS, LabelledMesh, SiteSpec, build_pavilion
 from twin.sample.scanner import MeshScene, ScannerModel, StationSetup, scan, step_for_points, window_for
@@ -233,15 +233,7 @@ def write_station(
             count += n
             outliers += int(chunk.outlier.sum())
     os.replace(tmp, path)
-    return count, outliers, _sha256(path)
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+    return count, outliers, file_digest(path)
 
 
 def _matrix(m: np.ndarray) -> list[list[float]]:

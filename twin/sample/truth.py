@@ -27,6 +27,7 @@ from typing import Annotated, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
+from twin.catalog.store import atomic_write_bytes
 from twin.sample.deform import Bulge, Deformation, Lean, displacement_field
 
 TRUTH_FORMAT = "twin-sample-truth/1"
@@ -252,13 +253,7 @@ def write_truth(truth: GroundTruth, path: str | os.PathLike[str]) -> None:
     """Write the truth file atomically (indented; same truth, same bytes)."""
     path = Path(path)
     text = json.dumps(truth.model_dump(mode="json"), indent=2) + "\n"
-    _atomic_write(path, text.encode("utf-8"))
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    atomic_write_bytes(path, text.encode("utf-8"))
 
 
 _PLY_FACE = np.dtype([("n", "u1"), ("v", "<i4", (3,)), ("e", "<u2")])
@@ -340,7 +335,7 @@ def write_truth_mesh(
         "end_header",
     ]
     data = ("\n".join(head) + "\n").encode("ascii") + v.tobytes() + faces.tobytes()
-    _atomic_write(Path(path), data)
+    atomic_write_bytes(Path(path), data)
 
 
 def read_truth_mesh(path: str | os.PathLike[str], origin_utm: np.ndarray | None = None) -> TruthMesh:
