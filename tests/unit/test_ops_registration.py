@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pytest
 
@@ -155,9 +153,7 @@ def test_a_station_from_elsewhere_is_refused_by_name():
         register_stations([clouds[0], stranger], names=["A", "stranger"], initial_poses=[np.eye(4), np.eye(4)])
 
 
-@pytest.mark.skipif(not os.environ.get("TWIN_REGISTRATION_ACCURACY"),
-                    reason="minutes long, and the coarse search does not yet meet the target on every scene; "
-                           "set TWIN_REGISTRATION_ACCURACY=1 to run")
+@pytest.mark.slow
 def test_stations_align_from_local_frames_without_initial_guess():
     clouds, truths = survey(positions=((-6.0, -8.0, 1.5), (0.5, -9.0, 1.6), (6.5, -7.5, 1.45)))
     result = register_stations(clouds, names=["S1", "S2", "S3"])

@@ -5,6 +5,13 @@ georeferenced one). The result is one 4x4 transform per station that maps the st
 *local* coordinates (``cloud.xyz``) to the reference station's local coordinates, plus
 fitness / inlier RMSE / correspondence counts per station and per pairwise edge.
 
+0. **Stations**: each station's scanner position is the one given, or the one its scan
+   order reveals (twin.ops.viewpoint: a georeferenced LAS has lost it), or its frame's
+   zero when the points surround it. Normals are estimated at every scale with a radius
+   of at least a few point spacings and turned toward the scanner, so that the two
+   faces of a column or a wall never pair up. The vertical is the least-squares normal
+   of the floor around the scanner (a tripod a few tenths of a degree off blurs the
+   plan-view search).
 1. **Coarse** (skipped when initial poses are given, e.g. from E57 headers or a previous
    survey). Terrestrial scanners are levelled, so two stations differ by a yaw and a
    translation: for every yaw on a grid, the plan-view footprints of the stations'
@@ -17,10 +24,12 @@ fitness / inlier RMSE / correspondence counts per station and per pairwise edge.
    spanning tree from the reference) give every station an initial pose.
 2. **Multiway ICP**: each station in turn is aligned, point-to-plane and coarse to
    fine, to the union of all the others; the union constrains every axis where one
-   overlapping pair often leaves one free (a long façade, a stair).
+   overlapping pair often leaves one free (a long façade, a stair). Every ICP here is
+   twin.ops.icp's: pairs only points whose oriented normals agree, Tukey-weighted.
 3. **Pose graph**: every overlapping pair is refined by ICP from there, with an
    information matrix from its correspondences, and all are optimised together
-   (Levenberg-Marquardt, line-process pruning of bad loop closures).
+   (Levenberg-Marquardt, line-process pruning of bad loop closures); the graph's poses
+   are kept only when they fit the data better than the multiway ones.
 4. **Checks**: a station whose final fitness against the others is too low, or whose
    point-to-plane RMSE is too high, or that no edge connects to the reference, is
    refused with a ProcessingError naming it, instead of merging a misaligned scan.
@@ -39,6 +48,7 @@ import numpy as np
 
 from twin.errors import ProcessingError, UsageError
 from twin.models.pointcloud import PointCloud
+from twin.ops.icp import IcpResult, point_to_plane_icp
 
 
 @dataclass(frozen=True)
@@ -57,13 +67,20 @@ class RegistrationSettings:
     conflict_weight: float = 4.0  # hypothesis score = fitness - weight x visibility conflict
     max_conflict: float = 0.05  # share of points seen through by the other scanner, for an edge to count
     check_voxel: float = 0.05  # scale on which overlap (fitness) is judged; distance 2 x voxel
+    # Normals: radius 2.5 x voxel, but never under this many times the scan's own point
+    # spacing (a sparse scan's fine levels otherwise get normals from two or three points).
+    normal_spacing_factor: float = 4.0
+    max_normal_angle_deg: float = 30.0  # ICP pairs only points whose normals agree this well
+    settle_schedule: tuple[tuple[float, float], ...] = ((0.05, 0.3), (0.05, 0.15), (0.05, 0.1))
+    icp_max_points: int = 25_000  # source points per ICP iteration (an even stride through them)
+    multiway_max_points: int = 200_000  # ... in the last multiway round, which sets the final poses
     # Point-to-plane ICP stages, (voxel, max correspondence distance), coarse to fine. The
     # multiway stages align each station to all the others together (the union constrains
     # every axis, where one overlapping pair often leaves one free); the pairwise stages
     # then measure the edges of the pose graph from there.
     multiway_schedule: tuple[tuple[float, float], ...] = (
-        (0.05, 0.3), (0.05, 0.15), (0.02, 0.08), (0.01, 0.04), (0.005, 0.02))
-    multiway_rounds: int = 3
+        (0.05, 0.3), (0.05, 0.15), (0.02, 0.08), (0.01, 0.04), (0.005, 0.02), (0.005, 0.01))
+    multiway_rounds: int = 4
     icp_schedule: tuple[tuple[float, float], ...] = ((0.05, 0.1), (0.02, 0.05), (0.01, 0.03))
     icp_max_iterations: int = 60
     min_edge_fitness: float = 0.15  # share of a station's points with a partner, for an edge to count
@@ -77,7 +94,7 @@ class RegistrationSettings:
             value = getattr(self, name)
             if not np.isfinite(value) or value <= 0:
                 raise UsageError(f"registration {name} must be positive, got {value}")
-        for name in ("multiway_schedule", "icp_schedule"):
+        for name in ("multiway_schedule", "icp_schedule", "settle_schedule"):
             stages = [tuple(stage) for stage in getattr(self, name)]
             if not stages or any(len(st) != 2 or not all(np.isfinite(x) and x > 0 for x in st) for st in stages):
                 raise UsageError(f"registration {name} must be (voxel, distance) pairs > 0, got {stages}")
@@ -206,6 +223,8 @@ class _Station:
     structure: np.ndarray | None = None  # coarse points off the dominant plane
     plane_normal: np.ndarray | None = None  # unit normal of the dominant plane, when there is one
     features: tuple | None = None  # (structure points, their FPFH features)
+    min_normal_radius: float = 0.0  # a few of the scan's point spacings
+    up: np.ndarray | None = None  # the vertical, in the station's frame
 
 
 def _orient(pcd, scanner: np.ndarray | None, k: int = 15) -> None:
@@ -215,8 +234,20 @@ def _orient(pcd, scanner: np.ndarray | None, k: int = 15) -> None:
         pcd.orient_normals_consistent_tangent_plane(k)
 
 
+def _spacing(points: np.ndarray, sample: int = 20_000) -> float:
+    """Median distance from a point to its nearest neighbour (on a sample of points)."""
+    from scipy.spatial import cKDTree  # noqa: PLC0415
+
+    if len(points) < 3:
+        return 0.0
+    step = max(1, len(points) // sample)
+    dist, _ = cKDTree(points).query(points[::step], k=2, workers=-1)
+    return float(np.median(dist[:, 1]))
+
+
 def _level(station: _Station, voxel: float):
-    """The station downsampled at ``voxel`` with normals (radius 2.5 voxel), cached."""
+    """The station downsampled at ``voxel`` with normals (radius 2.5 voxel, or a few point
+    spacings where the scan is sparser than that), oriented toward the scanner; cached."""
     if voxel not in station.levels:
         from twin._deps import open3d  # noqa: PLC0415
         from twin.ops._o3d_convert import points_to_o3d  # noqa: PLC0415
@@ -225,7 +256,8 @@ def _level(station: _Station, voxel: float):
         o3d = open3d()
         down = voxel_downsample(PointCloud(station.points), voxel).xyz
         pcd = points_to_o3d(down)
-        pcd.estimate_normals(o3d.geometry.KDTreeSearchParamHybrid(radius=2.5 * voxel, max_nn=30))
+        radius = max(2.5 * voxel, station.min_normal_radius)
+        pcd.estimate_normals(o3d.geometry.KDTreeSearchParamHybrid(radius=radius, max_nn=40))
         _orient(pcd, station.scanner)
         station.levels[voxel] = pcd
     return station.levels[voxel]
@@ -367,33 +399,43 @@ def _visibility_conflict(src: _Station, dst: _Station, transform: np.ndarray, se
     return float(conflict.mean())
 
 
-def _guarded_step(station: _Station, voxel: float, before: np.ndarray, result, distance: float) -> np.ndarray:
+def _guarded_step(station: _Station, voxel: float, before: np.ndarray, result: IcpResult, distance: float) -> np.ndarray:
     """ICP's new pose, unless it rests on almost no correspondences or jumps further than
     the stage could justify (sparse scans at fine stages): then the previous pose."""
-    moved = np.asarray(result.transformation)
+    moved = result.transform
     centre = np.asarray(_level(station, voxel).points).mean(axis=0)
     jump = np.linalg.norm((moved[:3, :3] - before[:3, :3]) @ centre + moved[:3, 3] - before[:3, 3])
     return moved if result.fitness >= 0.05 and jump <= 2.0 * distance else before
 
 
-def _icp(src: _Station, dst: _Station, init: np.ndarray, settings: RegistrationSettings):
-    """Point-to-plane ICP through the pairwise stages; (transform, open3d result of the
-    last stage that was kept)."""
-    from twin._deps import open3d  # noqa: PLC0415
+def _arrays(station: _Station, voxel: float) -> tuple[np.ndarray, np.ndarray]:
+    pcd = _level(station, voxel)
+    return np.asarray(pcd.points), np.asarray(pcd.normals)
 
-    o3d = open3d()
-    reg = o3d.pipelines.registration
+
+def _signed(*stations: _Station) -> bool:
+    """Normals can be compared with their signs when every scanner position is known."""
+    return all(st.scanner is not None for st in stations)
+
+
+def _icp_stage(src: _Station, target: tuple[np.ndarray, np.ndarray], init: np.ndarray, voxel: float,
+               distance: float, settings: RegistrationSettings, signed: bool,
+               max_points: int | None = None) -> IcpResult:
+    points, normals = _arrays(src, voxel)
+    return point_to_plane_icp(points, normals, target[0], target[1], init, distance,
+                              max_angle_deg=settings.max_normal_angle_deg, iterations=settings.icp_max_iterations,
+                              signed=signed, max_points=max_points or settings.icp_max_points)
+
+
+def _icp(src: _Station, dst: _Station, init: np.ndarray, settings: RegistrationSettings,
+         schedule: Sequence[tuple[float, float]] | None = None) -> tuple[np.ndarray, IcpResult | None]:
+    """Point-to-plane ICP through the stages of ``schedule`` (default: the pairwise
+    stages); (transform, result of the last stage that was kept)."""
     transform = init
     kept = None
-    for voxel, distance in settings.icp_schedule:
-        result = reg.registration_icp(
-            _level(src, voxel),
-            _level(dst, voxel),
-            distance,
-            transform,
-            reg.TransformationEstimationPointToPlane(),
-            reg.ICPConvergenceCriteria(1e-8, 1e-8, settings.icp_max_iterations),
-        )
+    signed = _signed(src, dst)
+    for voxel, distance in schedule or settings.icp_schedule:
+        result = _icp_stage(src, _arrays(dst, voxel), transform, voxel, distance, settings, signed)
         new = _guarded_step(src, voxel, transform, result, distance)
         if new is not transform:
             transform, kept = new, result
@@ -465,15 +507,8 @@ def register_stations(
 
     stations = []
     for i, cloud in enumerate(clouds):
-        lo, hi = cloud.xyz.min(axis=0), cloud.xyz.max(axis=0)
-        centre = (lo + hi) / 2.0
-        if scanner_positions is not None and scanner_positions[i] is not None:
-            scanner = np.asarray(scanner_positions[i], dtype=np.float64).reshape(3) - centre
-        elif np.all(np.abs(cloud.origin + centre) < 1000.0):
-            scanner = -cloud.origin - centre  # the frame's zero, in centred coordinates
-        else:
-            scanner = None
-        stations.append(_Station(names[i], centre, scanner, cloud.xyz - centre))
+        given = None if scanner_positions is None else scanner_positions[i]
+        stations.append(_make_station(names[i], cloud, given, settings))
 
     if n == 1:
         return RegistrationResult(reference, [StationPose(0, names[0], np.eye(4), 1.0, 0.0, 0)])
@@ -500,6 +535,25 @@ def register_stations(
     return _finish(clouds, stations, poses, edges, reference, settings)
 
 
+def _make_station(name: str, cloud: PointCloud, scanner: np.ndarray | None,
+                  settings: RegistrationSettings) -> _Station:
+    """A station's working copy, centred on its bounding box, with its scanner position:
+    the one given, else the one its scan order reveals, else its frame's zero when the
+    points surround it (a scanner's own frame), else unknown."""
+    from twin.ops.viewpoint import estimate_scanner_position  # noqa: PLC0415
+
+    lo, hi = cloud.xyz.min(axis=0), cloud.xyz.max(axis=0)
+    centre = (lo + hi) / 2.0
+    if scanner is None:
+        scanner = estimate_scanner_position(cloud.xyz)
+    if scanner is None and np.all(lo[:2] < -cloud.origin[:2]) and np.all(-cloud.origin[:2] < hi[:2]):
+        scanner = -cloud.origin
+    scanner = None if scanner is None else np.asarray(scanner, dtype=np.float64).reshape(3) - centre
+    points = cloud.xyz - centre
+    return _Station(name, centre, scanner, points,
+                    min_normal_radius=settings.normal_spacing_factor * _spacing(points))
+
+
 def _pairs(n: int, settings: RegistrationSettings) -> list[tuple[int, int]]:
     if n <= settings.max_candidate_pairs_all:
         return [(i, j) for i in range(n) for j in range(i + 1, n)]
@@ -508,23 +562,43 @@ def _pairs(n: int, settings: RegistrationSettings) -> list[tuple[int, int]]:
 
 
 def _up_direction(station: _Station, settings: RegistrationSettings) -> np.ndarray:
-    """The station's vertical in its own frame.
+    """The station's vertical in its own frame: the normal of its lowest level surface.
 
-    A levelled scanner's z axis is vertical to a fraction of a degree; when the dominant
-    plane (the ground) is within 10° of z, z is taken (the ground itself may slope, and
-    one station's dominant plane may be a platform, another's the courtyard). Otherwise
-    (a frame of arbitrary orientation) the ground's normal is, turned toward the
-    scanner's side.
+    Terrestrial scanners are levelled, but a tripod a few tenths of a degree off tips a
+    10 m façade by centimetres in plan, enough to blur the plan-view search. The
+    courtyard or floor around the scanner is the reference: points whose normals are
+    within 18° of the frame's z (or, in a frame of arbitrary orientation, of the
+    dominant plane's normal) near the lowest such level are fitted by least squares,
+    twice dropping points more than 3 cm off. Falls back to z when no such surface exists.
     """
-    _structure(station, settings)
+    if station.up is not None:
+        return station.up
     z = np.array([0.0, 0.0, 1.0])
-    n = station.plane_normal
-    if n is None or abs(n @ z) > np.cos(np.radians(10.0)):
-        return z
-    pts = np.asarray(_level(station, settings.coarse_voxel).points)
-    ref = station.scanner if station.scanner is not None else pts.mean(axis=0)
-    ground = np.median(pts @ n)
-    return n if ref @ n >= ground else -n
+    pcd = _level(station, settings.check_voxel)
+    pts, nrm = np.asarray(pcd.points), np.asarray(pcd.normals)
+    guess = z
+    _structure(station, settings)
+    if station.plane_normal is not None and abs(station.plane_normal @ z) < np.cos(np.radians(10.0)):
+        n = station.plane_normal  # not a levelled frame: start from the dominant plane
+        ref = station.scanner if station.scanner is not None else pts.mean(axis=0)
+        guess = n if ref @ n >= np.median(pts @ n) else -n
+    flat = pts[np.abs(nrm @ guess) > 0.95]
+    up = guess
+    if len(flat) >= 50:
+        heights = flat @ guess
+        ground = np.quantile(heights, 0.05)
+        chosen = flat[np.abs(heights - ground) < 0.3]
+        for _ in range(3):
+            if len(chosen) < 30:
+                break
+            centre = chosen.mean(axis=0)
+            normal = np.linalg.svd(chosen - centre, full_matrices=False)[2][2]
+            up = normal if normal @ guess > 0 else -normal
+            chosen = flat[np.abs((flat - centre) @ up) < 0.03]
+        if up @ guess < np.cos(np.radians(5.0)):
+            up = guess  # not a floor after all
+    station.up = up
+    return up
 
 
 def _levelling(up: np.ndarray) -> np.ndarray:
@@ -730,18 +804,7 @@ def _best_alignment(src: _Station, dst: _Station, settings: RegistrationSettings
 
 def _settle(src: _Station, dst: _Station, init: np.ndarray, settings: RegistrationSettings) -> np.ndarray:
     """Point-to-plane ICP on the check scale, wide then narrow, to settle a coarse guess."""
-    from twin._deps import open3d  # noqa: PLC0415
-
-    reg = open3d().pipelines.registration
-    transform = init
-    stages = ((settings.check_voxel, 6.0 * settings.check_voxel), (settings.check_voxel, settings.check_distance))
-    for voxel, distance in stages:
-        result = reg.registration_icp(
-            _level(src, voxel), _level(dst, voxel), distance, transform,
-            reg.TransformationEstimationPointToPlane(), reg.ICPConvergenceCriteria(1e-7, 1e-7, 30),
-        )
-        transform = np.asarray(result.transformation)
-    return transform
+    return _icp(src, dst, init, settings, settings.settle_schedule)[0]
 
 
 def _coarse_poses(stations: list[_Station], reference: int, settings: RegistrationSettings) -> list[np.ndarray]:
@@ -785,24 +848,18 @@ def _multiway_refine(stations: list[_Station], poses: list[np.ndarray], referenc
     first and finer stages after pull every station into place; earlier rounds stop
     before the finest stage since the others are still moving.
     """
-    from twin._deps import open3d  # noqa: PLC0415
-    from twin.ops._o3d_convert import points_to_o3d  # noqa: PLC0415
-
-    reg = open3d().pipelines.registration
     poses = [p.copy() for p in poses]
     order = [i for i in range(len(stations)) if i != reference]
     stages = list(settings.multiway_schedule)
+    signed = _signed(*stations)
     for round_ in range(settings.multiway_rounds):
         last = round_ == settings.multiway_rounds - 1
         for i in order:
             for voxel, distance in stages if last else stages[:-1]:
                 parts = [_placed(stations[j], poses[j], voxel) for j in range(len(stations)) if j != i]
-                target = points_to_o3d(np.concatenate([p for p, _ in parts]), np.concatenate([n for _, n in parts]))
-                result = reg.registration_icp(
-                    _level(stations[i], voxel), target, distance, poses[i],
-                    reg.TransformationEstimationPointToPlane(),
-                    reg.ICPConvergenceCriteria(1e-8, 1e-8, settings.icp_max_iterations),
-                )
+                target = (np.concatenate([p for p, _ in parts]), np.concatenate([n for _, n in parts]))
+                result = _icp_stage(stations[i], target, poses[i], voxel, distance, settings, signed,
+                                    max_points=settings.multiway_max_points if last else None)
                 poses[i] = _guarded_step(stations[i], voxel, poses[i], result, distance)
     return poses
 
@@ -836,8 +893,7 @@ def _refine_edges(stations: list[_Station], poses: list[np.ndarray], settings: R
             info = o3d.pipelines.registration.get_information_matrix_from_point_clouds(
                 _level(stations[i], fine), _level(stations[j], fine), settings.finest_distance, transform
             )
-            edge = EdgeMetrics(i, j, transform, float(overlap.fitness), float(result.inlier_rmse),
-                               len(result.correspondence_set), method, True)
+            edge = EdgeMetrics(i, j, transform, float(overlap.fitness), float(result.rmse), result.pairs, method, True)
             edges.append((edge, np.asarray(info)))
     return edges
 

@@ -1,0 +1,95 @@
+"""Where a terrestrial scanner stood, recovered from the order of its points.
+
+Registration orients normals toward the scanner so that the two faces of a thin part (a
+column seen from the south-west by one station and from the south-east by the next)
+never pair up. A station in its scanner's own frame has the scanner at (0, 0, 0); a
+georeferenced station exported to LAS has lost that position. But a terrestrial scanner
+records in vertical profiles, one azimuth at a time, and exports usually keep that
+order: a run of consecutive points then lies, in plan, on a ray from the scanner. Many
+such rays meet at the scanner's plan position (least squares, with outlier rejection);
+its height is the one from which the elevation angles along each profile advance in the
+most even steps.
+
+When the file is not in scan order the rays do not meet, and the estimate is refused
+(None) rather than guessed.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+RUN = 48  # consecutive points per profile piece
+
+
+def _profile_lines(xyz: np.ndarray, run: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Plan lines (unit normal n, offset c with n·x = c) of runs of consecutive points
+    that are long and straight in plan, and the runs' point indices."""
+    n_runs = len(xyz) // run
+    pieces = xyz[: n_runs * run].reshape(n_runs, run, 3)
+    xy = pieces[:, :, :2]
+    centre = xy.mean(axis=1)
+    d = xy - centre[:, None, :]
+    cov = np.einsum("rki,rkj->rij", d, d) / run
+    evals, evecs = np.linalg.eigh(cov)  # ascending
+    straight = (evals[:, 1] > 0.05**2) & (evals[:, 0] < 1e-4 * evals[:, 1])
+    normal = evecs[straight, :, 0]  # across the run
+    offset = np.einsum("ri,ri->r", normal, centre[straight])
+    return normal, offset, np.flatnonzero(straight)
+
+
+def _intersection(normal: np.ndarray, offset: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Least-squares meeting point of plan lines, iteratively dropping those that miss it."""
+    keep = np.ones(len(normal), dtype=bool)
+    point = np.zeros(2)
+    for limit in (np.inf, 2.0, 0.5, 0.2, 0.1):
+        a, b = normal[keep], offset[keep]
+        if len(a) < 10:
+            break
+        point = np.linalg.lstsq(a, b, rcond=None)[0]
+        residual = np.abs(normal @ point - offset)
+        keep = residual < limit
+    return point, keep
+
+
+def estimate_scanner_position(xyz: np.ndarray, *, run: int = RUN, min_rays: int = 50) -> np.ndarray | None:
+    """The scanner position of one station's points in acquisition order, or None.
+
+    Needs at least ``min_rays`` straight profile pieces that meet within 10 cm and span
+    at least 30° of azimuth around the estimate.
+    """
+    xyz = np.asarray(xyz, dtype=np.float64)
+    if len(xyz) < run * min_rays:
+        return None
+    centre = xyz.mean(axis=0)
+    local = xyz - centre
+    normal, offset, runs = _profile_lines(local, run)
+    if len(normal) < min_rays:
+        return None
+    point, keep = _intersection(normal, offset)
+    if keep.sum() < max(min_rays, 0.5 * len(normal)):
+        return None
+    # The rays must come from different directions, or their meeting point is ill-defined.
+    along = np.column_stack([-normal[keep, 1], normal[keep, 0]])
+    angles = np.arctan2(along[:, 1], along[:, 0]) % np.pi
+    if np.ptp(angles) < np.radians(30.0):
+        return None
+    height = _height(local[: len(local) // run * run].reshape(-1, run, 3)[runs[keep]], point)
+    return np.array([point[0], point[1], height]) + centre
+
+
+def _height(pieces: np.ndarray, plan: np.ndarray) -> float:
+    """The scanner height (local) that makes elevation steps along each profile most even."""
+    r = np.linalg.norm(pieces[:, :, :2] - plan, axis=2)
+    z = pieces[:, :, 2]
+    lo, hi = float(np.quantile(z, 0.01)) - 1.0, float(np.quantile(z, 0.99)) + 1.0
+
+    def spread(h: float) -> float:
+        el = np.arctan2(z - h, r)
+        step = np.diff(el, axis=1)
+        return float(np.median(np.std(step, axis=1) / (np.abs(np.mean(step, axis=1)) + 1e-9)))
+
+    grid = np.linspace(lo, hi, 41)
+    best = grid[int(np.argmin([spread(h) for h in grid]))]
+    width = (hi - lo) / 40
+    fine = np.linspace(best - width, best + width, 41)
+    return float(fine[int(np.argmin([spread(h) for h in fine]))])
