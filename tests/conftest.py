@@ -91,3 +91,16 @@ def workspace_state(root: Path) -> tuple:
         (str(p.relative_to(root)), p.stat().st_size) for p in (root / "store").rglob("*") if p.is_file()
     )
     return rows, files
+
+
+@pytest.fixture
+def surveyed(workspace, tmp_path: Path):
+    """A workspace with one structure ("pavilion") and survey ("2024") of two small stations."""
+    from twin.catalog.ingest import ingest  # noqa: PLC0415
+
+    folder = tmp_path / "scans"
+    folder.mkdir()
+    for i in range(2):
+        write_las(folder / f"S{i + 1}.laz", n=3000, seed=i)
+    ingest(workspace, [folder], "pavilion", "2024")
+    return workspace

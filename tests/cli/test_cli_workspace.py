@@ -12,7 +12,7 @@ import pytest
 from tests.conftest import workspace_state, write_las
 
 COMMANDS = ["demo", "inspect", "init", "ingest", "structures", "surveys", "scans", "verify", "process", "layers",
-            "query", "sample"]
+            "query", "export", "sample"]
 
 
 def test_help_lists_every_command(cli):

@@ -53,6 +53,17 @@ def test_footprint_of_each_region_kind(layers):
     assert len(roof) == 4 and (z0, z1) == (10.4, 14.0)
 
 
+def test_a_boxes_region_is_the_multipolygon_of_its_boxes():
+    layers = LayerFile.model_validate({"metadata": {"title": "t"}, "elements": [{
+        "id": "frame", "name": "frame", "class": "B2_Morphological_Building_Section",
+        "knowledge": {"status": "measured"},
+        "region": {"boxes": [{"min": [0, 0, 4], "max": [10, 1, 5]}, {"min": [0, 0, 3.5], "max": [1, 8, 5]}]},
+    }]})
+    rings, z0, z1 = footprints(layers)["frame"]
+    assert len(rings) == 2 and (z0, z1) == (3.5, 5.0)
+    assert sorted(map(tuple, rings[1])) == [(0, 0), (0, 8), (1, 0), (1, 8)]
+
+
 def test_crs_file_keeps_metres_and_names_its_crs(layers):
     data = geojson_crs(layers, "pavilion", CRS)
     assert data["crs"] == {"type": "name", "properties": {"name": "urn:ogc:def:crs:EPSG::32648"}}

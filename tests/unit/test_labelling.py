@@ -85,6 +85,31 @@ def test_smaller_volume_wins_and_ties_go_to_the_first_in_the_file():
     assert labels_of(swapped, world((5.75, 5.5, 0.5)), origin=np.zeros(3)) == ["right"]
 
 
+def test_a_boxes_region_is_the_union_of_its_boxes_each_with_its_own_volume():
+    # a wall round a door opening: three boxes; the door inside the opening; a floor below both
+    wall = {"id": "wall", "region": {"boxes": [
+        {"min": [749010, 1821020, 5], "max": [749012, 1821020.3, 8]},
+        {"min": [749012, 1821020, 7], "max": [749013, 1821020.3, 8]},
+        {"min": [749013, 1821020, 5], "max": [749015, 1821020.3, 8]},
+    ]}}
+    layers = layers_with([
+        box("floor", (749000, 1821000, 4), (749030, 1821030, 5.1)),
+        wall,
+        box("door", (749012, 1821019.9, 5), (749013, 1821020.4, 7)),
+    ])
+    pts = world(
+        (749011, 1821020.1, 6),  # left of the opening
+        (749012.5, 1821020.1, 7.5),  # above it
+        (749014, 1821020.1, 6),  # right of it
+        (749012.5, 1821020.1, 6),  # in it: the door
+        (749011, 1821020.1, 5.05),  # the wall's foot inside the floor's volume: the smaller box wins
+        (749012.5, 1821021, 6),  # beyond the wall: nothing
+    )
+    assert labels_of(layers, pts) == ["wall", "wall", "wall", "door", "wall", None]
+    compiled = compile_layers(layers)
+    assert [compiled.element_ids[r.element] for r in compiled.regions].count("wall") == 3
+
+
 def test_oriented_box_by_yaw_and_by_rotation():
     c = (749020.0, 1821020.0, 5.0)
     by_yaw = layers_with([{"id": "beam", "region": {"oriented_box": {"center": list(c), "extent": [10, 1, 1],

@@ -130,7 +130,7 @@ def test_python_api_accepts_years_as_numbers_and_dates():
         ([("date: 1805\n", "date: 805\n")], "phases[0].date (line 75): '805' is not an EDTF date"),
         ([("type: damage", "type: fire")], "phases[3].type (line 87): Input should be 'construction', 'reconstruction', 'restoration', 'repair', 'damage' or 'other' (got 'fire')"),
         ([("      union: [column-ne, column-sw]", "      onion: [column-ne, column-sw]")],
-         "elements[3].region (line 44): a region is one of: box, oriented_box, polygon (with z_min, z_max) or union"),
+         "elements[3].region (line 44): a region is one of: box, boxes, oriented_box, polygon (with z_min, z_max) or union"),
         ([("z_max: 14.0", "z_max: 10.0")], "elements[4].region (line 53): z_max (10.0) must be greater than z_min (10.4)"),
         ([("yaw_deg: 15}", "yaw_deg: 15, rotation: [[1,0,0],[0,1,0],[0,0,1]]}")], "give yaw_deg or rotation, not both"),
         ([("extent: [0.5, 0.5, 4.8], yaw_deg: 15}\n    knowledge: {status: measured",

@@ -26,16 +26,6 @@ stages:
 """
 
 
-@pytest.fixture
-def surveyed(workspace, tmp_path: Path):
-    folder = tmp_path / "scans"
-    folder.mkdir()
-    for i in range(2):
-        write_las(folder / f"S{i + 1}.laz", n=3000, seed=i)
-    ingest(workspace, [folder], "pavilion", "2024")
-    return workspace
-
-
 def _spec(tmp_path: Path, voxel: float = 0.5):
     path = tmp_path / f"clean-{voxel}.yaml"
     path.write_text(CLEAN.format(voxel=voxel))

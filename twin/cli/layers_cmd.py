@@ -85,13 +85,15 @@ def show(
         markup=False,
     )
     out.print(f"title: {layers.metadata.title}", markup=False)
-    from twin.models.layers import effective_links  # noqa: PLC0415
+    from twin.models.layers import REGION_KINDS, effective_links  # noqa: PLC0415
 
     rows = []
     for e in layers.elements:
-        kind = next(k for k in ("box", "oriented_box", "polygon", "union") if hasattr(e.region, k))
+        kind = next(k for k in REGION_KINDS if hasattr(e.region, k))
         if kind == "union":
             kind = "union of " + ", ".join(e.region.union)
+        elif kind == "boxes":
+            kind = f"{len(e.region.boxes)} boxes"
         ph, ma = effective_links(layers, e.id)
         rows.append([e.id, e.name, e.class_.split("_")[0], e.knowledge.status, kind, ", ".join(ph), ", ".join(ma)])
     _table("elements (class: CIDOC-CRM/CRMba; phases and materials include those of unions)",

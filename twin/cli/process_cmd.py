@@ -100,6 +100,8 @@ def print_batch_summary(report) -> None:
         for name, st in ((r.registration or {}).get("stations") or {}).items():
             out.print(f"  station {name}: fitness {st.get('fitness', 0):.3f}, inlier RMSE "
                       f"{1000 * st.get('inlier_rmse', 0):.1f} mm", markup=False)
+        for warning in r.warnings:
+            err.print(f"warning: {r.structure_id}/{r.survey_id}: {warning}", markup=False)
     for f in report.failed:
         err.print(f"error: {f.structure_id}/{f.survey_id} failed: {f.error}", markup=False)
     out.print(f"{len(report.succeeded)} succeeded, {len(report.failed)} failed in {report.seconds:.1f} s")

@@ -149,11 +149,34 @@ def scans(
     )
 
 
-def verify(workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> None:
-    """Re-hash every stored raw scan; exit non-zero if any changed or vanished.
+def verify(
+    target: Annotated[
+        Path | None, typer.Argument(help="A BagIt bag (e.g. from twin export) to validate instead of the workspace.")
+    ] = None,
+    workspace: WorkspaceOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Re-hash every stored raw scan, or validate a BagIt bag; exit 5 if anything changed or vanished.
 
-    Example: twin verify -w hue-campaign-2025
+    Given a bag folder (one holding bagit.txt), every file is checked against the bag's
+    manifests with bagit-python and every changed, missing or extra file is named.
+
+    Example: twin verify exports/pavilion-2024
     """
+    from twin.errors import IntegrityError  # noqa: PLC0415
+
+    if target is not None and (target / "bagit.txt").is_file():
+        _verify_bag(target, as_json)
+        return
+    if target is not None:
+        from twin.catalog.settings import CATALOG_FILE, SETTINGS_FILE  # noqa: PLC0415
+        from twin.errors import UsageError  # noqa: PLC0415
+
+        if not target.exists():
+            raise UsageError(f"{target}: no such bag or workspace")
+        if not ((target / SETTINGS_FILE).is_file() and (target / CATALOG_FILE).is_file()):
+            raise UsageError(f"{target} is neither a BagIt bag (no bagit.txt) nor a twin workspace")
+        workspace = target
     from twin.catalog.fixity import verify_workspace  # noqa: PLC0415
     from twin.catalog.workspace import Workspace  # noqa: PLC0415
 
@@ -171,8 +194,29 @@ def verify(workspace: WorkspaceOpt = None, as_json: JsonOpt = False) -> None:
         status = "all intact" if report.ok else f"{len(report.problems)} problem(s)"
         out.print(f"verified {report.checked} raw scan(s) in {report.workspace}: {status}")
     if not report.ok:
-        from twin.errors import IntegrityError  # noqa: PLC0415
+        raise typer.Exit(IntegrityError.exit_code)
 
+
+def _verify_bag(bag: Path, as_json: bool) -> None:
+    from twin.errors import IntegrityError  # noqa: PLC0415
+    from twin.export.bagit_package import verify_bag  # noqa: PLC0415
+
+    report = verify_bag(bag)
+    if as_json:
+        print_json(report)
+    else:
+        for what, paths in (("changed", report.changed), ("is missing", report.missing),
+                            ("is not in the manifest", report.extra)):
+            for rel in paths:
+                err.print(f"error: {bag / rel} {what}", markup=False)
+        for problem in report.errors:
+            err.print(f"error: {bag}: {problem}", markup=False)
+        if report.valid:
+            out.print(f"{bag}: valid BagIt bag, every file matches its SHA-512 checksum", markup=False)
+        else:
+            n = len(report.changed) + len(report.missing) + len(report.extra) + len(report.errors)
+            out.print(f"{bag}: NOT valid, {n} problem(s)", markup=False)
+    if not report.valid:
         raise typer.Exit(IntegrityError.exit_code)
 
 

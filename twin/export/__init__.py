@@ -1,6 +1,6 @@
 """Exports: pure writers from model pieces (meshes, clouds, layers, labels, CRS, provenance) to files.
 
-One module per output; none reads the catalog (the caller gathers the pieces):
+One module per output; none of them reads the catalog (the caller gathers the pieces):
 
 - :mod:`twin.export.gltf` — GLB per level of detail, float32 local vertices under a float64
   node translation, EXT_mesh_features (element per vertex) and EXT_structural_metadata
@@ -12,6 +12,9 @@ One module per output; none reads the catalog (the caller gathers the pieces):
 - :mod:`twin.export.geojson` — element and structure footprints in the structure's CRS and in
   WGS 84;
 - :mod:`twin.export.bagit_package` — BagIt 1.0 bags with SHA-512 manifests, and their check.
+
+:mod:`twin.export.package` is the one that gathers: it finds a survey's latest model and the
+structure's current layers in the catalog and runs the writers above (``twin export``).
 
 Every writer writes atomically (a temporary file or folder, renamed at the end).
 """

@@ -12,7 +12,8 @@ Two files with the same features:
 
 **Footprints** are the regions seen from above: an axis-aligned box is its rectangle; an
 oriented box the convex hull of its eight corners projected on the ground (a rotated
-rectangle when it only turns about the vertical); a polygon itself; a union (a group of
+rectangle when it only turns about the vertical); a polygon itself; a ``boxes`` region the
+MultiPolygon of its boxes' rectangles; a union (a group of
 elements) the MultiPolygon of its members' footprints (members that are groups are
 flattened). Each region keeps its height range in the ``z_min``/``z_max`` properties.
 The **structure's footprint** is the convex hull of all element footprints (a simple,
@@ -34,7 +35,7 @@ import numpy as np
 from twin.catalog.store import atomic_write_bytes
 from twin.errors import CRSError
 from twin.export.labelled import legend
-from twin.models.layers import BoxRegion, LayerFile, OrientedBoxRegion, PolygonRegion, UnionRegion
+from twin.models.layers import BoxesRegion, BoxRegion, LayerFile, OrientedBoxRegion, PolygonRegion, UnionRegion
 from twin.models.scan import CRSInfo
 
 WGS84_DECIMALS = 8
@@ -72,10 +73,19 @@ def _leaf_footprint(region) -> tuple[np.ndarray, float, float]:
     raise TypeError(f"no footprint for {type(region).__name__}")
 
 
+def _leaf_footprints(region) -> tuple[list[np.ndarray], float, float]:
+    """(rings, z_min, z_max) of a geometric region: one ring, or one per box of a ``boxes`` region."""
+    if isinstance(region, BoxesRegion):
+        parts = [_leaf_footprint(BoxRegion(box=box)) for box in region.boxes]
+        return [ring for ring, _, _ in parts], min(z for _, z, _ in parts), max(z for _, _, z in parts)
+    ring, z_min, z_max = _leaf_footprint(region)
+    return [ring], z_min, z_max
+
+
 def footprints(layers: LayerFile) -> dict[str, tuple[list[np.ndarray], float, float]]:
     """Every element's footprint: (rings, one per leaf region, z_min, z_max), in layer CRS units."""
     by_id = {e.id: e for e in layers.elements}
-    leaves = {e.id: _leaf_footprint(e.region) for e in layers.elements if not isinstance(e.region, UnionRegion)}
+    leaves = {e.id: _leaf_footprints(e.region) for e in layers.elements if not isinstance(e.region, UnionRegion)}
 
     def members(element_id: str, seen: frozenset) -> list[str]:
         region = by_id[element_id].region
@@ -90,7 +100,7 @@ def footprints(layers: LayerFile) -> dict[str, tuple[list[np.ndarray], float, fl
     result = {}
     for e in layers.elements:
         parts = members(e.id, frozenset([e.id]))
-        rings = [leaves[p][0] for p in parts]
+        rings = [ring for p in parts for ring in leaves[p][0]]
         zs = [leaves[p][1] for p in parts] + [leaves[p][2] for p in parts]
         result[e.id] = (rings, float(min(zs)), float(max(zs)))
     return result

@@ -8,7 +8,8 @@ Four sections:
 ``elements``
     named parts of the structure. Each has a region in the structure's coordinates (the
     georeferenced CRS of its scans, e.g. UTM metres): ``box`` (axis-aligned, min/max),
-    ``oriented_box`` (center, full side lengths ``extent``, and ``yaw_deg`` about the
+    ``boxes`` (a list of axis-aligned boxes whose union the element occupies: a wall around
+    an opening, a frame of beams, a pot under a shrub), ``oriented_box`` (center, full side lengths ``extent``, and ``yaw_deg`` about the
     vertical axis or a 3x3 ``rotation`` whose columns are the box axes), ``polygon``
     (an x, y footprint with ``z_min``/``z_max``) or ``union`` (a list of other elements:
     a group such as "roof" made of "ridge" and "eaves"). Each element has a CIDOC-CRM /
@@ -216,6 +217,12 @@ class BoxRegion(_Model):
     box: Box
 
 
+class BoxesRegion(_Model):
+    """Several axis-aligned boxes: the element occupies their union."""
+
+    boxes: list[Box] = Field(min_length=1)
+
+
 class OrientedBox(_Model):
     center: Vec3
     extent: tuple[Annotated[FiniteFloat, Field(gt=0)], Annotated[FiniteFloat, Field(gt=0)], Annotated[FiniteFloat, Field(gt=0)]] = Field(
@@ -282,7 +289,7 @@ class UnionRegion(_Model):
     union: list[Ident] = Field(min_length=1)
 
 
-REGION_KINDS = ("box", "oriented_box", "polygon", "union")
+REGION_KINDS = ("box", "boxes", "oriented_box", "polygon", "union")
 
 
 def _region_tag(value: Any) -> str | None:
@@ -294,11 +301,18 @@ def _region_tag(value: Any) -> str | None:
     return next((k for k, cls in _REGION_CLASSES.items() if isinstance(value, cls)), None)
 
 
-_REGION_CLASSES = {"box": BoxRegion, "oriented_box": OrientedBoxRegion, "polygon": PolygonRegion, "union": UnionRegion}
+_REGION_CLASSES = {
+    "box": BoxRegion,
+    "boxes": BoxesRegion,
+    "oriented_box": OrientedBoxRegion,
+    "polygon": PolygonRegion,
+    "union": UnionRegion,
+}
 
 Region = Annotated[
     Union[
         Annotated[BoxRegion, Tag("box")],
+        Annotated[BoxesRegion, Tag("boxes")],
         Annotated[OrientedBoxRegion, Tag("oriented_box")],
         Annotated[PolygonRegion, Tag("polygon")],
         Annotated[UnionRegion, Tag("union")],
@@ -306,7 +320,7 @@ Region = Annotated[
     Discriminator(
         _region_tag,
         custom_error_type="region_kind",
-        custom_error_message="a region is one of: box, oriented_box, polygon (with z_min, z_max) or union",
+        custom_error_message="a region is one of: box, boxes, oriented_box, polygon (with z_min, z_max) or union",
     ),
 ]
 

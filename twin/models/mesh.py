@@ -13,6 +13,7 @@ class TriMesh:
     faces: np.ndarray  # (m, 3) int32
     origin: np.ndarray = field(default_factory=lambda: np.zeros(3))
     vertex_attrs: dict[str, np.ndarray] = field(default_factory=dict)  # normals, rgb, labels ...
+    face_attrs: dict[str, np.ndarray] = field(default_factory=dict)  # one value per face: labels ...
 
     def __post_init__(self) -> None:
         self.vertices = np.ascontiguousarray(self.vertices, dtype=np.float64).reshape(-1, 3)

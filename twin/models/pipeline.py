@@ -120,6 +120,18 @@ class DecimateStage(_Stage):
     )
 
 
+class LabelStage(_Stage):
+    """Project the structure's current layers onto the model: an element per point, per mesh
+    vertex and per mesh face, and from it a phase and a material. Without layers it labels
+    nothing and says so."""
+
+    stage: Literal["label"]
+    faces: Literal["centroid", "vertices"] = Field(
+        default="centroid",
+        description="a face's element: the one its centroid lies in, or the one two of its vertices share",
+    )
+
+
 class WriteStage(_Stage):
     """Write the cleaned cloud and the mesh levels into the model folder."""
 
@@ -138,6 +150,7 @@ StageSpec = Annotated[
     | MeshStage
     | RepairStage
     | DecimateStage
+    | LabelStage
     | WriteStage,
     Field(discriminator="stage"),
 ]
@@ -157,8 +170,8 @@ class PipelineSpec(BaseModel):
     @model_validator(mode="after")
     def _order(self):
         names = [s.stage for s in self.stages]
-        if names.count("register") > 1 or names.count("mesh") > 1 or names.count("write") > 1:
-            raise ValueError("register, mesh and write may each appear once")
+        if any(names.count(n) > 1 for n in ("register", "mesh", "label", "write")):
+            raise ValueError("register, mesh, label and write may each appear once")
         registered = meshed = False
         for i, name in enumerate(names):
             if name in _AFTER_REGISTER and not registered:
@@ -169,4 +182,9 @@ class PipelineSpec(BaseModel):
             meshed |= name == "mesh"
         if names[-1] != "write":
             raise ValueError("a pipeline ends with a write stage")
+        if "label" in names and names.index("label") != len(names) - 2:
+            raise ValueError(
+                f"stages[{names.index('label')}] (label) must come right before write: later stages would not "
+                "carry the labels"
+            )
         return self

@@ -9,9 +9,10 @@ Compile once, label many times::
     material = compiled.material_of(element)
     roofs = compiled.has_material(element, "tile")              # bool mask, unions included
 
-**Which element a point gets.** Only elements with a geometric region (box, oriented box,
-polygon) label points; a ``union`` is a group whose phases and materials hold for its
-members. Region boundaries are inclusive. Where regions overlap, the element with the
+**Which element a point gets.** Only elements with a geometric region (box, boxes,
+oriented box, polygon) label points; a ``union`` is a group whose phases and materials hold
+for its members. Region boundaries are inclusive. Each box of a ``boxes`` region is a
+region of its own, with its own volume. Where regions overlap, the region with the
 *smaller volume* wins (a column standing inside the volume of a floor belongs to the
 column); between equal volumes the element that comes *first in the file* wins. Points
 outside every region get ``-1``.
@@ -42,6 +43,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from twin.models.layers import (
+    BoxesRegion,
     BoxRegion,
     LayerFile,
     OrientedBoxRegion,
@@ -178,7 +180,9 @@ def compile_layers(layers: LayerFile) -> CompiledLayers:
             else:
                 chosen = min(phases, key=lambda p: (spans[p].lower, spans[p].upper, p_index[p]))
             primary_phase[i] = p_index[chosen]
-        if not isinstance(el.region, UnionRegion):
+        if isinstance(el.region, BoxesRegion):
+            regions += [_compile_region(i, BoxRegion(box=box)) for box in el.region.boxes]
+        elif not isinstance(el.region, UnionRegion):
             regions.append(_compile_region(i, el.region))
     # largest first, so smaller regions overwrite; equal volumes: the earlier element last (it wins)
     regions.sort(key=lambda r: (-r.volume, -r.element))

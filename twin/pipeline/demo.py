@@ -61,6 +61,13 @@ def run_demo(
     for structure, survey, folder in folders:
         on_step(f"ingesting {structure}/{survey} from {folder}")
         reports.append(ingest(ws, [folder], structure, survey, progress=progress))
+    for structure in sorted({s for s, _, _ in folders}):
+        layer_file = samples / structure / "layers.yaml"  # the sample's elements, phases, materials
+        if layer_file.is_file():
+            from twin.catalog.layers import set_layers  # noqa: PLC0415
+
+            info = set_layers(ws, structure, layer_file, author="twin demo")
+            on_step(f"layers of {structure}: revision {info.rev}" + ("" if info.created else " (unchanged)"))
     if pipeline is None:
         return DemoReport(workspace=str(ws.root), created=created, ingests=reports)
     jobs = [(structure, survey) for structure, survey, _ in folders]

@@ -11,7 +11,7 @@ from contextlib import contextmanager
 
 from pydantic import BaseModel, Field
 
-_PACKAGES = ("twin", "open3d-cpu", "open3d", "numpy", "laspy", "lazrs", "trimesh", "scipy", "pyproj")
+_PACKAGES = ("twin", "open3d-cpu", "open3d", "numpy", "laspy", "lazrs", "trimesh", "scipy", "pyproj", "pillow")
 
 
 def software_versions() -> dict[str, str]:
@@ -47,7 +47,7 @@ class InputRecord(BaseModel):
 
 
 class OutputRecord(BaseModel):
-    role: str  # cloud, mesh:<level>
+    role: str  # cloud, mesh:<level>, legend
     path: str  # relative to the model folder
     sha256: str
     size_bytes: int
@@ -70,6 +70,8 @@ class RunProvenance(BaseModel):
     registration: dict | None = None
     crs: dict | None = None
     origin: tuple[float, float, float] | None = None
+    labels: dict | None = None  # the label stage: layers revision and SHA-256, points per element
+    warnings: list[str] = Field(default_factory=list)
 
 
 class PeakMemory:

@@ -4,7 +4,9 @@ A stage's cache key is the hash of its canonical parameters and the key before i
 first key hashes the input scans (station and SHA-256). So an unchanged pipeline finds
 its final model and does nothing; a changed Poisson depth finds the registered cloud in
 the cache and reruns meshing and what follows; an interrupted run resumes after the last
-stage that finished. The model folder is assembled under a temporary name, renamed into
+stage that finished. The label stage's key also hashes the structure's current layers
+(their revision's SHA-256): a changed layer file reruns labelling and writing, nothing
+before them. The model folder is assembled under a temporary name, renamed into
 place, and registered in the catalog in one transaction.
 """
 
@@ -26,7 +28,7 @@ from twin.errors import NotFoundError
 from twin.models.pipeline import PipelineSpec
 from twin.pipeline.provenance import InputRecord, OutputRecord, PeakMemory, RunProvenance, StageRecord, utc_now
 from twin.pipeline.spec import canonical_params, digest
-from twin.pipeline.state import ModelState, load_state, save_state
+from twin.pipeline.state import load_state, save_state
 
 CACHE_FORMAT = "twin-stage-cache-1"
 Event = dict
@@ -46,15 +48,33 @@ class ModelResult(BaseModel):
     face_count: int
     seconds: float
     registration: dict | None = None
+    warnings: list[str] = []
 
 
-def stage_keys(spec: PipelineSpec, inputs: list[InputRecord]) -> list[str]:
+NO_LAYERS = "no-layers"
+
+
+def stage_keys(spec: PipelineSpec, inputs: list[InputRecord], layers_sha256: str | None = None) -> list[str]:
+    """``layers_sha256``: the content hash of the layers the label stage projects (None: none set)."""
     key = digest(CACHE_FORMAT, *(f"{i.station}:{i.sha256}" for i in sorted(inputs, key=lambda i: i.station)))
     keys = []
     for stage in spec.stages:
-        key = digest(key, stage.stage, canonical_params(stage))
+        if stage.stage == "label":
+            key = digest(key, stage.stage, canonical_params(stage), f"layers:{layers_sha256 or NO_LAYERS}")
+        else:
+            key = digest(key, stage.stage, canonical_params(stage))
         keys.append(key)
     return keys
+
+
+def current_layers(ws: Workspace, structure_id: str):
+    """The structure's latest layer revision, or None when it has none."""
+    from twin.catalog.layers import get_layers  # noqa: PLC0415
+
+    try:
+        return get_layers(ws, structure_id)
+    except NotFoundError:
+        return None
 
 
 def cache_path(ws: Workspace, key: str) -> Path:
@@ -84,7 +104,8 @@ def run_model(
                     point_count=s.point_count, crs_epsg=s.crs_epsg)
         for s in scans
     ]
-    keys = stage_keys(spec, inputs)
+    layers = current_layers(ws, structure_id) if any(s.stage == "label" for s in spec.stages) else None
+    keys = stage_keys(spec, inputs, layers.sha256 if layers is not None else None)
     model_key = keys[-1]
     folder = model_dir(ws, structure_id, survey_id, model_key)
     existing = _existing_model(ws, model_key)
@@ -95,6 +116,7 @@ def run_model(
             status="up-to-date", path=str(folder), stages_run=0, stages_cached=len(keys),
             point_count=existing.point_count, face_count=existing.face_count, seconds=time.perf_counter() - started,
             registration=json.loads(existing.provenance_json).get("registration"),
+            warnings=json.loads(existing.provenance_json).get("warnings") or [],
         )
 
     prov = RunProvenance(
@@ -113,7 +135,7 @@ def run_model(
                                        key=keys[i], cached=True))
         on_event({"type": "stage", "structure": structure_id, "survey": survey_id, "stage": stage.stage,
                   "index": i, "of": len(keys), "cached": True})
-    context = StageContext(ws=ws, scans=scans, on_event=on_event)
+    context = StageContext(ws=ws, scans=scans, on_event=on_event, extra={"layers": layers})
     if state is None:
         state = load_inputs(ws, scans)
     context.observe(state)
@@ -141,6 +163,10 @@ def run_model(
             if i < len(keys) - 1:
                 save_state(state, cache_path(ws, keys[i]))
         prov.registration = state.metrics.get("registration")
+        prov.warnings = list(state.metrics.get("warnings") or [])
+        labels = state.metrics.get("labels")
+        if labels:
+            prov.labels = {k: v for k, v in labels.items() if k != "legend"}
         prov.crs = context.crs_dict()
         if state.cloud is not None:
             prov.origin = tuple(float(v) for v in state.cloud.origin)
@@ -171,6 +197,7 @@ def run_model(
         structure_id=structure_id, survey_id=survey_id, pipeline=spec.name, model_key=model_key, status="built",
         path=str(folder), stages_run=len(keys) - start, stages_cached=start, point_count=point_count,
         face_count=face_count, seconds=round(time.perf_counter() - started, 3), registration=prov.registration,
+        warnings=prov.warnings,
     )
 
 
@@ -183,7 +210,8 @@ def _outputs(folder: Path) -> list[OutputRecord]:
     records = []
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
         rel = str(path.relative_to(folder))
-        role = "cloud" if rel.startswith("cloud") else f"mesh:{path.stem.split('-', 1)[-1]}" if rel.startswith("mesh") else "file"
+        role = ("cloud" if rel.startswith("cloud") else f"mesh:{path.stem.split('-', 1)[-1]}" if rel.startswith("mesh")
+                else "legend" if rel.startswith("legend") else "file")
         records.append(OutputRecord(role=role, path=rel, sha256=file_digest(path), size_bytes=path.stat().st_size))
     return records
 

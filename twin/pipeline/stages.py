@@ -267,23 +267,78 @@ def decimate(state: ModelState, stage: spec.DecimateStage, ctx: StageContext) ->
     return state
 
 
+LABELS = ("element", "phase", "material")  # int32 per point, mesh vertex and mesh face; -1 = none
+
+
+def label(state: ModelState, stage: spec.LabelStage, ctx: StageContext) -> ModelState:
+    """Label every point (merged cloud, else each station), every mesh vertex and every mesh
+    face with the structure's current layers (``ctx.extra["layers"]``, a LayerRevision).
+    Without layers nothing is labelled and a warning is recorded."""
+    revision = ctx.extra.get("layers")
+    if revision is None:
+        structure = ctx.scans[0].structure_id if ctx.scans else "?"
+        survey = ctx.scans[0].survey_id if ctx.scans else "?"
+        message = (f"structure {structure!r} has no layers: nothing was labelled; add them with "
+                   f"`twin layers set {structure} FILE` and process again")
+        state.metrics.setdefault("warnings", []).append(message)
+        state.metrics["labels"] = None
+        ctx.on_event({"type": "warning", "structure": structure, "survey": survey, "stage": "label",
+                      "message": message})
+        return state
+    from twin.export.labelled import legend  # noqa: PLC0415
+    from twin.ops.labelling import compile_layers, label_cloud, label_counts, label_mesh, label_points  # noqa: PLC0415
+
+    compiled = compile_layers(revision.layers)
+    state = _per_cloud(state, lambda c: label_cloud(compiled, c))
+    meshes = {id(m): m for m in [state.mesh, *state.lods.values()] if m is not None}  # a level may be the mesh
+    for mesh in meshes.values():
+        vertex = label_points(compiled, mesh.vertices, mesh.origin)
+        mesh.vertex_attrs.update(element=vertex, phase=compiled.phase_of(vertex), material=compiled.material_of(vertex))
+        mesh.face_attrs.update(label_mesh(compiled, mesh, stage.faces))
+    clouds = [state.cloud] if state.cloud is not None else list(state.stations.values())
+    elements = [c.attrs["element"] for c in clouds]
+    counts = label_counts(compiled, np.concatenate(elements) if elements else np.zeros(0, dtype=np.int32))
+    state.metrics["labels"] = {
+        "layers_rev": revision.rev,
+        "layers_sha256": revision.sha256,
+        "unlabelled_points": counts.pop(None),
+        "points_per_element": {k: v for k, v in counts.items() if v},
+        "legend": legend(revision.layers, compiled),
+    }
+    return state
+
+
 def write(state: ModelState, stage: spec.WriteStage, ctx: StageContext) -> ModelState:
+    """The cloud and each mesh level; where the label stage ran, their labels (LAS extra
+    bytes, PLY vertex and face properties) and the legend that says what the values mean."""
     from twin.io.las import write_las  # noqa: PLC0415
     from twin.io.ply_write import write_mesh_ply  # noqa: PLC0415
 
     out = ctx.output_dir
     out.mkdir(parents=True, exist_ok=True)
     cloud = state.cloud if state.cloud is not None else PointCloud.concatenate(list(state.stations.values()))
+    point_labels = {k: cloud.attrs[k].astype(np.int32) for k in LABELS if k in cloud.attrs}
     if stage.cloud_format in ("laz", "las"):
-        write_las(cloud, out / f"cloud.{stage.cloud_format}", crs_wkt=ctx.crs_wkt)
+        write_las(cloud, out / f"cloud.{stage.cloud_format}", crs_wkt=ctx.crs_wkt, extra_dims=point_labels)
     else:
         from twin.io.ply_write import write_cloud_ply  # noqa: PLC0415
 
-        write_cloud_ply(cloud, out / "cloud.ply")
+        write_cloud_ply(cloud, out / "cloud.ply", vertex_props=point_labels)
     crs = f"EPSG:{ctx.crs_epsg}" if ctx.crs_epsg else ctx.crs_name
     levels = state.lods or ({"full": state.mesh} if state.mesh is not None else {})
     for name, level in levels.items():
-        write_mesh_ply(level, out / f"mesh-{name}.ply", crs=crs)
+        vertex_labels = {k: level.vertex_attrs[k].astype(np.int32) for k in LABELS if k in level.vertex_attrs}
+        face_labels = {k: level.face_attrs[k].astype(np.int32) for k in LABELS if k in level.face_attrs}
+        write_mesh_ply(level, out / f"mesh-{name}.ply", crs=crs, vertex_props=vertex_labels, face_props=face_labels)
+    table = (state.metrics.get("labels") or {}).get("legend")
+    if table is not None:
+        import json  # noqa: PLC0415
+
+        from twin.catalog.store import atomic_write_bytes  # noqa: PLC0415
+        from twin.export.labelled import legend_csv  # noqa: PLC0415
+
+        atomic_write_bytes(out / "legend.json", (json.dumps(table, indent=2, ensure_ascii=False) + "\n").encode())
+        atomic_write_bytes(out / "legend.csv", legend_csv(table).encode("utf-8"))
     return state
 
 
@@ -297,6 +352,7 @@ STAGES: dict[str, Callable[[ModelState, object, StageContext], ModelState]] = {
     "mesh": mesh,
     "repair": repair,
     "decimate": decimate,
+    "label": label,
     "write": write,
 }
 

@@ -51,10 +51,12 @@ def _put_mesh(arrays: dict, prefix: str, mesh: TriMesh) -> None:
     arrays[f"{prefix}/origin"] = mesh.origin
     for name, values in mesh.vertex_attrs.items():
         arrays[f"{prefix}/attr/{name}"] = values
+    for name, values in mesh.face_attrs.items():
+        arrays[f"{prefix}/face/{name}"] = values
 
 
-def _get_attrs(data, prefix: str) -> dict[str, np.ndarray]:
-    head = f"{prefix}/attr/"
+def _get_attrs(data, prefix: str, kind: str = "attr") -> dict[str, np.ndarray]:
+    head = f"{prefix}/{kind}/"
     return {k[len(head):]: data[k] for k in data.files if k.startswith(head)}
 
 
@@ -97,10 +99,10 @@ def load_state(path: Path) -> ModelState:
             state.cloud = PointCloud(data["cloud/xyz"], data["cloud/origin"], _get_attrs(data, "cloud"))
         if "mesh/vertices" in data.files:
             state.mesh = TriMesh(data["mesh/vertices"], data["mesh/faces"], data["mesh/origin"],
-                                 _get_attrs(data, "mesh"))
+                                 _get_attrs(data, "mesh"), _get_attrs(data, "mesh", "face"))
         for name in text("lods"):
             p = f"lod/{name}"
             state.lods[name] = TriMesh(data[f"{p}/vertices"], data[f"{p}/faces"], data[f"{p}/origin"],
-                                       _get_attrs(data, p))
+                                       _get_attrs(data, p), _get_attrs(data, p, "face"))
     return state
 

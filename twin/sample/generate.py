@@ -9,6 +9,7 @@ sample)::
     pavilion/truth/pavilion-2024.ply          true geometry (local frame, element per face)
     pavilion/truth/pavilion-2025.ply
     pavilion/truth/ground_truth.json          see twin.sample.truth
+    pavilion/layers.yaml                      elements, phases, materials (see twin.sample.layers)
 
 The same arguments give byte-identical files. Memory stays bounded for any point count:
 rays are cast and points written to LAZ one batch at a time.
@@ -30,6 +31,7 @@ from twin import __version__
 from twin.catalog.store import file_digest
 from twin.sample.deform import Bulge, Lean, apply_deformations, default_deformations
 from twin.sample.geometry import MATERIALS, LabelledMesh, SiteSpec, build_pavilion
+from twin.sample.layers import LAYERS_FILE, write_layers
 from twin.sample.scanner import MeshScene, ScannerModel, StationSetup, scan, step_for_points, window_for
 from twin.sample.truth import (
     CRS,
@@ -447,4 +449,5 @@ def generate(
     )
     write_truth(truth, root / "truth" / "ground_truth.json")
     truth._root = root.resolve()
+    write_layers(truth, root / LAYERS_FILE)
     return truth

@@ -1,0 +1,334 @@
+"""`twin export` and `twin verify BAG` as a user runs them, on the smallest processed model
+that has everything: one georeferenced station (a platform and a stele), registered, meshed
+into two levels of detail, labelled with layers."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import laspy
+import numpy as np
+import pytest
+
+from tests.conftest import write_las
+from tests.unit.test_export_gltf import accessor, mesh_node, property_table, read_glb, run_validator
+
+ORIGIN = np.array([749000.0, 1821000.0, 0.0])
+PLATFORM = (ORIGIN + [10, 20, 5], ORIGIN + [14, 24, 6])
+STELE = (ORIGIN + [16, 21, 5], ORIGIN + [16.6, 21.6, 7])
+
+PIPELINE = """name: tiny
+stages:
+  - stage: register
+  - stage: voxel_downsample
+    voxel_size: 0.05
+  - stage: normals
+    radius: 0.15
+  - stage: mesh
+    depth: 6
+  - stage: decimate
+    levels: {full: null, small: 500}
+  - stage: label
+  - stage: write
+"""
+CLOUD_ONLY = """name: cloud-only
+stages:
+  - stage: voxel_downsample
+    voxel_size: 0.2
+  - stage: label
+  - stage: write
+"""
+
+LAYERS = """metadata:
+  title: Test pavilion
+  creator: [Test Org]
+  rights: © Test Org
+crs: EPSG:32648
+elements:
+  - id: platform
+    name: Stone platform
+    class: B3_Filled_Morphological_Building_Section
+    region: {box: {min: [749009.8, 1821019.8, 4.8], max: [749014.2, 1821024.2, 6.2]}}
+    knowledge: {status: measured, sources: [survey 2024]}
+    phases: [built]
+    materials: [stone]
+  - id: stele
+    name: Stele
+    class: E22_Human-Made_Object
+    region: {box: {min: [749015.8, 1821020.8, 4.8], max: [749016.8, 1821021.8, 7.2]}}
+    knowledge: {status: inferred, sources: [inscription]}
+    phases: [built]
+    materials: [limestone]
+phases:
+  - {id: built, type: construction, date: 1805, description: Built.}
+materials:
+  - {id: stone, label: stone, aat: "http://vocab.getty.edu/aat/300011176"}
+  - {id: limestone, label: limestone, aat: "http://vocab.getty.edu/aat/300011286"}
+"""
+
+
+def _box_surface(lo, hi, n, rng) -> np.ndarray:
+    lo, hi = np.asarray(lo, float), np.asarray(hi, float)
+    size = hi - lo
+    areas = np.array([size[1] * size[2]] * 2 + [size[0] * size[2]] * 2 + [size[0] * size[1]] * 2)
+    face = rng.choice(6, n, p=areas / areas.sum())
+    points = lo + rng.random((n, 3)) * size
+    axis = face // 2
+    points[np.arange(n), axis] = np.where(face % 2 == 0, lo[axis], hi[axis])
+    return points
+
+
+@pytest.fixture(scope="module")
+def processed(tmp_path_factory):
+    """A workspace: pavilion/2024 processed and labelled; pavilion/2025 ingested only; gate/2024
+    processed (cloud only) without layers."""
+    from twin.catalog.ingest import ingest
+    from twin.catalog.layers import set_layers
+    from twin.catalog.workspace import init_workspace
+    from twin.pipeline.runner import run_model
+    from twin.pipeline.spec import load_pipeline
+
+    root = tmp_path_factory.mktemp("export")
+    rng = np.random.default_rng(0)
+    xyz = np.vstack([_box_surface(*PLATFORM, 12000, rng), _box_surface(*STELE, 3000, rng)])
+    write_las(root / "S1.laz", xyz=xyz)
+    write_las(root / "S1-2025.laz", xyz=xyz + [0, 0, 0.001])
+    write_las(root / "G1.laz", n=2000, seed=5)
+    ws = init_workspace(root / "ws", organisation="Hue Monuments Conservation Centre")
+    ingest(ws, [root / "S1.laz"], "pavilion", "2024")
+    ingest(ws, [root / "S1-2025.laz"], "pavilion", "2025", station="S1")
+    ingest(ws, [root / "G1.laz"], "gate", "2024")
+    (root / "layers.yaml").write_text(LAYERS, encoding="utf-8")
+    set_layers(ws, "pavilion", root / "layers.yaml")
+    for name, text, structure in (("tiny", PIPELINE, "pavilion"), ("cloud-only", CLOUD_ONLY, "gate")):
+        (root / f"{name}.yaml").write_text(text)
+        spec, source = load_pipeline(str(root / f"{name}.yaml"))
+        result = run_model(ws, structure, "2024", spec, source)
+        assert result.status == "built"
+    return ws.root
+
+
+@pytest.fixture(scope="module")
+def package(processed, tmp_path_factory):
+    """The default export (every format, as a bag) of pavilion/2024, made through the CLI."""
+    from typer.testing import CliRunner
+
+    from twin.cli.app import app
+
+    out = tmp_path_factory.mktemp("packages") / "pavilion-2024"
+    result = CliRunner().invoke(app, ["export", "pavilion", "--survey", "2024", "--out", str(out), "-w",
+                                      str(processed), "--base-uri", "https://monuments.example.org/twin/"])
+    assert result.exit_code == 0, result.stderr + result.stdout
+    assert "into the BagIt bag" in result.stdout
+    return out
+
+
+def _hidden(folder: Path) -> list[str]:
+    return [p.name for p in folder.iterdir() if p.name.startswith(".")]
+
+
+# -- the package ---------------------------------------------------------------------------------
+
+
+def test_default_export_is_a_bag_of_every_format(package):
+    exports = package / "data" / "exports"
+    names = sorted(p.name for p in exports.iterdir())
+    assert names == sorted([
+        "pavilion-2024-full.glb", "pavilion-2024-small.glb",
+        "pavilion-2024-cloud.ply", "pavilion-2024-mesh-full.ply", "pavilion-2024-mesh-small.ply",
+        "pavilion-2024-cloud.laz", "pavilion-2024-mesh-full.laz", "pavilion-2024-mesh-small.laz",
+        "legend.json", "legend.csv", "pavilion.jsonld", "pavilion.wgs84.geojson", "pavilion.crs.geojson",
+        "export.json",
+    ])
+    assert [p.name for p in (package / "data" / "raw" / "S1").iterdir()] == ["S1.laz"]
+    provenance = sorted(p.name for p in (package / "data" / "provenance").iterdir())
+    assert provenance[0] == "layers-rev-1.yaml" and provenance[1].startswith("model-") and provenance[2] == "scans.json"
+    info = (package / "bag-info.txt").read_text()
+    for line in ("Source-Organization: Hue Monuments Conservation Centre", "Structure-Id: pavilion",
+                 "Survey-Id: 2024", "External-Identifier: pavilion/2024", "Layers-Revision: 1"):
+        assert line in info
+    assert (package / "manifest-sha512.txt").is_file() and (package / "tagmanifest-sha512.txt").is_file()
+    assert _hidden(package.parent) == []  # no temporary folder left beside it
+    report = json.loads((exports / "export.json").read_text())
+    assert report["layers_rev"] == 1 and report["formats"] == ["glb", "ply", "laz", "jsonld", "bagit", "geojson"]
+
+
+def test_every_glb_passes_the_khronos_validator(package):
+    for path in sorted((package / "data" / "exports").glob("*.glb")):
+        report = run_validator(path)
+        assert report["issues"]["numErrors"] == 0, [m for m in report["issues"]["messages"] if m["severity"] == 0]
+
+
+def test_glb_and_laz_labels_read_back_to_the_same_element_for_the_same_point(package):
+    from scipy.spatial import cKDTree
+
+    exports = package / "data" / "exports"
+    legend = json.loads((exports / "legend.json").read_text())
+    ids = [e["id"] for e in legend["elements"]]
+    doc, binary = read_glb(exports / "pavilion-2024-small.glb")
+    primitive = doc["meshes"][0]["primitives"][0]
+    local = accessor(doc, binary, primitive["attributes"]["POSITION"]).astype(np.float64)
+    world = local + np.asarray(mesh_node(doc)["translation"])
+    feature = accessor(doc, binary, primitive["attributes"]["_FEATURE_ID_0"]).astype(int)
+    assert [row["id"] for row in property_table(doc, binary)] == ids  # feature id = row = legend value
+
+    las = laspy.read(exports / "pavilion-2024-mesh-small.laz")
+    points = np.column_stack([np.asarray(las.x), np.asarray(las.y), np.asarray(las.z)])
+    distance, nearest = cKDTree(points).query(world)
+    assert distance.max() < 0.001  # the same points, to well under a millimetre
+    assert np.array_equal(np.asarray(las.element)[nearest], feature)
+    assert set(feature) == {0, 1}  # both elements present, every vertex labelled
+
+    # the cloud carries them too: platform points are platform, stele points are stele
+    cloud = laspy.read(exports / "pavilion-2024-cloud.laz")
+    x = np.asarray(cloud.x)
+    element = np.asarray(cloud.element)
+    assert np.all(element[x < ORIGIN[0] + 14.5] == ids.index("platform"))
+    assert np.all(element[x > ORIGIN[0] + 15.5] == ids.index("stele"))
+    assert np.array_equal(np.asarray(cloud.material)[x > ORIGIN[0] + 15.5], np.full((x > ORIGIN[0] + 15.5).sum(), 1))
+
+
+def test_ply_jsonld_and_geojson(package):
+    from plyfile import PlyData
+    from rdflib import Graph, URIRef
+
+    exports = package / "data" / "exports"
+    ply = PlyData.read(str(exports / "pavilion-2024-mesh-small.ply"))
+    assert {"element", "phase", "material"} <= {p.name for p in ply["face"].properties}
+    assert {"element", "phase", "material"} <= {p.name for p in ply["vertex"].properties}
+    graph = Graph().parse(exports / "pavilion.jsonld", format="json-ld")
+    rows = graph.query("""
+        PREFIX crm: <http://www.cidoc-crm.org/cidoc-crm/>
+        SELECT ?element WHERE { ?element crm:P45_consists_of ?m . ?m crm:P127_has_broader_term ?aat }""",
+        initBindings={"aat": URIRef("http://vocab.getty.edu/aat/300011286")})
+    assert [str(r.element) for r in rows] == ["https://monuments.example.org/twin/pavilion/element/stele"]
+    wgs = json.loads((exports / "pavilion.wgs84.geojson").read_text())
+    lon, lat = wgs["features"][1]["geometry"]["coordinates"][0][0]
+    assert 100 < lon < 110 and 10 < lat < 20  # Hue
+    crs = json.loads((exports / "pavilion.crs.geojson").read_text())
+    assert crs["crs"]["properties"]["name"] == "urn:ogc:def:crs:EPSG::32648"
+
+
+def test_verify_accepts_the_bag_then_names_every_changed_file(cli, package, tmp_path):
+    result = cli("verify", package)
+    assert result.exit_code == 0 and "valid BagIt bag" in result.stdout
+    bag = tmp_path / "bag"
+    shutil.copytree(package, bag)
+    with open(bag / "data" / "exports" / "pavilion.jsonld", "ab") as fh:
+        fh.write(b" ")
+    (bag / "data" / "raw" / "S1" / "S1.laz").unlink()
+    result = cli("verify", bag)
+    assert result.exit_code == 5
+    assert f"{bag / 'data/exports/pavilion.jsonld'} changed" in result.stderr
+    assert f"{bag / 'data/raw/S1/S1.laz'} is missing" in result.stderr
+    data = json.loads(cli("verify", bag, "--json").stdout)
+    assert data["valid"] is False and data["changed"] == ["data/exports/pavilion.jsonld"]
+
+
+# -- chosen formats, skipped formats ---------------------------------------------------------------
+
+
+def test_chosen_formats_without_bagit_are_plain_files(cli, processed, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()  # an empty folder is fine
+    result = cli("export", "pavilion", "--survey", "2024", "--out", out, "--format", "glb", "-f", "laz",
+                 "-w", processed, "--json")
+    assert result.exit_code == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["formats"] == ["glb", "laz"] and report["bag"] is False
+    assert sorted(p.name for p in out.iterdir()) == sorted([
+        "pavilion-2024-full.glb", "pavilion-2024-small.glb", "pavilion-2024-cloud.laz",
+        "pavilion-2024-mesh-full.laz", "pavilion-2024-mesh-small.laz", "legend.json", "legend.csv", "export.json"])
+    assert {f["path"] for f in report["files"]} == {p.name for p in out.iterdir()}
+
+
+def test_a_cloud_only_model_skips_glb_unless_asked(cli, processed, tmp_path):
+    ws = tmp_path / "ws"
+    shutil.copytree(processed, ws)
+    assert cli("layers", "set", "gate", Path(__file__).parents[1] / "data" / "layers" / "example.yaml",
+               "-w", ws).exit_code == 0
+    asked = cli("export", "gate", "--survey", "2024", "--out", tmp_path / "a", "-f", "glb", "-w", ws)
+    assert asked.exit_code == 2 and "cannot export glb for gate/2024: the model has no mesh" in asked.stderr
+    assert not (tmp_path / "a").exists()
+    default = cli("export", "gate", "--survey", "2024", "--out", tmp_path / "b", "-w", ws)
+    assert default.exit_code == 0, default.stderr
+    assert "skipped glb: the model has no mesh" in default.stdout
+    assert (tmp_path / "b" / "data" / "exports" / "gate-2024-cloud.laz").is_file()
+
+
+def test_export_uses_the_current_layers_and_says_when_the_model_is_older(cli, processed, tmp_path):
+    ws = tmp_path / "ws"
+    shutil.copytree(processed, ws)
+    moved = tmp_path / "layers-2.yaml"
+    moved.write_text(LAYERS.replace("[749015.8, 1821020.8, 4.8]", "[749015.8, 1821020.8, 6.5]"), encoding="utf-8")
+    assert cli("layers", "set", "pavilion", moved, "-w", ws).exit_code == 0
+    result = cli("export", "pavilion", "--survey", "2024", "--out", tmp_path / "out", "-f", "laz", "-w", ws)
+    assert result.exit_code == 0, result.stderr
+    assert "warning: the model was labelled with layers revision 1; the export uses the current one (2)" in result.stderr
+    cloud = laspy.read(tmp_path / "out" / "pavilion-2024-cloud.laz")
+    stele = np.asarray(cloud.x) > ORIGIN[0] + 15.5
+    z, element = np.asarray(cloud.z), np.asarray(cloud.element)
+    assert np.all(element[stele & (z < 6.49)] == -1) and np.all(element[stele & (z > 6.51)] == 1)
+
+
+# -- bad input: one line, non-zero exit, nothing written ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (["ghost", "--survey", "2024"], 4, "no structure 'ghost'"),
+        (["pavilion", "--survey", "1999"], 4, "no survey '1999' of structure 'pavilion'"),
+        (["pavilion", "--survey", "2025"], 4, "has no processed model yet; run: twin process pavilion --survey 2025"),
+        (["gate", "--survey", "2024"], 4, "structure 'gate' has no layers yet; add them with: twin layers set gate"),
+        (["pavilion", "--survey", "2024", "-f", "obj"], 2, "unknown export format 'obj': use one or more of glb"),
+        (["pavilion", "--survey", "2024", "--base-uri", "monuments"], 2, "is not an absolute URI"),
+    ],
+)
+def test_bad_input_is_refused_and_nothing_is_written(cli, processed, tmp_path, args, code, message):
+    from tests.conftest import workspace_state
+
+    before = workspace_state(processed)
+    out = tmp_path / "new" / "package"
+    result = cli("export", *args, "--out", out, "-w", processed)
+    assert result.exit_code == code, result.stderr + result.stdout
+    lines = [line for line in result.stderr.splitlines() if line]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0]
+    assert not (tmp_path / "new").exists() and workspace_state(processed) == before
+
+
+def test_an_out_folder_that_is_not_empty_is_refused(cli, processed, tmp_path):
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "keep.txt").write_text("mine")
+    result = cli("export", "pavilion", "--survey", "2024", "--out", tmp_path / "full", "-w", processed)
+    assert result.exit_code == 2 and "exists and is not empty" in result.stderr
+    assert [p.name for p in (tmp_path / "full").iterdir()] == ["keep.txt"]
+    (tmp_path / "file").write_text("x")
+    result = cli("export", "pavilion", "--survey", "2024", "--out", tmp_path / "file", "-w", processed)
+    assert result.exit_code == 2 and "is not a folder" in result.stderr
+
+
+def test_a_failure_half_way_leaves_no_half_package(cli, processed, tmp_path, monkeypatch):
+    import twin.export.jsonld
+
+    def broken(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(twin.export.jsonld, "write_jsonld", broken)
+    result = cli("export", "pavilion", "--survey", "2024", "--out", tmp_path / "pkg", "-w", processed)
+    assert result.exit_code != 0 and "disk full" in result.stderr
+    assert list(tmp_path.iterdir()) == []  # neither the package nor a temporary folder
+
+
+def test_verify_refuses_a_folder_that_is_neither_a_bag_nor_a_workspace(cli, tmp_path):
+    result = cli("verify", tmp_path)
+    assert result.exit_code == 2 and "neither a BagIt bag (no bagit.txt) nor a twin workspace" in result.stderr
+    assert cli("verify", tmp_path / "nothing").exit_code == 2
+
+
+def test_export_help_ends_with_an_example(cli):
+    result = cli("export", "--help")
+    assert result.exit_code == 0 and "Example: twin export" in result.stdout
+    assert "Example: twin verify" in cli("verify", "--help").stdout

@@ -1,0 +1,62 @@
+"""`twin export`: a model and its layers as GLB, PLY, LAZ, JSON-LD, GeoJSON and a BagIt package."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from twin.cli.common import JsonOpt, WorkspaceOpt, err, out, print_json
+
+
+def export(
+    structure: Annotated[str, typer.Argument(help="Structure id.")],
+    survey: Annotated[str, typer.Option("--survey", help="Survey whose latest model to export.")],
+    out_dir: Annotated[
+        Path, typer.Option("--out", "-o", help="Folder to create (absent or empty); with bagit it becomes the bag.")
+    ],
+    formats: Annotated[
+        list[str] | None,
+        typer.Option("--format", "-f", metavar="FORMAT",
+                     help="glb, ply, laz, jsonld, bagit or geojson; repeat for several (default: all)."),
+    ] = None,
+    base_uri: Annotated[
+        str | None, typer.Option("--base-uri", help="Namespace for the JSON-LD IRIs (default: urn:twin:).")
+    ] = None,
+    workspace: WorkspaceOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Export the latest model of a survey, labelled with the structure's current layers.
+
+    GLB per level of detail (EXT_mesh_features, EXT_structural_metadata), PLY and LAZ of the
+    cloud and the mesh with element, phase and material per point and a legend, JSON-LD in
+    CIDOC-CRM/CRMba/CRMdig, GeoJSON footprints in the structure's CRS and WGS 84. With bagit
+    (part of the default) the folder is a BagIt bag that also holds the raw scans and the
+    provenance records; check it later with `twin verify FOLDER`. The folder appears whole
+    or not at all.
+
+    Example: twin export pavilion --survey survey-2024 --out exports/pavilion-2024
+    """
+    from twin.catalog.workspace import Workspace  # noqa: PLC0415
+    from twin.export.package import export_package  # noqa: PLC0415
+
+    ws = Workspace.open(workspace)
+    report = export_package(ws, structure, survey, out_dir, formats, base_uri=base_uri,
+                            on_step=(lambda m: None) if as_json else (lambda m: err.print(m, markup=False)))
+    if as_json:
+        print_json(report)
+        return
+    for warning in report.warnings:
+        err.print(f"warning: {warning}", markup=False)
+    for fmt, why in report.skipped.items():
+        out.print(f"skipped {fmt}: {why}", markup=False)
+    for f in report.files:
+        if f.format != "bagit":
+            out.print(f"  {f.path}  ({f.format}, {f.size_bytes:,} bytes)", markup=False)
+    kind = "BagIt bag" if report.bag else "folder"
+    out.print(
+        f"exported {structure}/{survey} (model {report.model_key[:12]}, layers revision {report.layers_rev}) "
+        f"as {', '.join(report.formats)} into the {kind} {report.out} in {report.seconds:.1f} s",
+        markup=False,
+    )

@@ -1,0 +1,310 @@
+"""`twin export`: a structure's latest model of a survey, with its current layers, in the
+formats archivists and viewers use, written as one folder that appears whole or not at all.
+
+What is written (``<stem>`` is ``<structure>-<survey>``)::
+
+    <stem>-<level>.glb             glb: one GLB per level of detail, EXT_mesh_features + EXT_structural_metadata
+    <stem>-cloud.ply               ply: the cloud with element, phase, material per point
+    <stem>-mesh-<level>.ply        ply: each mesh level, labels per vertex and per face
+    <stem>-cloud.laz               laz: the cloud, labels as LAS 1.4 extra bytes
+    <stem>-mesh-<level>.laz        laz: each mesh level's vertices, labelled
+    legend.json, legend.csv        ply, laz: what each label value means
+    <structure>.jsonld             jsonld: layers in CIDOC-CRM/CRMba, processing history in CRMdig
+    <structure>.wgs84.geojson      geojson: footprints in WGS 84 (RFC 7946)
+    <structure>.crs.geojson        geojson: the same in the structure's CRS
+    export.json                    what was exported, from which model and layers revision
+
+With ``bagit`` the output folder is a BagIt bag (RFC 8493, SHA-512 manifests): the files
+above under ``data/exports/``, the survey's raw scans byte for byte under
+``data/raw/<station>/``, and the provenance records under ``data/provenance/`` (the model's
+run record, the scans' catalog records, the layer revision as authored);
+bag-info names the structure, the survey and the workspace's source organisation.
+
+Labels come from the structure's *current* layers (the model's own labels may predate a
+later revision; the report says so). Everything is checked before anything is written: the
+formats, the output folder (absent or empty), the structure, survey, model and layers, a
+mesh for GLB, a CRS for GeoJSON. The package is assembled in a hidden folder beside the
+destination and renamed onto it at the end, so a failure leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+
+from twin.errors import UsageError
+
+FORMATS = ("glb", "ply", "laz", "jsonld", "bagit", "geojson")
+_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:\S*$")
+
+
+class ExportedFile(BaseModel):
+    path: str  # relative to the output folder
+    format: str
+    size_bytes: int
+
+
+class ExportReport(BaseModel):
+    structure_id: str
+    survey_id: str
+    model_key: str
+    pipeline: str
+    layers_rev: int
+    layers_sha256: str
+    out: str
+    formats: list[str]
+    skipped: dict[str, str] = Field(default_factory=dict, description="default formats this model cannot give, why")
+    bag: bool = False
+    files: list[ExportedFile] = Field(default_factory=list)
+    warnings: list[str] = Field(default_factory=list)
+    seconds: float = 0.0
+
+
+# -- checking the request -----------------------------------------------------------------------
+
+
+def parse_formats(formats: Sequence[str] | None) -> tuple[list[str], bool]:
+    """The formats in canonical order, and whether they were given (False: the default, all)."""
+    if not formats:
+        return list(FORMATS), False
+    wanted = []
+    for f in formats:
+        for part in str(f).split(","):
+            name = part.strip().lower()
+            if not name:
+                continue
+            if name not in FORMATS:
+                raise UsageError(f"unknown export format {part.strip()!r}: use one or more of {', '.join(FORMATS)}")
+            wanted.append(name)
+    if not wanted:
+        raise UsageError(f"no export format given: use one or more of {', '.join(FORMATS)}")
+    return [f for f in FORMATS if f in wanted], True
+
+
+def check_out(out: Path) -> None:
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"{out} exists and is not a folder; choose another --out")
+    if out.is_dir() and any(out.iterdir()):
+        raise UsageError(f"{out} exists and is not empty; choose a new folder or empty it")
+
+
+def _check_base_uri(base_uri: str | None) -> str | None:
+    if base_uri is None:
+        return None
+    if not _URI.match(base_uri):
+        raise UsageError(f"--base-uri {base_uri!r} is not an absolute URI, e.g. https://monuments.example.org/twin/")
+    return base_uri
+
+
+def _crs(ws, model) -> object | None:
+    """The model's CRS as a CRSInfo (EPSG code or WKT of its reference station), or None."""
+    from sqlalchemy import select  # noqa: PLC0415
+
+    from twin.catalog import db  # noqa: PLC0415
+    from twin.models.scan import CRSInfo  # noqa: PLC0415
+
+    crs = model.provenance.get("crs") or {}
+    if not crs.get("epsg") and not crs.get("name"):
+        return None
+    wkt = None
+    if not crs.get("epsg"):
+        reference = (model.provenance.get("registration") or {}).get("reference")
+        sc = db.scans
+        query = select(sc.c.station, sc.c.crs_wkt).where(
+            (sc.c.structure_id == model.structure_id) & (sc.c.survey_id == model.survey_id) & sc.c.crs_wkt.is_not(None)
+        ).order_by(sc.c.station)
+        with ws.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        wkt = next((w for s, w in rows if s == reference), rows[0][1] if rows else None)
+    return CRSInfo(name=crs.get("name"), epsg=crs.get("epsg"), wkt=wkt, source="model")
+
+
+# -- writing ----------------------------------------------------------------------------------
+
+
+def export_package(ws, structure_id: str, survey_id: str, out: Path, formats: Sequence[str] | None = None, *,
+                   base_uri: str | None = None, on_step: Callable[[str], None] = lambda message: None) -> ExportReport:
+    """Export the latest model of ``structure_id``/``survey_id`` with the current layers into ``out``.
+
+    Raises :class:`UsageError` (bad format, base URI, output folder, or a requested format the
+    model cannot give), :class:`NotFoundError` (unknown structure or survey, no model, no
+    layers), :class:`CRSError` (GeoJSON without a CRS); nothing is written then.
+    """
+    from twin.catalog.layers import get_layers  # noqa: PLC0415
+    from twin.catalog.models import latest_model  # noqa: PLC0415
+
+    started = time.perf_counter()
+    wanted, explicit = parse_formats(formats)
+    base_uri = _check_base_uri(base_uri)
+    out = Path(out)
+    check_out(out)
+    model = latest_model(ws, structure_id, survey_id)
+    revision = get_layers(ws, structure_id)
+    cloud_path = model.cloud
+    meshes = model.meshes
+    crs = _crs(ws, model)
+
+    skipped: dict[str, str] = {}
+    needs = {"glb": (bool(meshes), "the model has no mesh (its pipeline has no mesh stage)"),
+             "ply": (cloud_path is not None or bool(meshes), "the model has no cloud and no mesh"),
+             "laz": (cloud_path is not None or bool(meshes), "the model has no cloud and no mesh"),
+             "geojson": (crs is not None or revision.layers.crs is not None,
+                         "neither the model nor the layers have a coordinate system")}
+    for name, (ok, why) in needs.items():
+        if name in wanted and not ok:
+            if explicit:
+                raise UsageError(f"cannot export {name} for {structure_id}/{survey_id}: {why}")
+            skipped[name] = why
+            wanted.remove(name)
+
+    report = ExportReport(
+        structure_id=structure_id, survey_id=survey_id, model_key=model.key, pipeline=model.pipeline,
+        layers_rev=revision.rev, layers_sha256=revision.sha256, out=str(out), formats=wanted, skipped=skipped,
+        bag="bagit" in wanted,
+    )
+    labelled = model.provenance.get("labels") or {}
+    if labelled.get("layers_sha256") and labelled["layers_sha256"] != revision.sha256:
+        report.warnings.append(
+            f"the model was labelled with layers revision {labelled.get('layers_rev')}; the export uses the "
+            f"current one ({revision.rev}); process again to update the model itself"
+        )
+
+    missing = [p for p in [out.parent, *out.parent.parents] if not p.exists()]
+    created_parent = missing[-1] if missing else None  # removed again if the export fails
+    out.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.exporting-"))
+    try:
+        exports = work / "exports"
+        exports.mkdir()
+        _write_exports(ws, model, revision, exports, wanted, crs, base_uri, report, on_step)
+        report.seconds = round(time.perf_counter() - started, 3)
+        record = report.model_dump(mode="json")
+        (exports / "export.json").write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        if report.bag:
+            on_step("packing the BagIt bag (raw scans, provenance, SHA-512 manifests)")
+            final = _write_bag(ws, model, revision, exports, work / "bag")
+            prefix = "data/exports/"
+        else:
+            final, prefix = exports, ""
+        report.files = [
+            ExportedFile(path=f"{prefix}{f.path}", format=f.format, size_bytes=f.size_bytes)
+            for f in [*report.files, ExportedFile(path="export.json", format="report",
+                                                   size_bytes=(exports / "export.json").stat().st_size)]
+        ]
+        if report.bag:
+            report.files += [
+                ExportedFile(path=str(p.relative_to(final)), format="bagit", size_bytes=p.stat().st_size)
+                for p in sorted(final.rglob("*")) if p.is_file() and not str(p.relative_to(final)).startswith(prefix)
+            ]
+        os.chmod(final, 0o755)
+        if out.is_dir():
+            out.rmdir()  # empty, checked above
+        os.rename(final, out)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        if created_parent is not None:
+            shutil.rmtree(created_parent, ignore_errors=True)
+        raise
+    shutil.rmtree(work, ignore_errors=True)
+    report.seconds = round(time.perf_counter() - started, 3)
+    return report
+
+
+def _write_exports(ws, model, revision, folder: Path, wanted: list[str], crs, base_uri: str | None,
+                   report: ExportReport, on_step: Callable[[str], None]) -> None:
+    from twin.export.labelled import write_labelled_cloud, write_labelled_mesh, write_legend  # noqa: PLC0415
+    from twin.io.ply_write import read_mesh_ply  # noqa: PLC0415
+    from twin.io.registry import read_scan  # noqa: PLC0415
+    from twin.ops.labelling import compile_layers, label_faces, label_points  # noqa: PLC0415
+
+    layers = revision.layers
+    compiled = compile_layers(layers)
+    structure_id, survey_id = model.structure_id, model.survey_id
+    stem = f"{structure_id}-{survey_id}"
+
+    def done(path: Path, fmt: str) -> None:
+        report.files.append(ExportedFile(path=str(path.relative_to(folder)), format=fmt,
+                                         size_bytes=path.stat().st_size))
+
+    levels = {}
+    if {"glb", "ply", "laz"} & set(wanted):
+        for name, path in model.meshes.items():
+            on_step(f"labelling mesh level {name}")
+            mesh = read_mesh_ply(path)
+            mesh.vertex_attrs["element"] = label_points(compiled, mesh.vertices, mesh.origin)
+            levels[name] = (mesh, label_faces(compiled, mesh))
+    if "glb" in wanted:
+        from twin.export.gltf import write_glb  # noqa: PLC0415
+
+        for name, (mesh, faces) in levels.items():
+            on_step(f"writing GLB of level {name}")
+            done(write_glb(mesh, folder / f"{stem}-{name}.glb", layers, compiled=compiled, face_element=faces,
+                           crs=crs, structure_id=structure_id, level=name), "glb")
+    cloud = None
+    if ({"ply", "laz"} & set(wanted)) and model.cloud is not None:
+        on_step(f"labelling the cloud ({model.point_count:,} points)")
+        cloud = read_scan(model.cloud)
+        cloud.attrs["element"] = label_points(compiled, cloud.xyz, cloud.origin)
+    for fmt in ("ply", "laz"):
+        if fmt not in wanted:
+            continue
+        on_step(f"writing labelled {fmt.upper()} files")
+        if cloud is not None:
+            done(write_labelled_cloud(cloud, compiled, folder / f"{stem}-cloud.{fmt}", crs=crs), fmt)
+        for name, (mesh, faces) in levels.items():
+            done(write_labelled_mesh(mesh, compiled, folder / f"{stem}-mesh-{name}.{fmt}", crs=crs,
+                                     face_element=faces), fmt)
+    if "ply" in wanted or "laz" in wanted:
+        for path in write_legend(layers, compiled, folder / "legend.json"):
+            done(path, "legend")
+    if "jsonld" in wanted:
+        from twin.export.jsonld import DEFAULT_BASE, write_jsonld  # noqa: PLC0415
+
+        on_step("writing JSON-LD (CIDOC-CRM, CRMba, CRMdig)")
+        surveys = [s for s in ws.surveys(structure_id) if s.id == survey_id]
+        done(write_jsonld(layers, structure_id, folder / f"{structure_id}.jsonld", runs=[model.provenance],
+                          surveys=surveys, base=base_uri or DEFAULT_BASE), "jsonld")
+    if "geojson" in wanted:
+        from twin.export.geojson import write_geojson  # noqa: PLC0415
+
+        on_step("writing GeoJSON footprints")
+        for path in write_geojson(layers, structure_id, folder, crs=crs):
+            done(path, "geojson")
+
+
+def _raw_name(scan) -> str:
+    name = scan.original_name
+    if any(c in name for c in "%\r\n/\\") or not name.strip():
+        name = f"{scan.sha256[:16]}{Path(name).suffix}"
+    return f"{scan.station}/{name}"
+
+
+def _write_bag(ws, model, revision, exports: Path, dest: Path) -> Path:
+    from twin.export.bagit_package import bag_info, bag_payload, write_bag  # noqa: PLC0415
+
+    scans = ws.scans(model.structure_id, model.survey_id)
+    payload = bag_payload(
+        exports=exports,
+        raw_scans={_raw_name(s): ws.root / s.store_path for s in scans},
+        provenance={
+            f"model-{model.key[:16]}.json": model.provenance,
+            "scans.json": [s.model_dump(mode="json") for s in scans],
+        },
+    )
+    payload[f"provenance/layers-rev-{revision.rev}.yaml"] = revision.yaml_text.encode("utf-8")
+    organisation = ws.settings.organisation or ws.settings.name
+    info = bag_info(
+        model.structure_id, model.survey_id, organisation, description=revision.layers.metadata.title,
+        extra={"Model-Key": model.key, "Pipeline": model.pipeline, "Layers-Revision": str(revision.rev),
+               "Layers-SHA256": revision.sha256, "Raw-Scans": str(len(scans))},
+    )
+    return write_bag(dest, payload, info)
