@@ -28,7 +28,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from twin.errors import WorkspaceError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 metadata = MetaData()
 
@@ -117,8 +117,33 @@ runs = Table(
     Column("provenance_json", Text),
 )
 
+comparisons = Table(  # since schema version 2
+    "comparisons",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("structure_id", String, nullable=False),
+    Column("from_survey", String, nullable=False),
+    Column("to_survey", String, nullable=False),
+    Column("method", String, nullable=False),  # m3c2, c2c, c2m
+    Column("params_json", Text, nullable=False),
+    Column("path", Text, nullable=False),  # output folder, relative to the workspace root when inside it
+    Column("from_model", String(64)),
+    Column("to_model", String(64)),
+    Column("layers_rev", Integer),
+    Column("summary_json", Text, nullable=False),  # the comparison's provenance and figures
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    ForeignKeyConstraint(["structure_id", "from_survey"], ["surveys.structure_id", "surveys.id"]),
+    ForeignKeyConstraint(["structure_id", "to_survey"], ["surveys.structure_id", "surveys.id"]),
+)
+
+
+def _v2_comparisons(conn: Connection) -> None:
+    """Version 1 -> 2: the comparisons table."""
+    comparisons.create(conn, checkfirst=True)
+
+
 # Each migration brings the schema from version (index + 1) to (index + 2).
-MIGRATIONS: list[Callable[[Connection], None]] = []
+MIGRATIONS: list[Callable[[Connection], None]] = [_v2_comparisons]
 
 
 def now() -> dt.datetime:

@@ -7,7 +7,17 @@ from typing import Annotated
 import typer
 
 from twin import __version__
-from twin.cli import demo_cmd, inspect_cmd, layers_cmd, process_cmd, sample_cmd, workspace_cmd
+from twin.cli import (
+    compare_cmd,
+    demo_cmd,
+    export_cmd,
+    inspect_cmd,
+    layers_cmd,
+    process_cmd,
+    report_cmd,
+    sample_cmd,
+    workspace_cmd,
+)
 from twin.cli.common import new_app, out
 
 app = new_app(
@@ -44,6 +54,9 @@ app.command()(workspace_cmd.verify)
 app.command()(process_cmd.process)
 app.add_typer(layers_cmd.app, name="layers")
 app.command()(layers_cmd.query)
+app.command()(compare_cmd.compare)
+app.command()(report_cmd.report)
+app.command()(export_cmd.export)
 app.command()(sample_cmd.sample)
 
 

@@ -12,6 +12,16 @@ Pure functions over numpy arrays (coordinates in one frame, metres):
 - ``label_statistics(labels, distance, significant, core_xyz, lod)`` and
   ``m3c2_label_statistics(result, labels)`` -> ``list[LabelStats]``
 - ``subsample(xyz, spacing)``, ``subsample_indices``, ``read_core_points(path)``
+
+End to end (reading files and the catalog, writing results), behind ``twin compare``:
+
+- :mod:`twin.compare.run` — ``compare_files`` and ``compare_surveys`` (alignment, method,
+  labels, per-element statistics, output folder, catalog record);
+- :mod:`twin.compare.options` (checked settings), :mod:`twin.compare.inputs` (clouds,
+  meshes, core points, stable parts), :mod:`twin.compare.methods` (m3c2/c2c/c2m behind one
+  per-core-point result), :mod:`twin.compare.element_stats`, :mod:`twin.compare.output`;
+- :mod:`twin.compare.layer_classes` and :mod:`twin.compare.meshstats` — a survey's parts
+  by phase, material or element (surface, points, volume, dates) and two layer revisions.
 """
 
 from twin.compare.align import AlignResult, align_epochs
