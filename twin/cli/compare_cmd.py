@@ -62,8 +62,12 @@ def compare(
         typer.Option(help="Added to the level of detection, metres (default: the alignment residual in a "
                           "workspace, else 0).", rich_help_panel=_M3C2, show_default=False),
     ] = None,
-    median: Annotated[bool, typer.Option("--median", help="Median and IQR instead of mean and std.",
-                                         rich_help_panel=_M3C2)] = False,
+    median: Annotated[
+        bool | None,
+        typer.Option("--median/--mean", help="Each cloud's position in the cylinder: median and IQR (default; "
+                                              "robust to mixed pixels at edges) or mean and std (Lague et al.).",
+                     rich_help_panel=_M3C2, show_default=False),
+    ] = None,
     orientation: Annotated[
         str | None,
         typer.Option(help="Normal orientation: outward (default), inward, up, stations, or X,Y,Z.",
@@ -108,7 +112,7 @@ def compare(
         "method": method if method != "m3c2" else None, "core_file": core, "core_spacing": core_spacing,
         "normal_radius": normal_radius, "cylinder_radius": cylinder_radius,
         "cylinder_half_length": cylinder_half_length, "registration_error": registration_error,
-        "median": median or None, "orientation": orientation, "threshold": threshold,
+        "median": median, "orientation": orientation, "threshold": threshold,
         "align": None if align else False,
     }
     if files:

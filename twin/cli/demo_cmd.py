@@ -18,15 +18,22 @@ def demo(
         Path | None, typer.Option(help="Sample folder (default: the bundled sample_scans/).")
     ] = None,
     process: Annotated[
-        bool, typer.Option("--process/--no-process", help="Also run the pipeline on each survey (minutes).")
-    ] = False,
+        bool,
+        typer.Option("--process/--no-process",
+                     help="Process each survey, export a validated package and write the report (minutes); "
+                          "--no-process only ingests."),
+    ] = True,
     pipeline: Annotated[str, typer.Option("--pipeline", "-p", help="Pipeline name or YAML path.")] = "default",
-    workers: Annotated[int, typer.Option(help="Dask worker processes.")] = 1,
+    workers: Annotated[int, typer.Option(min=1, help="Dask worker processes (one survey each).")] = 2,
     as_json: JsonOpt = False,
 ) -> None:
-    """Run the main job on the bundled sample: workspace, ingest, catalog (and with --process, the pipeline).
+    """Run the main job on the bundled sample: ingest, process, export, compare, report.
 
-    Running it again reuses the workspace and redoes nothing that is already done.
+    Creates (or reuses) a workspace, ingests every station of both sample surveys with
+    the pavilion's layers, runs the pipeline on each survey, exports the latest survey as
+    a BagIt package (GLB, PLY, LAZ, JSON-LD, GeoJSON, raw scans, provenance) and validates
+    it, then writes an HTML report comparing the two surveys. Running it again reuses the
+    workspace and redoes nothing that is already done.
 
     Example: twin demo --workspace /tmp/pavilion-demo
     """
@@ -53,3 +60,14 @@ def demo(
         print_batch_summary(report.processing)
         if not report.processing.ok:
             raise typer.Exit(6)
+    for exported in report.exports:
+        out.print(f"exported {exported.structure_id}/{exported.survey_id}: {len(exported.files)} files "
+                  f"({', '.join(exported.formats)}) in {exported.out}", markup=False)
+    for bag in report.bags:
+        out.print(f"bag {bag.path}: " + ("valid" if bag.valid else "INVALID " + "; ".join(
+            bag.changed + bag.missing + bag.extra + bag.errors)), markup=False)
+    for page in report.reports:
+        against = f", compared with {page.compared_with}" if page.compared_with else ""
+        out.print(f"report of {page.structure_id}/{page.survey_id}{against}: {page.path}", markup=False)
+    if not all(bag.valid for bag in report.bags):
+        raise typer.Exit(5)

@@ -85,11 +85,11 @@ def show(
         markup=False,
     )
     out.print(f"title: {layers.metadata.title}", markup=False)
-    from twin.models.layers import REGION_KINDS, effective_links  # noqa: PLC0415
+    from twin.models.layers import effective_links, region_kind  # noqa: PLC0415
 
     rows = []
     for e in layers.elements:
-        kind = next(k for k in REGION_KINDS if hasattr(e.region, k))
+        kind = region_kind(e.region)
         if kind == "union":
             kind = "union of " + ", ".join(e.region.union)
         elif kind == "boxes":

@@ -31,7 +31,7 @@ Method = Literal["m3c2", "c2c", "c2m"]
 
 DEFAULT_NORMAL_RADIUS = 0.25
 DEFAULT_CYLINDER_RADIUS = 0.1
-DEFAULT_HALF_LENGTH = 0.5
+DEFAULT_HALF_LENGTH = 0.15  # short: a 0.3 m column or wall must not fall inside one cylinder
 DEFAULT_CORE_SPACING = 0.1
 DEFAULT_ALIGN_MAX_DISTANCE = 0.1
 DEFAULT_ALIGN_VOXEL = 0.02
@@ -47,7 +47,7 @@ class CompareOptions(BaseModel):
     cylinder_radius: float = DEFAULT_CYLINDER_RADIUS
     cylinder_half_length: float = DEFAULT_HALF_LENGTH
     registration_error: float | None = None  # None: the alignment's residual (workspace), else 0
-    median: bool = False
+    median: bool = True  # robust to the mixed pixels at edges; mean and std with --mean
     core_file: Path | None = None
     core_spacing: float = DEFAULT_CORE_SPACING
     orientation: str = "outward"

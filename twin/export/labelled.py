@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from twin.catalog.store import atomic_write_bytes
-from twin.models.layers import REGION_KINDS, LayerFile, UnionRegion, effective_links
+from twin.models.layers import LayerFile, UnionRegion, effective_links, region_kind
 from twin.models.mesh import TriMesh
 from twin.models.pointcloud import PointCloud
 from twin.models.scan import CRSInfo
@@ -180,7 +180,7 @@ def legend(layers: LayerFile, compiled: CompiledLayers | None = None) -> dict:
             "id": el.id,
             "name": el.name,
             "class": el.class_,
-            "region": next(k for k in REGION_KINDS if getattr(el.region, k, None) is not None),
+            "region": region_kind(el.region),
             "members": list(el.region.union) if isinstance(el.region, UnionRegion) else [],
             "knowledge": el.knowledge.status,
             "knowledge_sources": list(el.knowledge.sources),

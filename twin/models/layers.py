@@ -301,6 +301,14 @@ def _region_tag(value: Any) -> str | None:
     return next((k for k, cls in _REGION_CLASSES.items() if isinstance(value, cls)), None)
 
 
+def region_kind(region: Any) -> str:
+    """Which kind of region this is ("box", "boxes", "oriented_box", "polygon", "union")."""
+    kind = _region_tag(region)
+    if kind is None:
+        raise TypeError(f"not a region: {region!r}")
+    return kind
+
+
 _REGION_CLASSES = {
     "box": BoxRegion,
     "boxes": BoxesRegion,

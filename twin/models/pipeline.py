@@ -99,7 +99,7 @@ class MeshStage(_Stage):
     scale: float = Field(default=1.1, ge=1.0, le=2.0)
     density_quantile: float = Field(default=0.02, ge=0, lt=0.5, description="poisson: trim this share of lowest-density vertices")
     max_distance: Positive | None = Field(
-        default=None, description="drop faces farther than this from any input point, metres (default: 3x the point spacing)"
+        default=None, description="drop faces farther than this from any input point, metres (default: twice the local point spacing)"
     )
     radii: list[Positive] | None = Field(default=None, description="ball pivoting radii (default: from point spacing)")
 

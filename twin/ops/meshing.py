@@ -22,6 +22,7 @@ import numpy as np
 
 from twin.errors import ProcessingError, UsageError
 from twin.models.pointcloud import PointCloud
+from twin.ops.spacing import local_spacing, point_spacing
 
 
 @dataclass
@@ -97,19 +98,6 @@ class Mesh:
         )
 
 
-def point_spacing(xyz: np.ndarray, sample: int = 50_000, seed: int = 0) -> float:
-    """Median distance from a point to its nearest neighbour (on a sample of the points)."""
-    from scipy.spatial import cKDTree  # noqa: PLC0415
-
-    xyz = np.asarray(xyz, dtype=np.float64)
-    if len(xyz) < 2:
-        raise UsageError("point spacing needs at least two points")
-    rng = np.random.default_rng(seed)
-    probe = xyz if len(xyz) <= sample else xyz[rng.choice(len(xyz), sample, replace=False)]
-    dist, _ = cKDTree(xyz).query(probe, k=2, workers=-1)
-    return float(np.median(dist[:, 1]))
-
-
 def _require_normals(cloud: PointCloud, what: str) -> None:
     if len(cloud) < 10:
         raise ProcessingError(f"{what} needs at least 10 points, got {len(cloud)}")
@@ -142,13 +130,39 @@ def trim_by_distance(mesh: Mesh, points: np.ndarray, max_distance: float) -> Mes
     return mesh.keep_faces(~(vertex_far[mesh.faces].any(axis=1) | centroid_far))
 
 
+def trim_by_local_spacing(mesh: Mesh, points: np.ndarray, factor: float, min_distance: float) -> Mesh:
+    """Drop faces with a vertex or the centroid farther from the nearest point than
+    ``factor`` times that point's local spacing (but never nearer than ``min_distance``).
+
+    Poisson closes every hole; what is kept is surface the points vouch for. Near the
+    scanner a door opening's edge is densely sampled and the surface spanning it is cut;
+    far away a roof sampled every 6 cm keeps its faces.
+    """
+    from scipy.spatial import cKDTree  # noqa: PLC0415
+
+    if not (np.isfinite(factor) and factor > 0 and np.isfinite(min_distance) and min_distance >= 0):
+        raise UsageError(f"trim factor and distance must be positive, got {factor}, {min_distance}")
+    if mesh.n_faces == 0:
+        return mesh
+    tree = cKDTree(points)
+    allowed = np.maximum(factor * local_spacing(points, tree), min_distance)
+
+    def far(queries: np.ndarray) -> np.ndarray:
+        dist, idx = tree.query(queries, workers=-1)
+        return dist > allowed[idx]
+
+    centroids = mesh.vertices[mesh.faces].mean(axis=1)
+    return mesh.keep_faces(~(far(mesh.vertices)[mesh.faces].any(axis=1) | far(centroids)))
+
+
 def poisson_mesh(cloud: PointCloud, depth: int = 10, scale: float = 1.1, linear_fit: bool = False, *,
                  density_quantile: float = 0.02, max_distance: float | None = None,
-                 distance_factor: float = 3.0) -> Mesh:
+                 distance_factor: float = 2.0) -> Mesh:
     """Screened Poisson reconstruction (open3d), trimmed by density and by distance.
 
-    ``max_distance`` defaults to ``distance_factor`` times the median point spacing,
-    but at least the size of a finest octree cell (the mesh cannot be finer than that).
+    With ``max_distance`` faces farther than that from every point are dropped; by
+    default the limit is ``distance_factor`` times the local point spacing, but at least
+    the size of a finest octree cell (the mesh cannot be finer than that).
     """
     from twin._deps import open3d  # noqa: PLC0415
     from twin.ops._o3d_convert import cloud_to_o3d  # noqa: PLC0415
@@ -168,11 +182,10 @@ def poisson_mesh(cloud: PointCloud, depth: int = 10, scale: float = 1.1, linear_
     if mesh.n_faces == 0:
         raise ProcessingError("Poisson reconstruction produced no surface; check the normals and the depth")
     mesh = trim_by_density(mesh, np.asarray(densities), density_quantile)
-    if max_distance is None:
-        extent = float((cloud.xyz.max(axis=0) - cloud.xyz.min(axis=0)).max()) * scale
-        cell = extent / 2 ** int(depth)
-        max_distance = max(distance_factor * point_spacing(cloud.xyz), cell)
-    return trim_by_distance(mesh, cloud.xyz, max_distance)
+    if max_distance is not None:
+        return trim_by_distance(mesh, cloud.xyz, max_distance)
+    extent = float((cloud.xyz.max(axis=0) - cloud.xyz.min(axis=0)).max()) * scale
+    return trim_by_local_spacing(mesh, cloud.xyz, distance_factor, extent / 2 ** int(depth))
 
 
 def ball_pivoting_mesh(cloud: PointCloud, radii: tuple[float, ...] | None = None) -> Mesh:

@@ -49,6 +49,7 @@ import numpy as np
 from twin.errors import ProcessingError, UsageError
 from twin.models.pointcloud import PointCloud
 from twin.ops.icp import IcpResult, point_to_plane_icp
+from twin.ops.spacing import point_spacing
 
 
 @dataclass(frozen=True)
@@ -232,17 +233,6 @@ def _orient(pcd, scanner: np.ndarray | None, k: int = 15) -> None:
         pcd.orient_normals_towards_camera_location(scanner)
     elif len(pcd.points) > k:
         pcd.orient_normals_consistent_tangent_plane(k)
-
-
-def _spacing(points: np.ndarray, sample: int = 20_000) -> float:
-    """Median distance from a point to its nearest neighbour (on a sample of points)."""
-    from scipy.spatial import cKDTree  # noqa: PLC0415
-
-    if len(points) < 3:
-        return 0.0
-    step = max(1, len(points) // sample)
-    dist, _ = cKDTree(points).query(points[::step], k=2, workers=-1)
-    return float(np.median(dist[:, 1]))
 
 
 def _level(station: _Station, voxel: float):
@@ -551,7 +541,7 @@ def _make_station(name: str, cloud: PointCloud, scanner: np.ndarray | None,
     scanner = None if scanner is None else np.asarray(scanner, dtype=np.float64).reshape(3) - centre
     points = cloud.xyz - centre
     return _Station(name, centre, scanner, points,
-                    min_normal_radius=settings.normal_spacing_factor * _spacing(points))
+                    min_normal_radius=settings.normal_spacing_factor * point_spacing(points, sample=20_000))
 
 
 def _pairs(n: int, settings: RegistrationSettings) -> list[tuple[int, int]]:

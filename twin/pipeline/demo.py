@@ -12,7 +12,10 @@ from twin.catalog.settings import CATALOG_FILE, SETTINGS_FILE
 from twin.catalog.workspace import Workspace, init_workspace
 from twin.errors import ScanReadError
 from twin.models.catalog import IngestReport
+from twin.export.bagit_package import BagReport
+from twin.export.package import ExportReport
 from twin.pipeline.batch import BatchReport, process
+from twin.report.build import ReportInfo
 
 
 def bundled_samples() -> Path:
@@ -25,6 +28,9 @@ class DemoReport(BaseModel):
     created: bool
     ingests: list[IngestReport]
     processing: BatchReport | None = None
+    exports: list[ExportReport] = []
+    bags: list[BagReport] = []
+    reports: list[ReportInfo] = []
 
 
 def survey_folders(samples: Path) -> list[tuple[str, str, Path]]:
@@ -73,4 +79,35 @@ def run_demo(
     jobs = [(structure, survey) for structure, survey, _ in folders]
     on_step(f"processing {len(jobs)} survey(s) with the {pipeline} pipeline")
     batch = process(ws, jobs, pipeline, workers=workers, on_event=on_event)
-    return DemoReport(workspace=str(ws.root), created=created, ingests=reports, processing=batch)
+    report = DemoReport(workspace=str(ws.root), created=created, ingests=reports, processing=batch)
+    if batch.ok:
+        for structure in sorted({s for s, _ in jobs}):
+            surveys = sorted(v for s, v in jobs if s == structure)
+            _package(ws, structure, surveys[-1], report, on_step)
+            _report(ws, structure, surveys, report, on_step)
+    return report
+
+
+def _package(ws: Workspace, structure: str, survey: str, report: DemoReport, on_step: Callable[[str], None]) -> None:
+    """Export the structure's latest survey as a bag (once), then validate the bag."""
+    from twin.export.bagit_package import verify_bag  # noqa: PLC0415
+    from twin.export.package import export_package  # noqa: PLC0415
+
+    bag = ws.root / "exports" / f"{structure}-{survey}"
+    if not bag.exists():
+        on_step(f"exporting {structure}/{survey} to {bag}")
+        report.exports.append(export_package(ws, structure, survey, bag, on_step=on_step))
+    on_step(f"validating the bag {bag}")
+    report.bags.append(verify_bag(bag))
+
+
+def _report(ws: Workspace, structure: str, surveys: list[str], report: DemoReport,
+            on_step: Callable[[str], None]) -> None:
+    """The HTML report of the latest survey, compared with the first when there are two or more."""
+    from twin.report.build import build_report  # noqa: PLC0415
+
+    out = ws.root / "reports" / f"{structure}.html"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    earlier = surveys[0] if len(surveys) > 1 else None
+    on_step(f"writing the report {out}" + (f" ({surveys[-1]} compared with {earlier})" if earlier else ""))
+    report.reports.append(build_report(ws, structure, out, surveys[-1], earlier))

@@ -194,13 +194,13 @@ def _registration(data: ReportData) -> str:
 def _layers(data: ReportData) -> str:
     if data.layers is None:
         return ""
-    from twin.models.layers import effective_links  # noqa: PLC0415
+    from twin.models.layers import effective_links, region_kind  # noqa: PLC0415
 
     layers = data.layers.layers
     out = ["<h2>Layers</h2>", "<h3>Elements</h3>"]
     rows = []
     for e in layers.elements:
-        kind = next(k for k in ("box", "oriented_box", "polygon", "union") if hasattr(e.region, k))
+        kind = region_kind(e.region)
         if kind == "union":
             kind = "group of " + ", ".join(e.region.union)
         phases, materials = effective_links(layers, e.id)

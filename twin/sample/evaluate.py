@@ -13,6 +13,8 @@ held to millimetre tolerances, because nothing there could be reconstructed to t
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 from pydantic import BaseModel
 
@@ -58,6 +60,8 @@ def gap_boxes(truth: GroundTruth, margin: float = 0.05) -> list[tuple[np.ndarray
     """Boxes (UTM) of the empty space in the door opening and between neighbouring columns."""
     boxes = []
     columns = [e for e in truth.elements if e.kind == "column"]
+    # the side rows have columns only at the ends: the "gap" between them is the hall
+    walls = [r for e in truth.elements if e.kind == "wall" for r in e.regions_utm]
     rows: dict[tuple[float, float], list] = {}
     for c in columns:
         r = c.regions_utm[0]
@@ -67,7 +71,7 @@ def gap_boxes(truth: GroundTruth, margin: float = 0.05) -> list[tuple[np.ndarray
         for a, b in zip(regions, regions[1:]):
             lo = np.array([a.max[0] + margin, max(a.min[1], b.min[1]), max(a.min[2], b.min[2]) + 0.3])
             hi = np.array([b.min[0] - margin, min(a.max[1], b.max[1]), min(a.max[2], b.max[2]) - 0.5])
-            if np.all(hi > lo):
+            if np.all(hi > lo) and not _overlaps_walls(lo, hi, walls):
                 boxes.append((lo, hi))
     for door in (e for e in truth.elements if e.kind == "door"):
         regions = door.regions_utm
@@ -83,6 +87,10 @@ def gap_boxes(truth: GroundTruth, margin: float = 0.05) -> list[tuple[np.ndarray
             if np.all(hi > lo):
                 boxes.append((lo, hi))
     return boxes
+
+
+def _overlaps_walls(lo: np.ndarray, hi: np.ndarray, walls) -> bool:
+    return any(np.all(lo < w.max) and np.all(w.min < hi) for w in walls)
 
 
 def bridging_faces(mesh: TriMesh, truth: GroundTruth) -> int:
@@ -128,3 +136,29 @@ def _sample_surface(vertices: np.ndarray, triangles: np.ndarray, n: int, seed: i
     u[flip], v[flip] = 1 - u[flip], 1 - v[flip]
     t = tri[pick]
     return t[:, 0] + u[:, None] * (t[:, 1] - t[:, 0]) + v[:, None] * (t[:, 2] - t[:, 0])
+
+
+def label_shares(model_folder: Path, truth: GroundTruth, survey_id: str, *, min_points: int = 200,
+                 max_distance: float = 0.01) -> dict[str, tuple[float, int]]:
+    """For each element with at least ``min_points`` model points on its true surface
+    (within ``max_distance``), the share of those points whose label in the model's
+    ``cloud.laz`` (decoded with its ``legend.json``) is that element, and their count."""
+    import json  # noqa: PLC0415
+
+    import laspy  # noqa: PLC0415
+
+    from twin.sample.truth import label_points_by_truth  # noqa: PLC0415
+
+    las = laspy.read(Path(model_folder) / "cloud.laz")
+    legend = json.loads((Path(model_folder) / "legend.json").read_text())
+    ids = np.array([e["id"] for e in legend["elements"]] + [""], dtype=object)
+    labels = np.asarray(las["element"])
+    got = ids[np.where(labels >= 0, labels, len(ids) - 1)]
+    expected = label_points_by_truth(np.column_stack([las.x, las.y, las.z]), truth, survey_id,
+                                     max_distance=max_distance)
+    out = {}
+    for element in sorted(set(expected) - {""}):
+        on = expected == element
+        if on.sum() >= min_points:
+            out[element] = (float((got[on] == element).mean()), int(on.sum()))
+    return out
