@@ -142,6 +142,7 @@ def test_initial_poses_are_refined_to_the_millimetre():
     merged = merge_registered(clouds, result)
     assert len(merged) == len(clouds[0]) + len(clouds[1])
     np.testing.assert_allclose(merged.origin, clouds[0].origin)
+    np.testing.assert_array_equal(np.unique(merged.attrs["point_source_id"]), [1, 2])
 
 
 @pytest.mark.slow

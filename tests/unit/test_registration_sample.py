@@ -41,3 +41,6 @@ def test_sample_survey_registers_within_the_target_without_initial_guess():
                                   - true[:3, :3] @ centroid - true[:3, 3])
         assert rotation < 0.05, (pose.name, rotation)
         assert position < 0.005, (pose.name, position)
+        # every scanner position is known: from the scanner frames, and S1's from its scan order
+        scanner_utm = to_utm[k][:3, :3] @ pose.scanner + to_utm[k][:3, 3]
+        assert np.linalg.norm(scanner_utm - np.asarray(stations[k].position_utm)) < 0.03, pose.name

@@ -150,6 +150,7 @@ class StationPose:
     fitness: float
     inlier_rmse: float
     correspondences: int
+    scanner: np.ndarray | None = None  # where the scanner stood, in the station's local frame, when known
 
 
 @dataclass(frozen=True)
@@ -206,9 +207,14 @@ def apply_transform(cloud: PointCloud, transform: np.ndarray, origin: np.ndarray
 
 
 def merge_registered(clouds: Sequence[PointCloud], result: RegistrationResult) -> PointCloud:
-    """All stations in the reference station's frame (and origin), concatenated."""
+    """All stations in the reference station's frame (and origin), concatenated, with
+    ``point_source_id`` saying which station (1, 2, ... in input order) saw each point."""
     origin = clouds[result.reference].origin
-    moved = [apply_transform(c, s.transform, origin) for c, s in zip(clouds, result.stations, strict=True)]
+    moved = []
+    for i, (cloud, station) in enumerate(zip(clouds, result.stations, strict=True)):
+        part = apply_transform(cloud, station.transform, origin)
+        part.attrs["point_source_id"] = np.full(len(part), i + 1, dtype=np.uint16)
+        moved.append(part)
     return PointCloud.concatenate(moved)
 
 
@@ -501,7 +507,8 @@ def register_stations(
         stations.append(_make_station(names[i], cloud, given, settings))
 
     if n == 1:
-        return RegistrationResult(reference, [StationPose(0, names[0], np.eye(4), 1.0, 0.0, 0)])
+        scanner = None if stations[0].scanner is None else stations[0].scanner + stations[0].centre
+        return RegistrationResult(reference, [StationPose(0, names[0], np.eye(4), 1.0, 0.0, 0, scanner)])
 
     # Poses map centred station coordinates to centred reference coordinates.
     c_ref = stations[reference].centre
@@ -1000,5 +1007,7 @@ def _finish(clouds, stations, poses, edges, reference, settings) -> Registration
                 f"the other stations exceeds {settings.rmse_limit * 1000:.1f} mm; check the scan or the "
                 "registration settings"
             )
-        results.append(StationPose(i, st.name, local(i, poses[i]), fit.fitness, fit.inlier_rmse, fit.correspondences))
+        scanner = None if st.scanner is None else st.scanner + st.centre
+        results.append(StationPose(i, st.name, local(i, poses[i]), fit.fitness, fit.inlier_rmse, fit.correspondences,
+                                   scanner))
     return RegistrationResult(reference, results, final_edges)

@@ -158,7 +158,7 @@ def normals(state: ModelState, stage: spec.NormalsStage, ctx: StageContext) -> M
 def register(state: ModelState, stage: spec.RegisterStage, ctx: StageContext) -> ModelState:
     """Align the stations to the reference station and merge them; the merged cloud's
     point_source_id says which station (1, 2, ... in name order) saw each point."""
-    from twin.ops.registration import RegistrationSettings, apply_transform, register_stations  # noqa: PLC0415
+    from twin.ops.registration import RegistrationSettings, merge_registered, register_stations  # noqa: PLC0415
 
     if state.cloud is not None:
         raise ProcessingError("the stations are already registered")
@@ -180,18 +180,16 @@ def register(state: ModelState, stage: spec.RegisterStage, ctx: StageContext) ->
     result = register_stations(clouds, names=names, reference=names.index(reference),
                                scanner_positions=local_positions, settings=settings)
     ref_origin = clouds[names.index(reference)].origin
-    moved, report_stations, positions = [], {}, {}
-    for i, (name, cloud, pose) in enumerate(zip(names, clouds, result.stations)):
-        part = apply_transform(cloud, pose.transform, ref_origin)
-        part.attrs["point_source_id"] = np.full(len(part), i + 1, dtype=np.uint16)
-        moved.append(part)
+    report_stations, positions = {}, {}
+    for name, cloud, pose in zip(names, clouds, result.stations):
         world = _world_transform(pose.transform, cloud.origin, ref_origin)
         report_stations[name] = {
             "transform": world.tolist(), "fitness": float(pose.fitness),
             "inlier_rmse": float(pose.inlier_rmse), "correspondences": int(pose.correspondences),
         }
-        if world_positions.get(name) is not None:
-            positions[name] = (world[:3, :3] @ np.asarray(world_positions[name]) + world[:3, 3]).tolist()
+        # the scanner as registration knew it: from the file's frame, or found from the scan order
+        if pose.scanner is not None:
+            positions[name] = (world[:3, :3] @ (pose.scanner + cloud.origin) + world[:3, 3]).tolist()
     state.metrics["registration"] = {
         "reference": reference,
         "station_index": {name: i + 1 for i, name in enumerate(names)},
@@ -203,7 +201,7 @@ def register(state: ModelState, stage: spec.RegisterStage, ctx: StageContext) ->
             for e in result.edges
         ],
     }
-    state.cloud, state.stations = PointCloud.concatenate(moved), {}
+    state.cloud, state.stations = merge_registered(clouds, result), {}
     ctx.observe(state)
     return state
 
