@@ -406,3 +406,16 @@ def test_a_version_1_catalog_gains_the_comparisons_table(workspace):
     version = con.execute("select value from meta where key = 'schema_version'").fetchone()[0]
     con.close()
     assert "comparisons" in tables and version == str(db.SCHEMA_VERSION) == "2"
+
+
+def test_help_states_the_defaults_the_options_use():
+    # the CLI spells the defaults out (importing the options would slow `twin --help`)
+    import inspect
+
+    from twin.cli import compare_cmd
+    from twin.compare import options
+
+    source = inspect.getsource(compare_cmd)
+    for value in (options.DEFAULT_CORE_SPACING, options.DEFAULT_NORMAL_RADIUS, options.DEFAULT_CYLINDER_RADIUS,
+                  options.DEFAULT_HALF_LENGTH):
+        assert f"(default: {value})" in source, value

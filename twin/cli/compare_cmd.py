@@ -54,7 +54,7 @@ def compare(
     ] = None,
     cylinder_half_length: Annotated[
         float | None,
-        typer.Option(help="Cylinder half length (max depth), metres (default: 0.5).", rich_help_panel=_M3C2,
+        typer.Option(help="Cylinder half length (max depth), metres (default: 0.15).", rich_help_panel=_M3C2,
                      show_default=False),
     ] = None,
     registration_error: Annotated[
