@@ -29,6 +29,9 @@ class IcpResult:
     iterations: int
 
 
+PARALLEL_QUERY = 100_000  # points; scipy starts new threads at every query
+
+
 def _rotation(w: np.ndarray) -> np.ndarray:
     """Rotation matrix of the rotation vector ``w`` (Rodrigues)."""
     angle = float(np.linalg.norm(w))
@@ -45,7 +48,8 @@ def compatible_pairs(moved: np.ndarray, moved_normals: np.ndarray, tree, target_
     ``max_distance`` whose normal is within the angle. ``signed`` needs normals oriented
     toward the scanners (then the two faces of a thin column or wall never pair);
     otherwise the sign is ignored."""
-    dist, idx = tree.query(moved, k=k, distance_upper_bound=max_distance, workers=-1)
+    workers = -1 if len(moved) > PARALLEL_QUERY else 1  # threads cost more than they give on small queries
+    dist, idx = tree.query(moved, k=k, distance_upper_bound=max_distance, workers=workers)
     if k == 1:
         dist, idx = dist[:, None], idx[:, None]
     n_target = len(target_normals)
@@ -81,8 +85,9 @@ def point_to_plane_icp(
     Each iteration pairs points as :func:`compatible_pairs` does, then solves the
     linearised point-to-plane problem with Tukey weights (scale ``max_distance / 2``).
     ``tree`` is a prebuilt ``cKDTree(target)`` to reuse across calls. Iterations use at
-    most ``max_points`` source points (an even stride through them); the returned
-    fitness and RMSE are measured on all of them.
+    most ``max_points`` source points (an even stride through them), and the returned
+    fitness and RMSE are measured on the same stride: querying every point of a
+    multi-million-point station again would cost more than the iterations.
     """
     from scipy.spatial import cKDTree  # noqa: PLC0415
 
@@ -90,7 +95,6 @@ def point_to_plane_icp(
     transform = np.asarray(init, dtype=np.float64).copy()
     min_cos = float(np.cos(np.radians(max_angle_deg)))
     scale = max_distance / 2.0
-    full_source, full_normals = source, source_normals
     if max_points and len(source) > max_points:
         stride = int(np.ceil(len(source) / max_points))
         source, source_normals = source[::stride], source_normals[::stride]
@@ -120,7 +124,6 @@ def point_to_plane_icp(
         transform = step @ transform
         if np.linalg.norm(x[:3]) < tolerance and np.linalg.norm(x[3:]) < tolerance * 10:
             break
-    source, source_normals = full_source, full_normals
     r, t = transform[:3, :3], transform[:3, 3]
     moved = source @ r.T + t
     src_idx, dst_idx = compatible_pairs(moved, source_normals @ r.T, tree, target_normals, max_distance, min_cos,

@@ -227,6 +227,7 @@ class _Station:
     scanner: np.ndarray | None  # scanner position in centred coordinates, when known
     points: np.ndarray  # centred full-resolution points
     levels: dict = field(default_factory=dict)  # voxel size -> open3d cloud with normals
+    trees: dict = field(default_factory=dict)  # voxel size -> cKDTree of that level's points
     structure: np.ndarray | None = None  # coarse points off the dominant plane
     plane_normal: np.ndarray | None = None  # unit normal of the dominant plane, when there is one
     features: tuple | None = None  # (structure points, their FPFH features)
@@ -409,18 +410,90 @@ def _arrays(station: _Station, voxel: float) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(pcd.points), np.asarray(pcd.normals)
 
 
+def _tree(station: _Station, voxel: float):
+    """A k-d tree of the station's level at ``voxel``, in its own (centred) frame; cached."""
+    if voxel not in station.trees:
+        from scipy.spatial import cKDTree  # noqa: PLC0415
+
+        station.trees[voxel] = cKDTree(_arrays(station, voxel)[0])
+    return station.trees[voxel]
+
+
+class _PlacedUnion:
+    """Nearest neighbours among several stations, each moved by its pose, answered from
+    each station's own cached tree: the query points are brought into each station's frame
+    instead of building a tree of the moved union at every stage (on stations of millions
+    of points that rebuild was most of registration's time). ``query`` answers like
+    ``cKDTree.query`` would on the concatenation of the stations' moved points."""
+
+    def __init__(self, stations: Sequence[_Station], poses: Sequence[np.ndarray], voxel: float):
+        self.parts = []
+        offset = 0
+        for station, pose in zip(stations, poses):
+            tree = _tree(station, voxel)
+            self.parts.append((tree, np.linalg.inv(pose), offset))
+            offset += tree.n
+        self.n = offset
+        arrays = [_arrays(station, voxel) for station in stations]
+        self.points = _MovedRows([a for a, _ in arrays], poses, translate=True)
+        self.normals = _MovedRows([b for _, b in arrays], poses, translate=False)
+
+    def query(self, x: np.ndarray, k: int = 1, distance_upper_bound: float = np.inf, workers: int = -1):
+        dist, idx = [], []
+        for tree, inv, offset in self.parts:
+            d, i = tree.query(x @ inv[:3, :3].T + inv[:3, 3], k=k, distance_upper_bound=distance_upper_bound,
+                              workers=workers)
+            if k == 1:
+                d, i = d[:, None], i[:, None]
+            dist.append(d)
+            idx.append(np.where(i < tree.n, i + offset, self.n))  # a missing neighbour is n, as in cKDTree
+        if len(self.parts) == 1:
+            d, i = dist[0], idx[0]
+        else:
+            d, i = np.concatenate(dist, axis=1), np.concatenate(idx, axis=1)
+            order = np.argsort(d, axis=1, kind="stable")[:, :k]
+            d, i = np.take_along_axis(d, order, axis=1), np.take_along_axis(i, order, axis=1)
+        return (d[:, 0], i[:, 0]) if k == 1 else (d, i)
+
+
 def _signed(*stations: _Station) -> bool:
     """Normals can be compared with their signs when every scanner position is known."""
     return all(st.scanner is not None for st in stations)
 
 
+class _MovedRows:
+    """The concatenation of several stations' points (or normals), each moved by its
+    pose, computed only for the rows asked for: ``view[index]`` for an integer array of
+    any shape, and ``len(view)``."""
+
+    def __init__(self, arrays: Sequence[np.ndarray], poses: Sequence[np.ndarray], translate: bool):
+        self.arrays = list(arrays)
+        self.rotations = [pose[:3, :3] for pose in poses]
+        self.shifts = [pose[:3, 3] if translate else np.zeros(3) for pose in poses]
+        self.ends = np.cumsum([len(a) for a in self.arrays])
+
+    def __len__(self) -> int:
+        return int(self.ends[-1]) if len(self.ends) else 0
+
+    def __getitem__(self, index) -> np.ndarray:
+        index = np.asarray(index)
+        flat = index.ravel()
+        part = np.searchsorted(self.ends, flat, side="right")
+        out = np.empty((len(flat), 3))
+        for k, (rows, r, t) in enumerate(zip(self.arrays, self.rotations, self.shifts)):
+            mine = part == k
+            if mine.any():
+                out[mine] = rows[flat[mine] - (self.ends[k] - len(rows))] @ r.T + t
+        return out.reshape(*index.shape, 3)
+
+
 def _icp_stage(src: _Station, target: tuple[np.ndarray, np.ndarray], init: np.ndarray, voxel: float,
                distance: float, settings: RegistrationSettings, signed: bool,
-               max_points: int | None = None) -> IcpResult:
+               max_points: int | None = None, tree=None) -> IcpResult:
     points, normals = _arrays(src, voxel)
     return point_to_plane_icp(points, normals, target[0], target[1], init, distance,
                               max_angle_deg=settings.max_normal_angle_deg, iterations=settings.icp_max_iterations,
-                              signed=signed, max_points=max_points or settings.icp_max_points)
+                              signed=signed, max_points=max_points or settings.icp_max_points, tree=tree)
 
 
 def _icp(src: _Station, dst: _Station, init: np.ndarray, settings: RegistrationSettings,
@@ -431,7 +504,8 @@ def _icp(src: _Station, dst: _Station, init: np.ndarray, settings: RegistrationS
     kept = None
     signed = _signed(src, dst)
     for voxel, distance in schedule or settings.icp_schedule:
-        result = _icp_stage(src, _arrays(dst, voxel), transform, voxel, distance, settings, signed)
+        result = _icp_stage(src, _arrays(dst, voxel), transform, voxel, distance, settings, signed,
+                            tree=_tree(dst, voxel))
         new = _guarded_step(src, voxel, transform, result, distance)
         if new is not transform:
             transform, kept = new, result
@@ -480,9 +554,9 @@ def register_stations(
 
     ``initial_poses`` (local → reference local, e.g. from E57 poses or
     :func:`initial_poses_from_origins`) skip the feature matching. ``scanner_positions``
-    (each in its station's local frame) orient normals for the features; by default a
-    station whose points lie within 1 km of its frame's zero is taken to be in its
-    scanner's frame, with the scanner at that zero.
+    (each in its station's local frame) orient normals; where one is not given,
+    twin.ops.viewpoint.scanner_position finds it (the frame's zero when the points
+    surround it, else from the scan order).
     """
     settings = settings or RegistrationSettings()
     n = len(clouds)
@@ -535,16 +609,14 @@ def register_stations(
 def _make_station(name: str, cloud: PointCloud, scanner: np.ndarray | None,
                   settings: RegistrationSettings) -> _Station:
     """A station's working copy, centred on its bounding box, with its scanner position:
-    the one given, else the one its scan order reveals, else its frame's zero when the
-    points surround it (a scanner's own frame), else unknown."""
-    from twin.ops.viewpoint import estimate_scanner_position  # noqa: PLC0415
+    the one given, else twin.ops.viewpoint's (its frame's zero when the points surround
+    it, else from its scan order), else unknown."""
+    from twin.ops.viewpoint import scanner_position  # noqa: PLC0415
 
     lo, hi = cloud.xyz.min(axis=0), cloud.xyz.max(axis=0)
     centre = (lo + hi) / 2.0
     if scanner is None:
-        scanner = estimate_scanner_position(cloud.xyz)
-    if scanner is None and np.all(lo[:2] < -cloud.origin[:2]) and np.all(-cloud.origin[:2] < hi[:2]):
-        scanner = -cloud.origin
+        scanner = scanner_position(cloud.xyz, cloud.origin)
     scanner = None if scanner is None else np.asarray(scanner, dtype=np.float64).reshape(3) - centre
     points = cloud.xyz - centre
     return _Station(name, centre, scanner, points,
@@ -830,13 +902,6 @@ def _coarse_poses(stations: list[_Station], reference: int, settings: Registrati
     return poses
 
 
-def _placed(station: _Station, pose: np.ndarray, voxel: float) -> tuple[np.ndarray, np.ndarray]:
-    """A station's points and normals at ``voxel``, moved by ``pose``."""
-    pcd = _level(station, voxel)
-    r, t = pose[:3, :3], pose[:3, 3]
-    return np.asarray(pcd.points) @ r.T + t, np.asarray(pcd.normals) @ r.T
-
-
 def _multiway_refine(stations: list[_Station], poses: list[np.ndarray], reference: int,
                      settings: RegistrationSettings) -> list[np.ndarray]:
     """Align each station in turn to the union of all the others, for a few rounds.
@@ -852,11 +917,12 @@ def _multiway_refine(stations: list[_Station], poses: list[np.ndarray], referenc
     for round_ in range(settings.multiway_rounds):
         last = round_ == settings.multiway_rounds - 1
         for i in order:
+            others = [j for j in range(len(stations)) if j != i]
             for voxel, distance in stages if last else stages[:-1]:
-                parts = [_placed(stations[j], poses[j], voxel) for j in range(len(stations)) if j != i]
-                target = (np.concatenate([p for p, _ in parts]), np.concatenate([n for _, n in parts]))
-                result = _icp_stage(stations[i], target, poses[i], voxel, distance, settings, signed,
-                                    max_points=settings.multiway_max_points if last else None)
+                union = _PlacedUnion([stations[j] for j in others], [poses[j] for j in others], voxel)
+                result = _icp_stage(stations[i], (union.points, union.normals), poses[i], voxel, distance,
+                                    settings, signed, max_points=settings.multiway_max_points if last else None,
+                                    tree=union)
                 poses[i] = _guarded_step(stations[i], voxel, poses[i], result, distance)
     return poses
 
@@ -933,26 +999,36 @@ class _Fit:
     correspondences: int  # at the finest scale
 
 
-def _measure(src: _Station, dst_points: np.ndarray, dst_normals: np.ndarray, transform: np.ndarray,
-             coarse_dst: np.ndarray, settings: RegistrationSettings) -> _Fit:
-    """Fitness of ``src`` against target points (already in the target frame).
+def _measure(src: _Station, transform: np.ndarray, others: Sequence[_Station], poses: Sequence[np.ndarray],
+             settings: RegistrationSettings) -> _Fit:
+    """Fitness of ``src`` (moved by ``transform``) against ``others`` (moved by ``poses``).
 
     Fitness is measured on the coarse scale (a share of points with a partner within
     the coarse ICP distance), so that sparse scans are not penalised for their spacing;
     the RMSE is point-to-plane on the finest scale, which measures misalignment rather
-    than spacing.
+    than spacing. A station of more than ``MEASURE_MAX_POINTS`` fine points is measured
+    on an even stride through them, and the correspondence count scaled up to all.
     """
-    from twin.ops._o3d_convert import points_to_o3d  # noqa: PLC0415
+    r, t = transform[:3, :3], transform[:3, 3]
+    coarse_src = _arrays(src, settings.check_voxel)[0]
+    dist, _ = _PlacedUnion(others, poses, settings.check_voxel).query(
+        coarse_src @ r.T + t, k=1, distance_upper_bound=settings.check_distance)
+    fitness = float(np.isfinite(dist).mean()) if len(dist) else 0.0
+    fine_src = _arrays(src, settings.fine_voxel)[0]
+    stride = max(1, int(np.ceil(len(fine_src) / MEASURE_MAX_POINTS)))
+    moved = fine_src[::stride] @ r.T + t
+    union = _PlacedUnion(others, poses, settings.fine_voxel)
+    _, idx = union.query(moved, k=1, distance_upper_bound=settings.finest_distance)
+    paired = idx < union.n
+    if not paired.any():
+        return _Fit(fitness, float("inf"), 0)
+    hit = idx[paired]
+    residual = np.einsum("ij,ij->i", moved[paired] - union.points[hit], union.normals[hit])
+    pairs = int(round(paired.sum() * len(fine_src) / len(moved)))
+    return _Fit(fitness, float(np.sqrt(np.mean(residual**2))), pairs)
 
-    ev = _evaluate(_level(src, settings.check_voxel), points_to_o3d(coarse_dst), transform, settings.check_distance)
-    fine_src = np.asarray(_level(src, settings.fine_voxel).points)
-    ev_fine = _evaluate(points_to_o3d(fine_src), points_to_o3d(dst_points), transform, settings.finest_distance)
-    pairs = np.asarray(ev_fine.correspondence_set)
-    if len(pairs) == 0:
-        return _Fit(float(ev.fitness), float("inf"), 0)
-    moved = fine_src[pairs[:, 0]] @ transform[:3, :3].T + transform[:3, 3]
-    residual = np.einsum("ij,ij->i", moved - dst_points[pairs[:, 1]], dst_normals[pairs[:, 1]])
-    return _Fit(float(ev.fitness), float(np.sqrt(np.mean(residual**2))), len(pairs))
+
+MEASURE_MAX_POINTS = 1_000_000
 
 
 def _misfit(stations: list[_Station], poses: list[np.ndarray], settings: RegistrationSettings) -> float:
@@ -960,29 +1036,21 @@ def _misfit(stations: list[_Station], poses: list[np.ndarray], settings: Registr
     total = 0.0
     for i, st in enumerate(stations):
         others = [j for j in range(len(stations)) if j != i]
-        fine = [_placed(stations[j], poses[j], settings.fine_voxel) for j in others]
-        fit = _measure(st, np.concatenate([p for p, _ in fine]), np.concatenate([n for _, n in fine]), poses[i],
-                       np.concatenate([_placed(stations[j], poses[j], settings.check_voxel)[0] for j in others]),
-                       settings)
+        fit = _measure(st, poses[i], [stations[j] for j in others], [poses[j] for j in others], settings)
         total += fit.inlier_rmse if np.isfinite(fit.inlier_rmse) else 1.0
     return total / len(stations)
 
 
 def _finish(clouds, stations, poses, edges, reference, settings) -> RegistrationResult:
     """Final metrics with the optimised poses, the checks, and local-frame transforms."""
-    fine, coarse = settings.fine_voxel, settings.check_voxel
     c_ref = stations[reference].centre
 
     def local(i: int, pose: np.ndarray) -> np.ndarray:
         return _translation(c_ref) @ pose @ _translation(-stations[i].centre)
 
-    def placed(j: int, voxel: float) -> tuple[np.ndarray, np.ndarray]:
-        return _placed(stations[j], poses[j], voxel)
-
     final_edges = []
     for e, _ in edges:
-        pts, nrm = placed(e.target, fine)
-        fit = _measure(stations[e.source], pts, nrm, poses[e.source], placed(e.target, coarse)[0], settings)
+        fit = _measure(stations[e.source], poses[e.source], [stations[e.target]], [poses[e.target]], settings)
         t = np.linalg.inv(poses[e.target]) @ poses[e.source]
         t_local = _translation(stations[e.target].centre) @ t @ _translation(-stations[e.source].centre)
         final_edges.append(EdgeMetrics(e.source, e.target, t_local, fit.fitness, fit.inlier_rmse,
@@ -991,9 +1059,7 @@ def _finish(clouds, stations, poses, edges, reference, settings) -> Registration
     results = []
     for i, st in enumerate(stations):
         others = [j for j in range(len(stations)) if j != i]
-        fine_parts = [placed(j, fine) for j in others]
-        fit = _measure(st, np.concatenate([p for p, _ in fine_parts]), np.concatenate([n for _, n in fine_parts]),
-                       poses[i], np.concatenate([placed(j, coarse)[0] for j in others]), settings)
+        fit = _measure(st, poses[i], [stations[j] for j in others], [poses[j] for j in others], settings)
         # The reference defines the frame: a misfit is blamed on the station that moved.
         if i != reference and fit.fitness < settings.min_station_fitness:
             raise ProcessingError(

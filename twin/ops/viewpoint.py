@@ -93,3 +93,20 @@ def _height(pieces: np.ndarray, plan: np.ndarray) -> float:
     width = (hi - lo) / 40
     fine = np.linspace(best - width, best + width, 41)
     return float(fine[int(np.argmin([spread(h) for h in fine]))])
+
+
+def scanner_position(xyz: np.ndarray, origin: np.ndarray) -> np.ndarray | None:
+    """Where one station's scanner stood, in its local frame (``xyz`` about ``origin``).
+
+    A terrestrial scanner writes each station in its own frame with the instrument at
+    the frame's zero, so points that surround that zero put the scanner there, exactly.
+    A georeferenced station has lost it: then its scan order tells (within a few
+    centimetres, see :func:`estimate_scanner_position`), unless the points were
+    reordered, and the answer is None.
+    """
+    zero = -np.asarray(origin, dtype=np.float64)
+    sample = xyz if len(xyz) < 2_000_000 else xyz[:: len(xyz) // 1_000_000]
+    lo, hi = sample.min(axis=0), sample.max(axis=0)
+    if np.all(lo[:2] < zero[:2]) and np.all(zero[:2] < hi[:2]):
+        return zero
+    return estimate_scanner_position(xyz)

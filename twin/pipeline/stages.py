@@ -55,26 +55,14 @@ def _crs_wkt(ws: Workspace, scan: ScanRecord) -> str | None:
         return conn.execute(select(db.scans.c.crs_wkt).where(db.scans.c.id == scan.id)).scalar()
 
 
-def scanner_position(cloud: PointCloud) -> np.ndarray | None:
-    """Where the scanner stood, in the cloud's local frame, when the file says so.
-
-    A terrestrial scanner writes each station in its own frame with the instrument at
-    (0, 0, 0), so the station's points surround the origin. A georeferenced station
-    does not tell: None.
-    """
-    world = cloud.world_xyz if len(cloud) < 2_000_000 else cloud.world_xyz[:: len(cloud) // 1_000_000]
-    lo, hi = world.min(axis=0), world.max(axis=0)
-    if lo[0] < 0 < hi[0] and lo[1] < 0 < hi[1] and np.abs(cloud.origin).max() < 1e4:
-        return -cloud.origin
-    return None
-
-
 def load_inputs(ws: Workspace, scans: list[ScanRecord]) -> ModelState:
+    from twin.ops.viewpoint import scanner_position  # noqa: PLC0415
+
     state = ModelState()
     for scan in sorted(scans, key=lambda s: s.station):
         cloud = read_scan(ws.root / scan.store_path)
         state.stations[scan.station] = cloud
-        position = scanner_position(cloud)
+        position = scanner_position(cloud.xyz, cloud.origin)
         state.metrics.setdefault("scanner_positions", {})[scan.station] = (
             None if position is None else [float(v) for v in position + cloud.origin]
         )
