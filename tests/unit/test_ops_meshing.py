@@ -169,3 +169,58 @@ def test_levels_of_detail_skip_levels_that_would_not_reduce(poisson):
     np.testing.assert_array_equal(levels["tiny"].origin, poisson.origin)
     with pytest.raises(UsageError):
         levels_of_detail(poisson, {"bad": 2})
+
+
+def _grid(n: int, hole: tuple[int, int] | None = None) -> Mesh:
+    """An n x n grid of unit squares in the z = 0 plane, two faces per square, without
+    the squares whose index range ``hole`` covers in both x and y."""
+    i, j = np.meshgrid(np.arange(n + 1), np.arange(n + 1), indexing="ij")
+    vertices = np.column_stack([i.ravel(), j.ravel(), np.zeros(i.size)]).astype(float)
+    faces = []
+    for a in range(n):
+        for b in range(n):
+            if hole and hole[0] <= a < hole[1] and hole[0] <= b < hole[1]:
+                continue
+            v00, v10, v01, v11 = a * (n + 1) + b, (a + 1) * (n + 1) + b, a * (n + 1) + b + 1, (a + 1) * (n + 1) + b + 1
+            faces += [[v00, v10, v11], [v00, v11, v01]]
+    return Mesh(vertices, np.array(faces))
+
+
+def test_repair_removes_non_manifold_edges_as_open3d_does():
+    """Flaps on some edges of a grid (three or four faces on an edge): the smallest go."""
+    grid = _grid(6)
+    rng = np.random.default_rng(1)
+    vertices, faces = [grid.vertices], [grid.faces]
+    flaps = 0
+    for face in grid.faces[rng.choice(grid.n_faces, 8, replace=False)]:
+        for height in rng.uniform(0.2, 2.0, rng.integers(1, 3)):
+            apex = grid.vertices[face[:2]].mean(axis=0) + [0, 0, height]
+            faces.append([[face[0], face[1], sum(len(v) for v in vertices)]])
+            vertices.append(apex[None])
+            flaps += 1
+    mesh = Mesh(np.concatenate(vertices), np.concatenate(faces))
+    repaired, report = repair_mesh(mesh)
+    edges = np.sort(np.concatenate([repaired.faces[:, [0, 1]], repaired.faces[:, [1, 2]], repaired.faces[:, [2, 0]]]),
+                    axis=1)
+    assert np.unique(edges, axis=0, return_counts=True)[1].max() <= 2
+    reference = mesh.to_o3d()
+    reference.remove_non_manifold_edges()
+    assert report.non_manifold_faces == mesh.n_faces - len(reference.triangles) > 0
+    # open3d keeps the two largest faces of each edge too: the same area survives
+    kept = Mesh.from_o3d(reference)
+    assert abs(repaired.area() - kept.area()) < 1e-9
+
+
+def test_decimation_keeps_the_borders_of_openings():
+    """A 40 x 40 grid with a 10 x 10 hole: the levels keep the hole's outline and the
+    outer edge, carry colours, and give unit normals."""
+    mesh = _grid(40, hole=(15, 25))
+    mesh.vertex_rgb = np.tile(np.array([[200, 100, 50]], dtype=np.uint8), (mesh.n_vertices, 1))
+    mesh.vertex_normals = np.tile(np.array([[0, 0, 1]], dtype=np.float32), (mesh.n_vertices, 1))
+    levels = levels_of_detail(mesh, {"full": None, "1k": 1000, "300": 300})
+    for name in ("1k", "300"):
+        level = levels[name]
+        assert level.n_faces <= {"1k": 1000, "300": 300}[name]
+        assert abs(level.area() - (40 * 40 - 10 * 10)) < 1e-6  # nothing added, nothing lost
+        assert (level.vertex_rgb == [200, 100, 50]).all()
+        np.testing.assert_allclose(np.abs(level.vertex_normals[:, 2]), 1.0, atol=1e-6)

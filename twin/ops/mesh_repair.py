@@ -34,29 +34,95 @@ def _degenerate(mesh: Mesh, min_area: float) -> np.ndarray:
     return repeated | (mesh.face_areas() <= min_area)
 
 
+def _row_keys(rows: np.ndarray) -> np.ndarray:
+    """One int64 per row of non-negative ints, equal exactly when the rows are equal (when
+    the values fit in 21 bits each), else a hash that the caller confirms."""
+    rows = rows.astype(np.int64, copy=False)
+    if rows.shape[1] == 3 and (len(rows) == 0 or rows.max() < 1 << 21):
+        return (rows[:, 0] << 42) | (rows[:, 1] << 21) | rows[:, 2]
+    return _hash_rows(rows.view(np.uint64) if rows.dtype == np.int64 else rows.astype(np.uint64))
+
+
+def _hash_rows(words: np.ndarray) -> np.ndarray:
+    """A 64-bit hash of each row of 64-bit words (FNV-like multiply and xor)."""
+    h = np.full(len(words), 0xCBF29CE484222325, dtype=np.uint64)
+    for column in words.T:
+        h = (h ^ column) * np.uint64(0x100000001B3)
+        h ^= h >> np.uint64(29)
+    return h.view(np.int64)
+
+
+def _first_of_equal(keys: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """For each row, the index of the first row equal to it (itself when unique)."""
+    order = np.argsort(keys, kind="stable")
+    sorted_keys = keys[order]
+    same = np.zeros(len(keys), dtype=bool)
+    same[1:] = sorted_keys[1:] == sorted_keys[:-1]
+    first = np.arange(len(keys))
+    if not same.any():
+        return first
+    candidates = np.unique(keys[order[same]])  # keys shared by several rows: check them exactly
+    members = np.flatnonzero(np.isin(keys, candidates))
+    _, first_of, inverse = np.unique(rows[members], axis=0, return_index=True, return_inverse=True)
+    first[members] = members[first_of][inverse.reshape(-1)]
+    return first
+
+
 def _duplicate_faces(faces: np.ndarray) -> np.ndarray:
     """Faces that repeat an earlier face's vertex set (in any order or orientation)."""
     if len(faces) == 0:
         return np.zeros(0, dtype=bool)
-    key = np.sort(faces, axis=1)
-    _, first = np.unique(key, axis=0, return_index=True)
-    dup = np.ones(len(faces), dtype=bool)
-    dup[first] = False
-    return dup
+    corners = np.sort(faces, axis=1)
+    return _first_of_equal(_row_keys(corners), corners) != np.arange(len(faces))
 
 
 def _merge_duplicate_vertices(mesh: Mesh) -> tuple[Mesh, int]:
-    unique, first, inverse = np.unique(mesh.vertices, axis=0, return_index=True, return_inverse=True)
-    merged = len(mesh.vertices) - len(unique)
+    v = np.ascontiguousarray(mesh.vertices)
+    first = _first_of_equal(_hash_rows((v + 0.0).view(np.uint64)), v)  # + 0.0: -0.0 and 0.0 alike
+    keep = first == np.arange(len(v))
+    merged = int(len(v) - keep.sum())
     if merged == 0:
         return mesh, 0
+    new_index = np.cumsum(keep) - 1
     return Mesh(
-        unique,
-        inverse.reshape(-1)[mesh.faces],
+        v[keep],
+        new_index[first][mesh.faces],
         mesh.origin.copy(),
-        None if mesh.vertex_normals is None else mesh.vertex_normals[first],
-        None if mesh.vertex_rgb is None else mesh.vertex_rgb[first],
+        None if mesh.vertex_normals is None else mesh.vertex_normals[keep],
+        None if mesh.vertex_rgb is None else mesh.vertex_rgb[keep],
     ), merged
+
+
+def _non_manifold_faces(mesh: Mesh) -> np.ndarray:
+    """Faces to drop so that no edge has more than two faces: at each such edge the
+    smallest faces go until two are left (open3d's rule), all edges at once, repeated
+    until none is left."""
+    faces = mesh.faces
+    drop = np.zeros(len(faces), dtype=bool)
+    if len(faces) == 0:
+        return drop
+    edges = np.sort(np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]]), axis=1)
+    keys = edges[:, 0] * np.int64(len(mesh.vertices)) + edges[:, 1]
+    ordered = np.sort(keys)
+    crowded = np.unique(ordered[2:][ordered[2:] == ordered[:-2]])  # edges with three faces or more
+    if len(crowded) == 0:
+        return drop
+    at = np.flatnonzero(np.isin(keys, crowded, assume_unique=False))
+    keys, owner = keys[at], at % len(faces)
+    area = mesh.face_areas()[owner]
+    order = np.lexsort((-area, keys))  # by edge, largest face first
+    keys, owner = keys[order], owner[order]
+    while True:
+        alive = ~drop[owner]
+        k, o = keys[alive], owner[alive]
+        start = np.ones(len(k), dtype=bool)
+        start[1:] = k[1:] != k[:-1]
+        group_start = np.maximum.accumulate(np.where(start, np.arange(len(k)), 0))
+        rank = np.arange(len(k)) - group_start  # 0 and 1: the two largest faces of the edge
+        extra = o[rank >= 2]
+        if len(extra) == 0:
+            return drop
+        drop[extra] = True
 
 
 def _islands(mesh: Mesh) -> np.ndarray:
@@ -91,21 +157,18 @@ def repair_mesh(mesh: Mesh, *, min_island_faces: int = 0, min_island_area: float
 
     non_manifold = 0
     if remove_non_manifold and mesh.n_faces:
-        o3d_mesh = mesh.to_o3d()
-        before = len(o3d_mesh.triangles)
-        o3d_mesh.remove_non_manifold_edges()
-        non_manifold = before - len(o3d_mesh.triangles)
+        bad = _non_manifold_faces(mesh)
+        non_manifold = int(bad.sum())
         if non_manifold:
-            mesh = Mesh.from_o3d(o3d_mesh, mesh.origin.copy())
-            if mesh.vertex_normals is None and o3d_mesh.has_vertex_normals():
-                mesh.vertex_normals = np.asarray(o3d_mesh.vertex_normals, dtype=np.float32)
+            mesh = mesh.keep_faces(~bad)
 
     islands = island_faces = 0
     if (min_island_faces > 0 or min_island_area > 0) and mesh.n_faces:
         labels = _islands(mesh)
         counts = np.bincount(labels)
-        areas = np.bincount(labels, weights=mesh.face_areas())
-        small = (counts < min_island_faces) | (areas < min_island_area)
+        small = counts < min_island_faces
+        if min_island_area > 0:
+            small |= np.bincount(labels, weights=mesh.face_areas()) < min_island_area
         small[counts == 0] = False
         drop = small[labels]
         islands, island_faces = int(small.sum()), int(drop.sum())

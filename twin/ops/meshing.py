@@ -62,13 +62,26 @@ class Mesh:
         a, b, c = (self.vertices[self.faces[:, k]] for k in range(3))
         return 0.5 * np.linalg.norm(np.cross(b - a, c - a), axis=1)
 
+    def vertex_normals_from_faces(self) -> np.ndarray:
+        """Unit vertex normals: the sum of the adjacent faces' area-weighted normals (float32)."""
+        a, b, c = (self.vertices[self.faces[:, k]] for k in range(3))
+        face = np.cross(b - a, c - a)  # length: twice the area
+        normals = np.column_stack([
+            np.bincount(self.faces.ravel(), weights=np.repeat(face[:, k], 3), minlength=self.n_vertices)
+            for k in range(3)
+        ])
+        length = np.linalg.norm(normals, axis=1, keepdims=True)
+        return (normals / np.where(length > 0, length, 1.0)).astype(np.float32)
+
     def area(self) -> float:
         return float(self.face_areas().sum())
 
     def keep_faces(self, keep: np.ndarray) -> Mesh:
         """The mesh with only the selected faces, unreferenced vertices dropped."""
         faces = self.faces[keep]
-        used = np.unique(faces)
+        referenced = np.zeros(len(self.vertices), dtype=bool)
+        referenced[faces.ravel()] = True
+        used = np.flatnonzero(referenced)
         remap = np.full(len(self.vertices), -1, dtype=np.int64)
         remap[used] = np.arange(len(used))
         return Mesh(
