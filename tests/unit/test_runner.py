@@ -67,6 +67,27 @@ def test_changed_parameter_reruns_only_what_follows(surveyed, tmp_path):
     assert ran == ["voxel_downsample", "write"]
 
 
+def test_cache_keeps_one_chain_per_survey_and_pipeline(surveyed, tmp_path):
+    """A rerun with a changed parameter drops the entries only the previous run used."""
+    from twin.pipeline.runner import stage_keys
+
+    def entries() -> set[str]:
+        return {p.stem for p in (surveyed.root / "cache").glob("??/*.npz")}
+
+    spec, source = _spec(tmp_path, voxel=0.5)
+    first = run_model(surveyed, "pavilion", "2024", spec, source)
+    inputs = json.loads((Path(first.path) / "provenance.json").read_text())["inputs"]
+    from twin.pipeline.provenance import InputRecord
+
+    keys = stage_keys(spec, [InputRecord.model_validate(i) for i in inputs])
+    assert entries() == set(keys[:-1])  # every stage but write
+    spec2, source2 = _spec(tmp_path, voxel=0.25)
+    run_model(surveyed, "pavilion", "2024", spec2, source2)
+    keys2 = stage_keys(spec2, [InputRecord.model_validate(i) for i in inputs])
+    assert keys2[:2] == keys[:2] and entries() == set(keys2[:-1])  # the old voxel stage's entry is gone
+    assert Path(first.path).is_dir()  # models are never pruned
+
+
 def test_interrupted_run_leaves_no_model_and_resumes(surveyed, tmp_path, monkeypatch):
     from twin.pipeline import stages
 

@@ -81,6 +81,32 @@ def cache_path(ws: Workspace, key: str) -> Path:
     return ws.root / "cache" / key[:2] / f"{key}.npz"
 
 
+def chain_record(ws: Workspace, structure_id: str, survey_id: str, pipeline: str) -> Path:
+    """Which cache entries the latest successful run of this pipeline on this survey used."""
+    return ws.root / "cache" / "chains" / structure_id / survey_id / f"{pipeline}.json"
+
+
+def prune_cache(ws: Workspace, structure_id: str, survey_id: str, pipeline: str, keys: list[str]) -> int:
+    """Record ``keys`` as this pipeline's chain for the survey and delete the entries its
+    previous chain held that neither this chain nor any other survey's or pipeline's
+    chain uses. The cache then holds one chain per (structure, survey, pipeline): enough
+    to rerun from any stage after a change, without growing by a whole model's worth of
+    arrays (gigabytes at tens of millions of points) at every run. Returns the bytes freed."""
+    record = chain_record(ws, structure_id, survey_id, pipeline)
+    previous = set(json.loads(record.read_text())) if record.is_file() else set()
+    atomic_write_bytes(record, json.dumps(keys).encode())
+    used = set()
+    for other in (ws.root / "cache" / "chains").rglob("*.json"):
+        used.update(json.loads(other.read_text()))
+    freed = 0
+    for key in previous - used:
+        path = cache_path(ws, key)
+        if path.is_file():
+            freed += path.stat().st_size
+            path.unlink()
+    return freed
+
+
 def model_dir(ws: Workspace, structure_id: str, survey_id: str, key: str) -> Path:
     return ws.root / "models" / structure_id / survey_id / key[:16]
 
@@ -193,6 +219,7 @@ def run_model(
             structure_id=structure_id, survey_id=survey_id, pipeline=spec.name, model_key=model_key,
             status="succeeded", started_at=db.now(), finished_at=db.now(), provenance_json=prov.model_dump_json(),
         ))
+    prune_cache(ws, structure_id, survey_id, spec.name, keys[:-1])
     return ModelResult(
         structure_id=structure_id, survey_id=survey_id, pipeline=spec.name, model_key=model_key, status="built",
         path=str(folder), stages_run=len(keys) - start, stages_cached=start, point_count=point_count,
