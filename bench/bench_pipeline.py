@@ -34,6 +34,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from twin.io.registry import inspect_scan  # noqa: E402
 from twin.sample import load_truth  # noqa: E402
 from twin.sample.evaluate import registration_errors  # noqa: E402
 
@@ -112,7 +113,7 @@ def main() -> None:
     structure = next(p.name for p in sorted(samples.iterdir()) if (p / "truth").is_dir())
     truth = load_truth(samples / structure / "truth" / "ground_truth.json")
     survey = args.survey or truth.surveys[0].id
-    points = sum(_las_points(f) for f in (samples / structure / survey).glob("*.la[sz]"))
+    points = sum(inspect_scan(f).point_count for f in (samples / structure / survey).glob("*.la[sz]"))
     print(f"{structure}/{survey}: {points:,} points in {len(truth.survey(survey).stations)} stations")
 
     results: dict[str, list[dict]] = {"twin": [], "open3d": []}
@@ -155,13 +156,6 @@ def _mesh_accuracy(folder: Path, truth, survey: str):
     from twin.sample.evaluate import mesh_accuracy  # noqa: PLC0415
 
     return mesh_accuracy(read_mesh_ply(folder / "mesh-full.ply"), read_scan(folder / "cloud.laz"), truth, survey)
-
-
-def _las_points(path: Path) -> int:
-    import laspy
-
-    with laspy.open(str(path)) as f:
-        return int(f.header.point_count)
 
 
 if __name__ == "__main__":

@@ -29,9 +29,6 @@ class IcpResult:
     iterations: int
 
 
-PARALLEL_QUERY = 100_000  # points; scipy starts new threads at every query
-
-
 def _rotation(w: np.ndarray) -> np.ndarray:
     """Rotation matrix of the rotation vector ``w`` (Rodrigues)."""
     angle = float(np.linalg.norm(w))
@@ -48,8 +45,7 @@ def compatible_pairs(moved: np.ndarray, moved_normals: np.ndarray, tree, target_
     ``max_distance`` whose normal is within the angle. ``signed`` needs normals oriented
     toward the scanners (then the two faces of a thin column or wall never pair);
     otherwise the sign is ignored."""
-    workers = -1 if len(moved) > PARALLEL_QUERY else 1  # threads cost more than they give on small queries
-    dist, idx = tree.query(moved, k=k, distance_upper_bound=max_distance, workers=workers)
+    dist, idx = tree.query(moved, k=k, distance_upper_bound=max_distance, workers=-1)
     if k == 1:
         dist, idx = dist[:, None], idx[:, None]
     n_target = len(target_normals)

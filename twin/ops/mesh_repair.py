@@ -109,7 +109,7 @@ def _non_manifold_faces(mesh: Mesh) -> np.ndarray:
         return drop
     at = np.flatnonzero(np.isin(keys, crowded, assume_unique=False))
     keys, owner = keys[at], at % len(faces)
-    area = mesh.face_areas()[owner]
+    area = mesh.face_areas(owner)
     order = np.lexsort((-area, keys))  # by edge, largest face first
     keys, owner = keys[order], owner[order]
     while True:

@@ -58,8 +58,10 @@ class Mesh:
     def world_vertices(self) -> np.ndarray:
         return self.vertices + self.origin
 
-    def face_areas(self) -> np.ndarray:
-        a, b, c = (self.vertices[self.faces[:, k]] for k in range(3))
+    def face_areas(self, which: np.ndarray | None = None) -> np.ndarray:
+        """The area of every face, or of the faces ``which`` indexes."""
+        faces = self.faces if which is None else self.faces[which]
+        a, b, c = (self.vertices[faces[:, k]] for k in range(3))
         return 0.5 * np.linalg.norm(np.cross(b - a, c - a), axis=1)
 
     def vertex_normals_from_faces(self) -> np.ndarray:
