@@ -89,11 +89,12 @@ def test_poisson_does_not_bridge_the_gap(poisson):
     assert _faces_in_gap(poisson) == 0
 
 
-def _wall_with_door() -> PointCloud:
+def _wall_with_door(along: float = 0.015, across: float = 0.015) -> PointCloud:
     """A 3 m x 2.5 m wall (y = 0, facing -y) with a 1 m x 2 m doorway, sampled on a
-    jittered 1.5 cm grid as a scanner samples it, 2 mm noise."""
+    jittered grid as a scanner samples it (``along`` apart on horizontal scan lines
+    ``across`` apart), 2 mm noise."""
     rng = np.random.default_rng(2)
-    gx, gz = np.meshgrid(np.arange(0.0, 3.0, 0.015), np.arange(0.0, 2.5, 0.015), indexing="ij")
+    gx, gz = np.meshgrid(np.arange(0.0, 3.0, along), np.arange(0.0, 2.5, across), indexing="ij")
     xz = np.column_stack([gx.ravel(), gz.ravel()]) + rng.normal(0, 0.002, (gx.size, 2))
     solid = ~((xz[:, 0] > 1.0) & (xz[:, 0] < 2.0) & (xz[:, 1] < 2.0))
     xz = xz[solid]
@@ -114,6 +115,29 @@ def test_a_doorway_stays_open_and_the_trim_is_what_keeps_it():
     assert _faces_in_door(untrimmed) > 0  # Poisson alone closes the opening
     assert _faces_in_door(trimmed) == 0
     assert trimmed.area() == pytest.approx(3.0 * 2.5 - 2.0, rel=0.05)
+
+
+def test_the_trim_keeps_a_surface_seen_on_scan_lines_far_apart():
+    """Far from the scanner, points lie 1 cm apart along scan lines 5 cm apart. The
+    surface between the lines is seen and stays whole; the surface past the jambs, where
+    the lines end, is held to the spacing along the lines."""
+    from twin._deps import open3d
+
+    o3d = open3d()
+    wall = _wall_with_door(along=0.01, across=0.05)
+    trimmed = poisson_mesh(wall, depth=8)
+    assert _faces_in_door(trimmed) == 0
+    gx, gz = np.meshgrid(np.arange(0.1, 2.9, 0.01), np.arange(0.1, 2.4, 0.01), indexing="ij")
+    probe = np.column_stack([gx.ravel(), np.zeros(gx.size), gz.ravel()])
+    probe = probe[~((probe[:, 0] > 0.9) & (probe[:, 0] < 2.1) & (probe[:, 2] < 2.1))]
+    scene = o3d.t.geometry.RaycastingScene()
+    scene.add_triangles(o3d.t.geometry.TriangleMesh.from_legacy(trimmed.to_o3d()))
+    gaps = scene.compute_distance(o3d.core.Tensor(probe.astype(np.float32))).numpy()
+    assert np.quantile(gaps, 0.99) < 0.005  # no strips cut out between the lines
+    c = trimmed.vertices[trimmed.faces].mean(axis=1)
+    jambs = (c[:, 0] > 1.0) & (c[:, 0] < 2.0) & (c[:, 2] > 0.1) & (c[:, 2] < 1.8)
+    overhang = np.minimum(c[jambs, 0] - 1.0, 2.0 - c[jambs, 0])
+    assert overhang.max(initial=0.0) < 0.05  # held to the 1 cm spacing along; across, 5 cm lines allow 9 cm
 
 
 def test_ball_pivoting_keeps_the_gap_open(scan):

@@ -7,9 +7,10 @@ trims take that back:
 
 - **density**: Poisson reports how many samples support each vertex; vertices below a
   low quantile of that density (the far-fetched extrapolation) go;
-- **distance**: faces with a vertex or centroid farther than ``max_distance`` from every
-  input point go. This is what keeps openings open: a face spanning a 0.5 m gap has its
-  centroid 0.25 m from any point, far beyond the few-millimetre spacing of a scan.
+- **distance**: faces with a vertex or centroid too far from the input points go. This
+  is what keeps openings open: a face spanning a 0.5 m gap has its centroid 0.25 m from
+  any point, far beyond the spacing of a scan. "Too far" is ``max_distance`` where given,
+  otherwise it follows the local spacing along and across the scan lines.
 
 Meshes stay in the cloud's float64 local frame and carry its origin.
 """
@@ -145,26 +146,38 @@ def trim_by_distance(mesh: Mesh, points: np.ndarray, max_distance: float) -> Mes
     return mesh.keep_faces(~(vertex_far[mesh.faces].any(axis=1) | centroid_far))
 
 
-def trim_by_local_spacing(mesh: Mesh, points: np.ndarray, factor: float, min_distance: float) -> Mesh:
-    """Drop faces with a vertex or the centroid farther from the nearest point than
-    ``factor`` times that point's local spacing (but never nearer than ``min_distance``).
+def trim_by_local_spacing(mesh: Mesh, points: np.ndarray, along_factor: float, across_factor: float,
+                          min_distance: float) -> Mesh:
+    """Drop faces with a vertex or the centroid outside the nearest point's reach: an
+    ellipse ``along_factor`` times the point's spacing along its scan line long and
+    ``across_factor`` times the spacing across it wide (neither under ``min_distance``).
 
     Poisson closes every hole; what is kept is surface the points vouch for. Near the
     scanner a door opening's edge is densely sampled and the surface spanning it is cut;
-    far away a roof sampled every 6 cm keeps its faces.
+    far away a roof sampled every 6 cm keeps its faces, and so does a courtyard seen at
+    grazing incidence, whose scan lines lie 5 cm apart with points 1 cm apart along them.
+    Faces between two lines lie half the across spacing from a point; faces past the end
+    of a line are held to the along spacing, so the surface does not run on past a
+    doorway's jamb.
     """
     from scipy.spatial import cKDTree  # noqa: PLC0415
 
-    if not (np.isfinite(factor) and factor > 0 and np.isfinite(min_distance) and min_distance >= 0):
-        raise UsageError(f"trim factor and distance must be positive, got {factor}, {min_distance}")
+    factors = (along_factor, across_factor, min_distance)
+    if not (np.isfinite(factors).all() and along_factor > 0 and across_factor > 0 and min_distance >= 0):
+        raise UsageError(f"trim factors and distance must be positive, got {factors}")
     if mesh.n_faces == 0:
         return mesh
     tree = cKDTree(points)
-    allowed = np.maximum(factor * local_spacing(points, tree), min_distance)
+    spacing = local_spacing(points, tree)
+    reach_along = np.maximum(along_factor * spacing.along, min_distance)
+    reach_across = np.maximum(across_factor * spacing.across, min_distance)
 
     def far(queries: np.ndarray) -> np.ndarray:
-        dist, idx = tree.query(queries, workers=-1)
-        return dist > allowed[idx]
+        _, idx = tree.query(queries, workers=-1)
+        offset = queries - points[idx]
+        along = np.einsum("nj,nj->n", offset, spacing.direction[idx])
+        across_sq = np.maximum(np.einsum("nj,nj->n", offset, offset) - along**2, 0.0)
+        return (along / reach_along[idx]) ** 2 + across_sq / reach_across[idx] ** 2 > 1.0
 
     centroids = mesh.vertices[mesh.faces].mean(axis=1)
     return mesh.keep_faces(~(far(mesh.vertices)[mesh.faces].any(axis=1) | far(centroids)))
@@ -172,12 +185,13 @@ def trim_by_local_spacing(mesh: Mesh, points: np.ndarray, factor: float, min_dis
 
 def poisson_mesh(cloud: PointCloud, depth: int = 10, scale: float = 1.1, linear_fit: bool = False, *,
                  density_quantile: float = 0.02, max_distance: float | None = None,
-                 distance_factor: float = 2.0) -> Mesh:
+                 trim_along: float = 3.0, trim_across: float = 1.75) -> Mesh:
     """Screened Poisson reconstruction (open3d), trimmed by density and by distance.
 
     With ``max_distance`` faces farther than that from every point are dropped; by
-    default the limit is ``distance_factor`` times the local point spacing, but at least
-    the size of a finest octree cell (the mesh cannot be finer than that).
+    default the limit follows the local point spacing: ``trim_along`` times it along the
+    scan lines, ``trim_across`` times it across them (see ``trim_by_local_spacing``), but
+    at least the size of a finest octree cell (the mesh cannot be finer than that).
     """
     from twin._deps import open3d  # noqa: PLC0415
     from twin.ops._o3d_convert import cloud_to_o3d  # noqa: PLC0415
@@ -200,7 +214,7 @@ def poisson_mesh(cloud: PointCloud, depth: int = 10, scale: float = 1.1, linear_
     if max_distance is not None:
         return trim_by_distance(mesh, cloud.xyz, max_distance)
     extent = float((cloud.xyz.max(axis=0) - cloud.xyz.min(axis=0)).max()) * scale
-    return trim_by_local_spacing(mesh, cloud.xyz, distance_factor, extent / 2 ** int(depth))
+    return trim_by_local_spacing(mesh, cloud.xyz, trim_along, trim_across, extent / 2 ** int(depth))
 
 
 def ball_pivoting_mesh(cloud: PointCloud, radii: tuple[float, ...] | None = None) -> Mesh:
