@@ -128,18 +128,19 @@ def test_change_is_found_where_the_truth_moved_and_nowhere_else(demo):
     assert np.median(np.abs(measured[ok] - expected[ok])) < 0.002
     element_ids = json.loads((folder / "comparison.json").read_text())["labels"]["element"]
     labels = np.asarray(las["element"])
+    lod = np.asarray(las["lod"], dtype=np.float64)
     for element in ("column-A5", "wall-north"):
         assert rows[element]["significant"] > 0, rows[element]
         on = ok & (labels == element_ids.index(element))
-        peak = np.argmax(np.where(on, np.abs(expected), 0))
-        # Where the truth moved most: within 0.25 m of its peak, on surface facing the move
-        # (at least half the peak along the normal; at a column's silhouette the normals
-        # are oblique and the cylinders catch both sides, sigma of 6-8 cm).
-        facing = np.abs(expected) >= 0.5 * np.abs(expected[peak])
-        near = on & facing & (np.linalg.norm(xyz - xyz[peak], axis=1) < 0.25)
-        # the largest change, where the truth has it, within 2 mm of the truth's
-        assert near.sum() >= 3 and significant[near].mean() >= 0.75, element
-        assert abs(np.median(measured[near]) - np.median(expected[near])) < 0.002, element
+        # Wherever the truth moved clearly more than the level of detection M3C2 states
+        # for the point, the change is found, with no bias over 2 mm and a median error
+        # under 3 mm. (At a column's silhouette the normals are oblique and sigma is 6-8
+        # cm: the stated level is large there, and rightly so.)
+        clear = on & (np.abs(expected) > 1.5 * lod)
+        assert clear.sum() >= 50, (element, clear.sum())
+        assert significant[clear].mean() >= 0.95, (element, significant[clear].mean())
+        error = measured[clear] - expected[clear]
+        assert abs(np.median(error)) < 0.002 and np.median(np.abs(error)) < 0.003, element
     for element, row in rows.items():
         if row.get("stable") and element not in ("column-A5", "wall-north") and row["core_points"] >= 100:
             assert row["significant_share"] <= 0.02, (element, row["significant_share"])
