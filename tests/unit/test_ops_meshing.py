@@ -6,10 +6,12 @@ import numpy as np
 import pytest
 
 from twin.errors import UsageError
+from twin.models.mesh import TriMesh
 from twin.models.pointcloud import PointCloud
+from twin.ops._o3d_convert import trimesh_from_o3d, trimesh_to_o3d
 from twin.ops.decimate import levels_of_detail
 from twin.ops.mesh_repair import repair_mesh
-from twin.ops.meshing import Mesh, ball_pivoting_mesh, poisson_mesh
+from twin.ops.meshing import ball_pivoting_mesh, poisson_mesh
 from twin.ops.spacing import point_spacing
 
 GAP = (1.0, 1.5)  # x range between the two blocks
@@ -53,19 +55,19 @@ def scan():
     return truth, cloud
 
 
-def _surface_to_mesh(truth, mesh: Mesh) -> np.ndarray:
+def _surface_to_mesh(truth, mesh: TriMesh) -> np.ndarray:
     from twin._deps import open3d
 
     o3d = open3d()
     scene = o3d.t.geometry.RaycastingScene()
-    scene.add_triangles(o3d.t.geometry.TriangleMesh.from_legacy(mesh.to_o3d()))
+    scene.add_triangles(o3d.t.geometry.TriangleMesh.from_legacy(trimesh_to_o3d(mesh)))
     o3d.utility.random.seed(1)
     probe = np.asarray(truth.sample_points_uniformly(20_000).points)
     probe = probe[_visible(probe)]
     return scene.compute_distance(o3d.core.Tensor(probe.astype(np.float32))).numpy()
 
 
-def _faces_in_gap(mesh: Mesh) -> int:
+def _faces_in_gap(mesh: TriMesh) -> int:
     c = mesh.vertices[mesh.faces].mean(axis=1)
     inside = (c[:, 0] > GAP[0] + 0.05) & (c[:, 0] < GAP[1] - 0.05) & (c[:, 1] > 0.05) & (c[:, 1] < 0.95)
     return int((inside & (c[:, 2] > 0.05) & (c[:, 2] < 1.15)).sum())
@@ -82,7 +84,7 @@ def test_poisson_follows_the_true_surface(scan, poisson):
     d = _surface_to_mesh(truth, poisson)
     assert d.mean() < 0.005 and np.quantile(d, 0.95) < 0.015, (d.mean(), np.quantile(d, 0.95))
     np.testing.assert_array_equal(poisson.origin, cloud.origin)
-    assert poisson.vertices.dtype == np.float64 and poisson.faces.dtype == np.int64
+    assert poisson.vertices.dtype == np.float64 and poisson.faces.dtype == np.int32
 
 
 def test_poisson_does_not_bridge_the_gap(poisson):
@@ -103,7 +105,7 @@ def _wall_with_door(along: float = 0.015, across: float = 0.015) -> PointCloud:
     return PointCloud(xyz, attrs={"normals": normals})
 
 
-def _faces_in_door(mesh: Mesh) -> int:
+def _faces_in_door(mesh: TriMesh) -> int:
     c = mesh.vertices[mesh.faces].mean(axis=1)
     return int(((c[:, 0] > 1.1) & (c[:, 0] < 1.9) & (c[:, 2] > 0.1) & (c[:, 2] < 1.9) & (np.abs(c[:, 1]) < 0.5)).sum())
 
@@ -131,7 +133,7 @@ def test_the_trim_keeps_a_surface_seen_on_scan_lines_far_apart():
     probe = np.column_stack([gx.ravel(), np.zeros(gx.size), gz.ravel()])
     probe = probe[~((probe[:, 0] > 0.9) & (probe[:, 0] < 2.1) & (probe[:, 2] < 2.1))]
     scene = o3d.t.geometry.RaycastingScene()
-    scene.add_triangles(o3d.t.geometry.TriangleMesh.from_legacy(trimmed.to_o3d()))
+    scene.add_triangles(o3d.t.geometry.TriangleMesh.from_legacy(trimesh_to_o3d(trimmed)))
     gaps = scene.compute_distance(o3d.core.Tensor(probe.astype(np.float32))).numpy()
     assert np.quantile(gaps, 0.99) < 0.005  # no strips cut out between the lines
     c = trimmed.vertices[trimmed.faces].mean(axis=1)
@@ -158,7 +160,7 @@ def test_meshing_needs_normals(scan):
     assert 0.003 < point_spacing(cloud.xyz) < 0.02
 
 
-def _dirty_mesh() -> Mesh:
+def _dirty_mesh() -> TriMesh:
     """Two quads sharing an edge, plus: a duplicate vertex, a degenerate face, a
     duplicated face, and a tiny floating triangle."""
     v = np.array([[0, 0, 0], [1, 0, 0], [1, 1, 0], [0, 1, 0], [2, 0, 0], [2, 1, 0],
@@ -168,7 +170,7 @@ def _dirty_mesh() -> Mesh:
                   [0, 0, 1],  # degenerate
                   [2, 0, 1],  # the first face again, rotated
                   [7, 8, 9]])  # island
-    return Mesh(v, f)
+    return TriMesh(v, f)
 
 
 def test_repair_removes_each_defect():
@@ -195,7 +197,7 @@ def test_levels_of_detail_skip_levels_that_would_not_reduce(poisson):
         levels_of_detail(poisson, {"bad": 2})
 
 
-def _grid(n: int, hole: tuple[int, int] | None = None) -> Mesh:
+def _grid(n: int, hole: tuple[int, int] | None = None) -> TriMesh:
     """An n x n grid of unit squares in the z = 0 plane, two faces per square, without
     the squares whose index range ``hole`` covers in both x and y."""
     i, j = np.meshgrid(np.arange(n + 1), np.arange(n + 1), indexing="ij")
@@ -207,7 +209,7 @@ def _grid(n: int, hole: tuple[int, int] | None = None) -> Mesh:
                 continue
             v00, v10, v01, v11 = a * (n + 1) + b, (a + 1) * (n + 1) + b, a * (n + 1) + b + 1, (a + 1) * (n + 1) + b + 1
             faces += [[v00, v10, v11], [v00, v11, v01]]
-    return Mesh(vertices, np.array(faces))
+    return TriMesh(vertices, np.array(faces))
 
 
 def test_repair_removes_non_manifold_edges_as_open3d_does():
@@ -222,16 +224,16 @@ def test_repair_removes_non_manifold_edges_as_open3d_does():
             faces.append([[face[0], face[1], sum(len(v) for v in vertices)]])
             vertices.append(apex[None])
             flaps += 1
-    mesh = Mesh(np.concatenate(vertices), np.concatenate(faces))
+    mesh = TriMesh(np.concatenate(vertices), np.concatenate(faces))
     repaired, report = repair_mesh(mesh)
     edges = np.sort(np.concatenate([repaired.faces[:, [0, 1]], repaired.faces[:, [1, 2]], repaired.faces[:, [2, 0]]]),
                     axis=1)
     assert np.unique(edges, axis=0, return_counts=True)[1].max() <= 2
-    reference = mesh.to_o3d()
+    reference = trimesh_to_o3d(mesh)
     reference.remove_non_manifold_edges()
     assert report.non_manifold_faces == mesh.n_faces - len(reference.triangles) > 0
     # open3d keeps the two largest faces of each edge too: the same area survives
-    kept = Mesh.from_o3d(reference)
+    kept = trimesh_from_o3d(reference)
     assert abs(repaired.area() - kept.area()) < 1e-9
 
 
@@ -239,12 +241,12 @@ def test_decimation_keeps_the_borders_of_openings():
     """A 40 x 40 grid with a 10 x 10 hole: the levels keep the hole's outline and the
     outer edge, carry colours, and give unit normals."""
     mesh = _grid(40, hole=(15, 25))
-    mesh.vertex_rgb = np.tile(np.array([[200, 100, 50]], dtype=np.uint8), (mesh.n_vertices, 1))
-    mesh.vertex_normals = np.tile(np.array([[0, 0, 1]], dtype=np.float32), (mesh.n_vertices, 1))
+    mesh.vertex_attrs["rgb"] = np.tile(np.array([[200, 100, 50]], dtype=np.uint8), (mesh.n_vertices, 1))
+    mesh.vertex_attrs["normals"] = np.tile(np.array([[0, 0, 1]], dtype=np.float32), (mesh.n_vertices, 1))
     levels = levels_of_detail(mesh, {"full": None, "1k": 1000, "300": 300})
     for name in ("1k", "300"):
         level = levels[name]
         assert level.n_faces <= {"1k": 1000, "300": 300}[name]
         assert abs(level.area() - (40 * 40 - 10 * 10)) < 1e-6  # nothing added, nothing lost
-        assert (level.vertex_rgb == [200, 100, 50]).all()
-        np.testing.assert_allclose(np.abs(level.vertex_normals[:, 2]), 1.0, atol=1e-6)
+        assert (level.vertex_attrs["rgb"] == [200, 100, 50]).all()
+        np.testing.assert_allclose(np.abs(level.vertex_attrs["normals"][:, 2]), 1.0, atol=1e-6)

@@ -8,7 +8,7 @@ No I/O and no catalog here. Each module does one job:
 - :mod:`twin.ops.voxel`        voxel downsampling (numpy, open3d's voxel set)
 - :mod:`twin.ops.normals`      normal estimation and orientation toward the scanner
 - :mod:`twin.ops.registration` multi-station registration (FPFH+RANSAC, ICP, pose graph)
-- :mod:`twin.ops.meshing`      the ``Mesh`` container, screened Poisson and ball pivoting, trimming
+- :mod:`twin.ops.meshing`      screened Poisson and ball pivoting, trimming
 - :mod:`twin.ops.mesh_repair`  degenerate/duplicate faces, non-manifold edges, small islands
 - :mod:`twin.ops.decimate`     quadric decimation into named levels of detail
 

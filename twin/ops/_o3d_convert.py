@@ -67,8 +67,8 @@ def trimesh_to_o3d(mesh):
     return mesh_to_o3d(mesh.vertices, mesh.faces, mesh.vertex_attrs.get("normals"), mesh.vertex_attrs.get("rgb"))
 
 
-def trimesh_from_o3d(o3d_mesh, origin: np.ndarray):
-    """An open3d TriangleMesh back as a twin TriMesh about ``origin``."""
+def trimesh_from_o3d(o3d_mesh, origin: np.ndarray | None = None):
+    """An open3d TriangleMesh back as a twin TriMesh about ``origin`` (zero if not given)."""
     from twin.models.mesh import TriMesh  # noqa: PLC0415
 
     arrays = mesh_arrays_from_o3d(o3d_mesh)
@@ -77,4 +77,4 @@ def trimesh_from_o3d(o3d_mesh, origin: np.ndarray):
         attrs["normals"] = arrays["vertex_normals"]
     if "vertex_rgb" in arrays:
         attrs["rgb"] = arrays["vertex_rgb"]
-    return TriMesh(arrays["vertices"], arrays["faces"], origin, attrs)
+    return TriMesh(arrays["vertices"], arrays["faces"], np.zeros(3) if origin is None else origin, attrs)

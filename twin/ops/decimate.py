@@ -23,12 +23,12 @@ from collections.abc import Mapping
 import numpy as np
 
 from twin.errors import UsageError
-from twin.ops.meshing import Mesh
+from twin.models.mesh import TriMesh
 
 DEFAULT_LEVELS: dict[str, int | None] = {"full": None, "1M": 1_000_000, "200k": 200_000, "50k": 50_000}
 
 
-def decimate(mesh: Mesh, target_faces: int) -> Mesh:
+def decimate(mesh: TriMesh, target_faces: int) -> TriMesh:
     """Quadric decimation to at most about ``target_faces`` faces."""
     import fast_simplification  # noqa: PLC0415
 
@@ -38,22 +38,25 @@ def decimate(mesh: Mesh, target_faces: int) -> Mesh:
         return mesh
     vertices, faces = fast_simplification.simplify(mesh.vertices, mesh.faces.astype(np.int32),
                                                    target_count=int(target_faces), preserve_border=True)
-    out = Mesh(vertices, faces, mesh.origin.copy())
+    out = TriMesh(vertices, faces, mesh.origin.copy())
     if out.n_faces > BORDER_SLACK * target_faces:  # the borders held it back
-        out = Mesh.from_o3d(out.to_o3d().simplify_quadric_decimation(int(target_faces)), mesh.origin.copy())
-    if mesh.vertex_rgb is not None:
+        from twin.ops._o3d_convert import trimesh_from_o3d, trimesh_to_o3d  # noqa: PLC0415
+
+        out = trimesh_from_o3d(trimesh_to_o3d(out).simplify_quadric_decimation(int(target_faces)), mesh.origin.copy())
+    if "rgb" in mesh.vertex_attrs:
         from scipy.spatial import cKDTree  # noqa: PLC0415
 
-        out.vertex_rgb = mesh.vertex_rgb[cKDTree(mesh.vertices).query(out.vertices, workers=-1)[1]]
-    if mesh.vertex_normals is not None:
-        out.vertex_normals = out.vertex_normals_from_faces()
+        nearest = cKDTree(mesh.vertices).query(out.vertices, workers=-1)[1]
+        out.vertex_attrs["rgb"] = mesh.vertex_attrs["rgb"][nearest]
+    if "normals" in mesh.vertex_attrs:
+        out.vertex_attrs["normals"] = out.vertex_normals_from_faces()
     return out
 
 
 BORDER_SLACK = 1.05  # a level may keep this many times its target before open3d finishes it
 
 
-def levels_of_detail(mesh: Mesh, levels: Mapping[str, int | None] = DEFAULT_LEVELS) -> dict[str, Mesh]:
+def levels_of_detail(mesh: TriMesh, levels: Mapping[str, int | None] = DEFAULT_LEVELS) -> dict[str, TriMesh]:
     """The mesh at each named level, finest first; levels that would not reduce are skipped."""
     if not levels:
         raise UsageError("no levels of detail given")
@@ -61,7 +64,7 @@ def levels_of_detail(mesh: Mesh, levels: Mapping[str, int | None] = DEFAULT_LEVE
         if target is not None and (int(target) != target or target < 4):
             raise UsageError(f"level {name!r}: target must be None or at least 4 faces, got {target}")
     ordered = sorted(levels.items(), key=lambda item: -np.inf if item[1] is None else -item[1])
-    out: dict[str, Mesh] = {}
+    out: dict[str, TriMesh] = {}
     current = mesh
     for name, target in ordered:
         if target is None:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from twin.errors import UsageError
-from twin.ops.meshing import Mesh
+from twin.models.mesh import TriMesh
 
 
 @dataclass(frozen=True)
@@ -28,7 +28,7 @@ class RepairReport:
         return dict(self.__dict__)
 
 
-def _degenerate(mesh: Mesh, min_area: float) -> np.ndarray:
+def _degenerate(mesh: TriMesh, min_area: float) -> np.ndarray:
     f = mesh.faces
     repeated = (f[:, 0] == f[:, 1]) | (f[:, 1] == f[:, 2]) | (f[:, 0] == f[:, 2])
     return repeated | (mesh.face_areas() <= min_area)
@@ -76,7 +76,7 @@ def _duplicate_faces(faces: np.ndarray) -> np.ndarray:
     return _first_of_equal(_row_keys(corners), corners) != np.arange(len(faces))
 
 
-def _merge_duplicate_vertices(mesh: Mesh) -> tuple[Mesh, int]:
+def _merge_duplicate_vertices(mesh: TriMesh) -> tuple[TriMesh, int]:
     v = np.ascontiguousarray(mesh.vertices)
     first = _first_of_equal(_hash_rows((v + 0.0).view(np.uint64)), v)  # + 0.0: -0.0 and 0.0 alike
     keep = first == np.arange(len(v))
@@ -84,16 +84,10 @@ def _merge_duplicate_vertices(mesh: Mesh) -> tuple[Mesh, int]:
     if merged == 0:
         return mesh, 0
     new_index = np.cumsum(keep) - 1
-    return Mesh(
-        v[keep],
-        new_index[first][mesh.faces],
-        mesh.origin.copy(),
-        None if mesh.vertex_normals is None else mesh.vertex_normals[keep],
-        None if mesh.vertex_rgb is None else mesh.vertex_rgb[keep],
-    ), merged
+    return mesh.keep_vertices(keep, new_index[first][mesh.faces]), merged
 
 
-def _non_manifold_faces(mesh: Mesh) -> np.ndarray:
+def _non_manifold_faces(mesh: TriMesh) -> np.ndarray:
     """Faces to drop so that no edge has more than two faces: at each such edge the
     smallest faces go until two are left (open3d's rule), all edges at once, repeated
     until none is left."""
@@ -125,7 +119,7 @@ def _non_manifold_faces(mesh: Mesh) -> np.ndarray:
         drop[extra] = True
 
 
-def _islands(mesh: Mesh) -> np.ndarray:
+def _islands(mesh: TriMesh) -> np.ndarray:
     """Connected component (via shared vertices) of each face."""
     from scipy.sparse import coo_matrix  # noqa: PLC0415
     from scipy.sparse.csgraph import connected_components  # noqa: PLC0415
@@ -139,8 +133,8 @@ def _islands(mesh: Mesh) -> np.ndarray:
     return labels[f[:, 0]]
 
 
-def repair_mesh(mesh: Mesh, *, min_island_faces: int = 0, min_island_area: float = 0.0,
-                min_face_area: float = 0.0, remove_non_manifold: bool = True) -> tuple[Mesh, RepairReport]:
+def repair_mesh(mesh: TriMesh, *, min_island_faces: int = 0, min_island_area: float = 0.0,
+                min_face_area: float = 0.0, remove_non_manifold: bool = True) -> tuple[TriMesh, RepairReport]:
     """A clean copy of ``mesh`` and what was removed.
 
     Islands (face sets connected by shared vertices) with fewer than

@@ -16,7 +16,6 @@ from twin.errors import ProcessingError
 from twin.io.registry import read_scan
 from twin.models import pipeline as spec
 from twin.models.catalog import ScanRecord
-from twin.models.mesh import TriMesh
 from twin.models.pointcloud import PointCloud
 from twin.pipeline.state import ModelState
 
@@ -207,22 +206,6 @@ def _default_reference(ctx: StageContext, names: list[str]) -> str:
     return with_crs[0] if with_crs else sorted(names)[0]
 
 
-def _to_trimesh(mesh) -> TriMesh:
-    """The ops' mesh as the TriMesh the state, writers and exporters share."""
-    attrs = {}
-    if mesh.vertex_normals is not None:
-        attrs["normals"] = np.asarray(mesh.vertex_normals, dtype=np.float32)
-    if mesh.vertex_rgb is not None:
-        attrs["rgb"] = mesh.vertex_rgb
-    return TriMesh(mesh.vertices, mesh.faces, mesh.origin, attrs)
-
-
-def _to_ops_mesh(mesh: TriMesh):
-    from twin.ops.meshing import Mesh  # noqa: PLC0415
-
-    return Mesh(mesh.vertices, mesh.faces, mesh.origin, mesh.vertex_attrs.get("normals"), mesh.vertex_attrs.get("rgb"))
-
-
 def mesh(state: ModelState, stage: spec.MeshStage, ctx: StageContext) -> ModelState:
     from twin.ops import meshing  # noqa: PLC0415
 
@@ -231,7 +214,7 @@ def mesh(state: ModelState, stage: spec.MeshStage, ctx: StageContext) -> ModelSt
                                       density_quantile=stage.density_quantile, max_distance=stage.max_distance)
     else:
         result = meshing.ball_pivoting_mesh(state.cloud, radii=tuple(stage.radii) if stage.radii else None)
-    state.mesh = _to_trimesh(result)
+    state.mesh = result
     state.lods = {}
     return state
 
@@ -239,8 +222,8 @@ def mesh(state: ModelState, stage: spec.MeshStage, ctx: StageContext) -> ModelSt
 def repair(state: ModelState, stage: spec.RepairStage, ctx: StageContext) -> ModelState:
     from twin.ops.mesh_repair import repair_mesh  # noqa: PLC0415
 
-    repaired, report = repair_mesh(_to_ops_mesh(state.mesh), min_island_faces=stage.min_island_faces)
-    state.mesh = _to_trimesh(repaired)
+    repaired, report = repair_mesh(state.mesh, min_island_faces=stage.min_island_faces)
+    state.mesh = repaired
     state.metrics["repair"] = report.model_dump() if hasattr(report, "model_dump") else vars(report)
     return state
 
@@ -248,8 +231,7 @@ def repair(state: ModelState, stage: spec.RepairStage, ctx: StageContext) -> Mod
 def decimate(state: ModelState, stage: spec.DecimateStage, ctx: StageContext) -> ModelState:
     from twin.ops.decimate import levels_of_detail  # noqa: PLC0415
 
-    levels = levels_of_detail(_to_ops_mesh(state.mesh), stage.levels)
-    state.lods = {name: _to_trimesh(level) for name, level in levels.items()}
+    state.lods = levels_of_detail(state.mesh, stage.levels)
     return state
 
 
