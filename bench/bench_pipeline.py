@@ -34,6 +34,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from twin.io.ply import ply_element_counts  # noqa: E402
 from twin.io.registry import inspect_scan  # noqa: E402
 from twin.sample import load_truth  # noqa: E402
 from twin.sample.evaluate import registration_errors  # noqa: E402
@@ -65,7 +66,7 @@ def run_twin(samples: Path, structure: str, survey: str) -> dict:
     result = json.loads(out)["succeeded"][0]
     provenance = json.loads((Path(result["path"]) / "provenance.json").read_text())
     stages = {s["stage"]: s["seconds"] for s in provenance["stages"]}
-    faces = {p.stem.removeprefix("mesh-"): _ply_faces(p) for p in Path(result["path"]).glob("mesh-*.ply")}
+    faces = {p.stem.removeprefix("mesh-"): ply_element_counts(p).get("face", 0) for p in Path(result["path"]).glob("mesh-*.ply")}
     transforms = {n: s["transform"] for n, s in result["registration"]["stations"].items()}
     return {"seconds": seconds, "peak_mb": peak, "ingest_seconds": ingest_s, "stages": stages, "faces": faces,
             "points_out": result["point_count"], "transforms": transforms, "folder": result["path"]}
@@ -80,16 +81,6 @@ def run_open3d(samples: Path, structure: str, survey: str, truth) -> dict:
     result = json.loads(stdout)
     return {"seconds": seconds, "peak_mb": peak, "stages": result["seconds"], "faces": result["faces"],
             "points_out": result["points_out"], "transforms": result["transforms"], "folder": str(out)}
-
-
-def _ply_faces(path: Path) -> int:
-    with path.open("rb") as f:
-        for line in f:
-            if line.startswith(b"element face"):
-                return int(line.split()[2])
-            if line.startswith(b"end_header"):
-                return 0
-    return 0
 
 
 def generate(points_per_station: int, stations: int) -> Path:

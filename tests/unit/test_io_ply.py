@@ -10,7 +10,7 @@ from plyfile import PlyData, PlyElement
 
 from twin.errors import ScanReadError
 from twin.io import registry
-from twin.io.ply import PlyFormat
+from twin.io.ply import PlyFormat, ply_element_counts
 
 N = 1000
 FACES = 7
@@ -70,6 +70,7 @@ def test_round_trip(tmp_path: Path, text: bool, order: str, encoding: str) -> No
     np.testing.assert_allclose(cloud.attrs["intensity"], v["scalar_intensity"], rtol=1e-6)
     assert cloud.attrs["label"].dtype == np.int32 and cloud.attrs["label"].tolist() == v["label"].tolist()
     assert cloud.attrs["confidence"].dtype == np.float32
+    assert ply_element_counts(path) == {"vertex": N, "face": FACES}
 
 
 @pytest.mark.parametrize("text", [False, True])

@@ -82,6 +82,11 @@ def _read_header(path: Path) -> _Header:
     return _parse_header(path, lines, newline + 1)
 
 
+def ply_element_counts(path: Path) -> dict[str, int]:
+    """How many of each element (``vertex``, ``face`` ...) a PLY file's header declares."""
+    return {element.name: element.count for element in _read_header(Path(path)).elements}
+
+
 def _parse_header(path: Path, lines: list[str], data_offset: int) -> _Header:
     encoding = version = None
     elements: list[_Element] = []
