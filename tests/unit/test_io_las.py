@@ -41,6 +41,28 @@ def test_chunked_equals_whole(tmp_path: Path):
     assert np.allclose(np.concatenate([c["xyz"] for c in chunks]), whole.world_xyz)
 
 
+@pytest.mark.parametrize("suffix", [".las", ".laz"])
+def test_colour_depth_is_decided_per_file(tmp_path: Path, suffix: str):
+    """A 16-bit file whose first thousand points are dark (every value under 256) reads
+    them as near black, not as bright 8-bit colour; an 8-bit file stays as written."""
+    import laspy
+
+    from twin.io.registry import format_for
+
+    path = write_las(tmp_path / f"c{suffix}", n=4000)
+    las = laspy.read(path)
+    dark = np.arange(4000) < 1000
+    las.red = las.green = las.blue = np.where(dark, 200, 51400).astype(np.uint16)
+    las.write(str(path))
+    chunks = list(format_for(path).iter_chunks(path, chunk_points=1000))
+    rgb = np.concatenate([c["rgb"] for c in chunks])
+    assert (rgb[dark] <= 1).all() and (rgb[~dark] == 200).all()
+    las.red = las.green = las.blue = np.where(dark, 12, 200).astype(np.uint16)
+    las.write(str(path))
+    rgb = read_scan(path).attrs["rgb"]
+    assert (rgb[dark] == 12).all() and (rgb[~dark] == 200).all()
+
+
 def test_missing_crs_warns(tmp_path: Path):
     info = inspect_scan(write_las(tmp_path / "nocrs.las", epsg=None))
     assert info.crs.epsg is None and any("no coordinate system" in w for w in info.crs.warnings)

@@ -97,11 +97,12 @@ class _LasFamily(ScanFormat):
                 self._check_size(path, header)
             has_rgb = int(header.point_format.id) in _RGB_FORMATS
             extra = list(header.point_format.extra_dimension_names)
+            rgb_max = _file_colour_max(reader, header) if has_rgb else None
             delivered = 0
             compressed = self.name != "las"
             try:
                 for points in reader.chunk_iterator(chunk_points):
-                    chunk = _chunk_arrays(points, header, has_rgb, extra)
+                    chunk = _chunk_arrays(points, header, has_rgb, extra, rgb_max)
                     if compressed:
                         _check_within_header_bounds(path, chunk["xyz"], header, delivered)
                     delivered += len(chunk["xyz"])
@@ -119,7 +120,39 @@ class _LasFamily(ScanFormat):
                 )
 
 
-def _chunk_arrays(points, header, has_rgb: bool, extra: list[str]) -> Chunk:
+COLOUR_SAMPLES = 16  # places in a file whose colours decide its colour depth
+COLOUR_SAMPLE_POINTS = 2000
+
+
+def _file_colour_max(reader, header) -> float | None:
+    """The largest colour value the file is written for: 65535 when colours sampled
+    across the file go above 255 (16-bit, as the LAS standard asks), else None (each
+    chunk's values decide; many files store 8-bit values).
+
+    Deciding per file matters: a dark stretch of a 16-bit file (all values under 256)
+    read on its own looks 8-bit, and would come out bright. Sampling seeks to evenly
+    spaced points (LAZ by its chunk table), so it costs a few thousand points, not a pass.
+    """
+    count = int(header.point_count)
+    if count == 0:
+        return None
+    try:
+        top = 0
+        for start in np.unique(np.linspace(0, max(count - COLOUR_SAMPLE_POINTS, 0), COLOUR_SAMPLES).astype(np.int64)):
+            reader.seek(int(start))
+            points = reader.read_points(COLOUR_SAMPLE_POINTS)
+            if len(points):
+                top = max(top, int(max(points.red.max(), points.green.max(), points.blue.max())))
+            if top > 255:
+                return 65535.0
+        return None
+    except Exception:  # noqa: BLE001 - a damaged file is reported by the full read that follows
+        return None
+    finally:
+        reader.seek(0)
+
+
+def _chunk_arrays(points, header, has_rgb: bool, extra: list[str], rgb_max: float | None = None) -> Chunk:
     raw = points.array
     # Build x, y, z as three contiguous rows and hand out the (n, 3) transpose: per-axis
     # reductions (bounds) then run over contiguous memory, ~20x faster than on (n, 3) C order.
@@ -135,7 +168,7 @@ def _chunk_arrays(points, header, has_rgb: bool, extra: list[str]) -> Chunk:
         "point_source_id": raw["point_source_id"].astype(np.uint16, copy=False),
     }
     if has_rgb:
-        chunk["rgb"] = rgb_to_uint8(np.stack([raw["red"], raw["green"], raw["blue"]], axis=1))
+        chunk["rgb"] = rgb_to_uint8(np.stack([raw["red"], raw["green"], raw["blue"]], axis=1), rgb_max)
     for name in extra:
         chunk[name] = np.asarray(points[name])
     return chunk
