@@ -57,6 +57,24 @@ def test_attributes_follow_their_kind(cloud):
     assert out.attrs["classification"][0] == values[np.argmax(counts)]
 
 
+def test_every_voxel_takes_its_most_common_class_whether_uniform_or_mixed(cloud):
+    """Voxels of one class and voxels of several sit side by side: each gets its mode, ties
+    to the smallest value, and the input is left as it was."""
+    xyz = cloud.xyz.copy()
+    classes = np.where(xyz[:, 0] < 1.5, 6, cloud.attrs["classification"]).astype(np.uint8)
+    mixed = PointCloud(xyz, cloud.origin, {"classification": classes})
+    out = voxel_downsample(mixed, 0.1)
+    np.testing.assert_array_equal(mixed.xyz, cloud.xyz)
+    groups = group_by_voxel(xyz, 0.1)
+    expected = []
+    for start, count in zip(groups.starts, groups.counts):
+        values, counts = np.unique(classes[groups.order[start : start + count]], return_counts=True)
+        expected.append(values[np.argmax(counts)])  # np.unique sorts: argmax takes the smallest tie
+    np.testing.assert_array_equal(out.attrs["classification"], expected)
+    uniform = out.attrs["classification"] == 6
+    assert 0.3 < uniform.mean() < 0.7  # both kinds of voxel are exercised
+
+
 def test_nearest_keeps_measured_points(cloud):
     out = voxel_downsample(cloud, 0.2, method="nearest")
     assert len(out) == len(voxel_downsample(cloud, 0.2))

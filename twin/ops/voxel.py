@@ -56,14 +56,21 @@ class VoxelGroups:
         return inv
 
 
-def voxel_indices(xyz: np.ndarray, voxel_size: float) -> tuple[np.ndarray, np.ndarray]:
-    """Integer voxel coordinates of every point (open3d's grid) and the grid's min bound."""
+def voxel_indices(xyz: np.ndarray, voxel_size: float) -> tuple[list[np.ndarray], np.ndarray]:
+    """Integer voxel coordinates of every point (open3d's grid), one int64 array per axis,
+    and the grid's min bound. Column by column: numpy's arithmetic over an (n, 3) array
+    is several times slower than over three contiguous columns."""
     if not np.isfinite(voxel_size) or voxel_size <= 0:
         raise UsageError(f"voxel size must be a positive number of metres, got {voxel_size}")
-    # Column by column: numpy's axis-0 reduction over (n, 3) is several times slower.
-    min_bound = np.array([xyz[:, j].min() for j in range(3)]) - voxel_size * 0.5
-    ijk = np.floor((xyz - min_bound) / voxel_size).astype(np.int64)
-    return ijk, min_bound
+    columns = [np.array(xyz[:, j], dtype=np.float64) for j in range(3)]  # copies: changed in place below
+    min_bound = np.array([c.min() for c in columns]) - voxel_size * 0.5
+    index = []
+    for j, c in enumerate(columns):
+        c -= min_bound[j]
+        c /= voxel_size
+        np.floor(c, out=c)
+        index.append(c.astype(np.int64))
+    return index, min_bound
 
 
 def group_by_voxel(xyz: np.ndarray, voxel_size: float) -> VoxelGroups:
@@ -73,20 +80,28 @@ def group_by_voxel(xyz: np.ndarray, voxel_size: float) -> VoxelGroups:
     if n == 0:
         empty = np.empty(0, dtype=np.int64)
         return VoxelGroups(empty, empty, empty, np.empty((0, 3), np.int64), np.zeros(3), float(voxel_size))
-    ijk, min_bound = voxel_indices(xyz, voxel_size)
-    dims = ijk.max(axis=0) + 1
-    if float(dims[0]) * float(dims[1]) * float(dims[2]) < 2.0**62:
-        key = (ijk[:, 0] * dims[1] + ijk[:, 1]) * dims[2] + ijk[:, 2]
+    (i, j, k), min_bound = voxel_indices(xyz, voxel_size)
+    dims = [int(c.max()) + 1 for c in (i, j, k)]
+    cells = float(dims[0]) * float(dims[1]) * float(dims[2])
+    if cells < 2.0**62:
+        # int32 keys where the grid allows: they sort faster than int64.
+        key_type = np.int32 if cells < 2.0**31 else np.int64
+        key = i.astype(key_type)
+        key *= dims[1]
+        key += j.astype(key_type, copy=False)
+        key *= dims[2]
+        key += k.astype(key_type, copy=False)
         order = np.argsort(key)
         sorted_key = key[order]
         boundary = sorted_key[1:] != sorted_key[:-1]
     else:  # a grid too fine to pack into one int64 (e.g. 1 mm over kilometres)
-        order = np.lexsort((ijk[:, 2], ijk[:, 1], ijk[:, 0]))
-        s = ijk[order]
-        boundary = np.any(s[1:] != s[:-1], axis=1)
+        order = np.lexsort((k, j, i))
+        boundary = (i[order[1:]] != i[order[:-1]]) | (j[order[1:]] != j[order[:-1]]) | (k[order[1:]] != k[order[:-1]])
     starts = np.concatenate(([0], np.flatnonzero(boundary) + 1))
     counts = np.diff(np.append(starts, n))
-    return VoxelGroups(order, starts, counts, ijk[order[starts]], min_bound, float(voxel_size))
+    first = order[starts]
+    ijk = np.stack([i[first], j[first], k[first]], axis=1)
+    return VoxelGroups(order, starts, counts, ijk, min_bound, float(voxel_size))
 
 
 def _group_mean(values_sorted: np.ndarray, groups: VoxelGroups) -> np.ndarray:
@@ -97,6 +112,20 @@ def _group_mean(values_sorted: np.ndarray, groups: VoxelGroups) -> np.ndarray:
 
 def _group_mode(values_sorted: np.ndarray, groups: VoxelGroups) -> np.ndarray:
     """The most common value of a 1-D integer attribute per voxel (ties: smallest value)."""
+    first = values_sorted[groups.starts]
+    uniform = np.minimum.reduceat(values_sorted, groups.starts) == np.maximum.reduceat(values_sorted, groups.starts)
+    if uniform.all():  # the usual case (flags after a drop, one class per voxel): no sort needed
+        return first
+    mixed = ~uniform
+    in_mixed = np.repeat(mixed, groups.counts)
+    sub_counts = groups.counts[mixed]
+    sub = VoxelGroups(groups.order[in_mixed], np.concatenate(([0], np.cumsum(sub_counts)[:-1])), sub_counts,
+                      groups.ijk[mixed], groups.min_bound, groups.voxel_size)
+    first[mixed] = _group_mode_sorting(values_sorted[in_mixed], sub)
+    return first
+
+
+def _group_mode_sorting(values_sorted: np.ndarray, groups: VoxelGroups) -> np.ndarray:
     values = values_sorted.astype(np.int64)
     lo = values.min()
     span = int(values.max() - lo) + 1
