@@ -14,7 +14,8 @@ The test cloud is generated: a small site (hall, annex, columns, dome) ray-cast 
 station at 2 mm range noise, 0.5 % of returns thrown along their ray. ``scan`` keeps the
 scanner's order (what a scanner writes), ``shuffled`` permutes it (what merged or
 resampled clouds look like). Each variant runs in its own process (peak memory is that
-process's max RSS, open3d's import included); times are the median of ``--runs``.
+process's max RSS, open3d's import included); the sides take turns and times are
+the median of ``--runs``, with the median of the paired runs' ratios beside them.
 CloudCompare is added as a column when its command line is installed.
 """
 
@@ -169,16 +170,21 @@ def worker(args: argparse.Namespace) -> None:
     print(json.dumps(result))
 
 
-def measure(kind: str, ply: Path, runs: int, backend: str) -> dict:
-    results = []
+def measure(kinds: list[str], ply: Path, runs: int, backend: str) -> tuple[dict[str, dict], dict[str, list[dict]]]:
+    """Median figures per kind, and every run's figures; the kinds take turns run by run,
+    so that a machine slowing down or speeding up mid-bench weighs on every side alike."""
+    results: dict[str, list[dict]] = {kind: [] for kind in kinds}
     for _ in range(runs):
-        cmd = [sys.executable, __file__, "--worker", kind, "--ply", str(ply), "--backend", backend]
-        out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
-        results.append(json.loads(out))
+        for kind in kinds:
+            cmd = [sys.executable, __file__, "--worker", kind, "--ply", str(ply), "--backend", backend]
+            out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
+            results[kind].append(json.loads(out))
     keys = ("read_s", "clean_s", "total_s", "peak_rss_mb")
-    summary = {k: statistics.median(r[k] for r in results) for k in keys}
-    summary.update(kept=results[0]["kept"], out=results[0]["out"])
-    return summary
+    summaries = {}
+    for kind, rows in results.items():
+        summaries[kind] = {k: statistics.median(r[k] for r in rows) for k in keys}
+        summaries[kind].update(kept=rows[0]["kept"], out=rows[0]["out"])
+    return summaries, results
 
 
 def main() -> None:
@@ -208,17 +214,15 @@ def main() -> None:
             pts = xyz if order == "scan" else xyz[np.random.default_rng(1).permutation(len(xyz))]
             ply = Path(tmp) / f"cloud_{order}.ply"
             write_ply(ply, pts)
-            rows = {"open3d": measure("open3d", ply, args.runs, backend),
-                    "twin": measure("twin", ply, args.runs, backend)}
-            if have_cc:
-                rows["cloudcompare"] = measure("cloudcompare", ply, args.runs, backend)
+            rows, runs = measure(["open3d", "twin", *(["cloudcompare"] if have_cc else [])], ply, args.runs, backend)
             print(f"\n[{order} order]")
             print(f"{'':14}{'read s':>9}{'clean s':>9}{'total s':>9}{'Mpts/s':>9}{'peak MB':>9}{'kept':>10}{'out':>10}")
             for name, r in rows.items():
                 print(f"{name:14}{r['read_s']:9.3f}{r['clean_s']:9.3f}{r['total_s']:9.3f}"
                       f"{args.points / r['total_s'] / 1e6:9.2f}{r['peak_rss_mb']:9.0f}{r['kept']:10d}{r['out']:10d}")
             o, t = rows["open3d"], rows["twin"]
-            print(f"open3d / twin: total {o['total_s'] / t['total_s']:.2f}x, "
+            paired = statistics.median(a["total_s"] / b["total_s"] for a, b in zip(runs["open3d"], runs["twin"]))
+            print(f"open3d / twin: total {o['total_s'] / t['total_s']:.2f}x (median of paired runs {paired:.2f}x), "
                   f"SOR + voxel alone {o['clean_s'] / t['clean_s']:.2f}x, "
                   f"peak memory {t['peak_rss_mb'] / o['peak_rss_mb']:.2f}x of open3d's")
 
