@@ -9,8 +9,8 @@ pairs whose normals differ by more than ``max_angle_deg`` removes those pulls; a
 Tukey-weighted solve keeps the remaining outliers (a surface seen by one station only)
 from biasing the estimate.
 
-Everything is numpy and scipy's cKDTree, on float64 coordinates that the caller has
-centred near zero.
+Everything is numpy and a k-d tree (twin.ops.neighbours), on float64 coordinates that
+the caller has centred near zero.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ def compatible_pairs(moved: np.ndarray, moved_normals: np.ndarray, tree, target_
     ``max_distance`` whose normal is within the angle. ``signed`` needs normals oriented
     toward the scanners (then the two faces of a thin column or wall never pair);
     otherwise the sign is ignored."""
-    dist, idx = tree.query(moved, k=k, distance_upper_bound=max_distance, workers=-1)
+    dist, idx = tree.query(moved, k=k, distance_upper_bound=max_distance)
     if k == 1:
         dist, idx = dist[:, None], idx[:, None]
     n_target = len(target_normals)
@@ -80,14 +80,14 @@ def point_to_plane_icp(
 
     Each iteration pairs points as :func:`compatible_pairs` does, then solves the
     linearised point-to-plane problem with Tukey weights (scale ``max_distance / 2``).
-    ``tree`` is a prebuilt ``cKDTree(target)`` to reuse across calls. Iterations use at
+    ``tree`` is a prebuilt ``KdTree(target)`` to reuse across calls. Iterations use at
     most ``max_points`` source points (an even stride through them), and the returned
     fitness and RMSE are measured on the same stride: querying every point of a
     multi-million-point station again would cost more than the iterations.
     """
-    from scipy.spatial import cKDTree  # noqa: PLC0415
+    from twin.ops.neighbours import KdTree  # noqa: PLC0415
 
-    tree = tree if tree is not None else cKDTree(target)
+    tree = tree if tree is not None else KdTree(target)
     transform = np.asarray(init, dtype=np.float64).copy()
     min_cos = float(np.cos(np.radians(max_angle_deg)))
     scale = max_distance / 2.0

@@ -43,16 +43,16 @@ def trim_by_density(mesh: TriMesh, densities: np.ndarray, quantile: float) -> Tr
 
 def trim_by_distance(mesh: TriMesh, points: np.ndarray, max_distance: float) -> TriMesh:
     """Drop faces with a vertex or the centroid farther than ``max_distance`` from ``points``."""
-    from scipy.spatial import cKDTree  # noqa: PLC0415
+    from twin.ops.neighbours import KdTree  # noqa: PLC0415
 
     if not np.isfinite(max_distance) or max_distance <= 0:
         raise UsageError(f"trim distance must be a positive number of metres, got {max_distance}")
     if mesh.n_faces == 0:
         return mesh
-    tree = cKDTree(points)
-    vertex_far = tree.query(mesh.vertices, distance_upper_bound=max_distance, workers=-1)[0] > max_distance
+    tree = KdTree(points)
+    vertex_far = tree.query(mesh.vertices, distance_upper_bound=max_distance)[0] > max_distance
     centroids = mesh.vertices[mesh.faces].mean(axis=1)
-    centroid_far = tree.query(centroids, distance_upper_bound=max_distance, workers=-1)[0] > max_distance
+    centroid_far = tree.query(centroids, distance_upper_bound=max_distance)[0] > max_distance
     return mesh.keep_faces(~(vertex_far[mesh.faces].any(axis=1) | centroid_far))
 
 
@@ -70,20 +70,20 @@ def trim_by_local_spacing(mesh: TriMesh, points: np.ndarray, along_factor: float
     of a line are held to the along spacing, so the surface does not run on past a
     doorway's jamb.
     """
-    from scipy.spatial import cKDTree  # noqa: PLC0415
+    from twin.ops.neighbours import KdTree  # noqa: PLC0415
 
     factors = (along_factor, across_factor, min_distance)
     if not (np.isfinite(factors).all() and along_factor > 0 and across_factor > 0 and min_distance >= 0):
         raise UsageError(f"trim factors and distance must be positive, got {factors}")
     if mesh.n_faces == 0:
         return mesh
-    tree = cKDTree(points)
+    tree = KdTree(points)
     spacing = local_spacing(points, tree)
     reach_along = np.maximum(along_factor * spacing.along, min_distance)
     reach_across = np.maximum(across_factor * spacing.across, min_distance)
 
     def far(queries: np.ndarray) -> np.ndarray:
-        _, idx = tree.query(queries, workers=-1)
+        _, idx = tree.query(queries)
         offset = queries - points[idx]
         along = np.einsum("nj,nj->n", offset, spacing.direction[idx])
         across_sq = np.maximum(np.einsum("nj,nj->n", offset, offset) - along**2, 0.0)

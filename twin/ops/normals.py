@@ -131,14 +131,13 @@ def orient_from_oriented_neighbours(xyz: np.ndarray, normals: np.ndarray, orient
     station written without its scanner position): the overlap between stations lets
     the known orientation carry over, point by point, without a global propagation.
     """
-    from scipy.spatial import cKDTree  # noqa: PLC0415
+    from twin.ops.neighbours import KdTree  # noqa: PLC0415
 
     oriented = np.asarray(oriented, dtype=bool)
     todo = ~oriented
     if not todo.any() or not oriented.any():
         return normals
-    tree = cKDTree(xyz[oriented], balanced_tree=False, compact_nodes=False)
-    nearest = tree.query(xyz[todo], k=1, workers=-1)[1]
+    nearest = KdTree(xyz[oriented]).query(xyz[todo], k=1)[1]
     reference = normals[oriented][nearest]
     out = normals.copy()
     flip = np.einsum("ij,ij->i", out[todo].astype(np.float64), reference.astype(np.float64)) < 0

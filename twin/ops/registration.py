@@ -227,7 +227,7 @@ class _Station:
     scanner: np.ndarray | None  # scanner position in centred coordinates, when known
     points: np.ndarray  # centred full-resolution points
     levels: dict = field(default_factory=dict)  # voxel size -> open3d cloud with normals
-    trees: dict = field(default_factory=dict)  # voxel size -> cKDTree of that level's points
+    trees: dict = field(default_factory=dict)  # voxel size -> KdTree of that level's points
     structure: np.ndarray | None = None  # coarse points off the dominant plane
     plane_normal: np.ndarray | None = None  # unit normal of the dominant plane, when there is one
     features: tuple | None = None  # (structure points, their FPFH features)
@@ -308,14 +308,14 @@ def _features(station: _Station, settings: RegistrationSettings):
 
 def _feature_matches(src: _Station, dst: _Station, settings: RegistrationSettings) -> np.ndarray:
     """Mutual nearest neighbours in FPFH space between the structure points, (m, 2)."""
-    from scipy.spatial import cKDTree  # noqa: PLC0415
+    from twin.ops.neighbours import KdTree  # noqa: PLC0415
 
     _, f_src = _features(src, settings)
     _, f_dst = _features(dst, settings)
     a = np.asarray(f_src.data).T
     b = np.asarray(f_dst.data).T
-    _, ab = cKDTree(b).query(a, k=1, workers=-1)
-    _, ba = cKDTree(a).query(b, k=1, workers=-1)
+    _, ab = KdTree(b).query(a, k=1)
+    _, ba = KdTree(a).query(b, k=1)
     mutual = np.flatnonzero(ba[ab] == np.arange(len(a)))
     return np.column_stack([mutual, ab[mutual]]).astype(np.int32)
 
@@ -413,9 +413,9 @@ def _arrays(station: _Station, voxel: float) -> tuple[np.ndarray, np.ndarray]:
 def _tree(station: _Station, voxel: float):
     """A k-d tree of the station's level at ``voxel``, in its own (centred) frame; cached."""
     if voxel not in station.trees:
-        from scipy.spatial import cKDTree  # noqa: PLC0415
+        from twin.ops.neighbours import KdTree  # noqa: PLC0415
 
-        station.trees[voxel] = cKDTree(_arrays(station, voxel)[0])
+        station.trees[voxel] = KdTree(_arrays(station, voxel)[0])
     return station.trees[voxel]
 
 

@@ -11,14 +11,14 @@ from twin.errors import UsageError
 
 def point_spacing(xyz: np.ndarray, sample: int = 50_000, seed: int = 0) -> float:
     """Median distance from a point to its nearest neighbour (on a sample of the points)."""
-    from scipy.spatial import cKDTree  # noqa: PLC0415
+    from twin.ops.neighbours import KdTree  # noqa: PLC0415
 
     xyz = np.asarray(xyz, dtype=np.float64)
     if len(xyz) < 2:
         raise UsageError("point spacing needs at least two points")
     rng = np.random.default_rng(seed)
     probe = xyz if len(xyz) <= sample else xyz[rng.choice(len(xyz), sample, replace=False)]
-    dist, _ = cKDTree(xyz).query(probe, k=2, workers=-1)
+    dist, _ = KdTree(xyz).query(probe, k=2)
     return float(np.median(dist[:, 1]))
 
 
@@ -49,12 +49,12 @@ def local_spacing(xyz: np.ndarray, tree=None, k: int = 8, reach: int = 16) -> Sc
     the farthest of them where none does). Both spacings are smoothed by the median over
     the point's ``k`` nearest points (itself included).
     """
-    from scipy.spatial import cKDTree  # noqa: PLC0415
+    from twin.ops.neighbours import KdTree  # noqa: PLC0415
 
     xyz = np.asarray(xyz, dtype=np.float64)
     if len(xyz) <= max(k, reach):
         raise UsageError(f"local spacing needs more than {max(k, reach)} points")
-    tree = tree if tree is not None else cKDTree(xyz)
+    tree = tree if tree is not None else KdTree(xyz)
     local = (xyz - xyz.mean(axis=0)).astype(np.float32)
     nearest = np.empty(len(xyz), dtype=np.float32)
     across = np.empty(len(xyz), dtype=np.float32)
@@ -62,7 +62,7 @@ def local_spacing(xyz: np.ndarray, tree=None, k: int = 8, reach: int = 16) -> Sc
     neighbours = np.empty((len(xyz), k), dtype=np.int64)
     for start in range(0, len(xyz), CHUNK):
         rows = slice(start, min(start + CHUNK, len(xyz)))
-        dist, idx = tree.query(xyz[rows], k=reach, workers=-1)
+        dist, idx = tree.query(xyz[rows], k=reach)
         neighbours[rows] = idx[:, :k]
         dist, idx = dist[:, 1:].astype(np.float32), idx[:, 1:]
         offsets = local[idx] - local[rows, None, :]
