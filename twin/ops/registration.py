@@ -711,21 +711,27 @@ class _PlanMatcher:
     """Correlates the plan-view footprints of two levelled stations for any yaw."""
 
     def __init__(self, p: np.ndarray, g_src: float, q: np.ndarray, g_dst: float, cell: float):
+        import scipy.fft  # noqa: PLC0415  (several times numpy's FFT here, on both cores)
+
         self.p, self.g_src, self.cell = p, g_src, cell
         radius = max(np.abs(p[:, :2]).max(), np.abs(q[:, :2]).max())
         half = int(np.ceil(radius / cell)) + 2
         self.size = 1 << int(np.ceil(np.log2(4 * half)))  # room for any shift without wrap-around
         self.lo = np.array([-half * cell, -half * cell])
-        self.target = np.fft.rfft2(_plan_images(q, g_dst, self.lo, (self.size, self.size), cell))
+        self.target = scipy.fft.rfft2(_plan_images(q, g_dst, self.lo, (self.size, self.size), cell), workers=-1)
 
     def best_shift(self, yaw: float) -> tuple[float, np.ndarray]:
         """(correlation, horizontal shift) of the best placement at ``yaw``, sub-cell precise."""
+        import scipy.fft  # noqa: PLC0415
+
         c, s = np.cos(yaw), np.sin(yaw)
         p = self.p
         rotated = np.column_stack([c * p[:, 0] - s * p[:, 1], s * p[:, 0] + c * p[:, 1], p[:, 2]])
         shape = (self.size, self.size)
-        source = np.fft.rfft2(_plan_images(rotated, self.g_src, self.lo, shape, self.cell))
-        corr = np.fft.irfft2((self.target * np.conj(source)).sum(axis=0), s=shape)
+        source = scipy.fft.rfft2(_plan_images(rotated, self.g_src, self.lo, shape, self.cell), workers=-1)
+        # Occupancy images are 0/1, so the correlation counts cells: rounding it takes the
+        # FFT's rounding noise out of which of two equal peaks wins.
+        corr = np.rint(scipy.fft.irfft2((self.target * np.conj(source)).sum(axis=0), s=shape, workers=-1))
         di, dj = np.unravel_index(int(np.argmax(corr)), shape)
         fi = _subcell(corr[[(di - 1) % self.size, di, (di + 1) % self.size], dj])
         fj = _subcell(corr[di, [(dj - 1) % self.size, dj, (dj + 1) % self.size]])
