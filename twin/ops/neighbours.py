@@ -24,15 +24,13 @@ class KdTree:
     def __init__(self, points: np.ndarray, leafsize: int = 16):
         from pykdtree.kdtree import KDTree  # noqa: PLC0415
 
-        self.points = np.ascontiguousarray(points, dtype=np.float64)
-        self.n = len(self.points)
-        self._tree = KDTree(self.points, leafsize=leafsize) if self.n else None
+        points = np.ascontiguousarray(points, dtype=np.float64)
+        self.n = len(points)
+        self._tree = KDTree(points, leafsize=leafsize) if self.n else None
 
-    def query(self, x: np.ndarray, k: int = 1, distance_upper_bound: float = np.inf,
-              workers: int = -1) -> tuple[np.ndarray, np.ndarray]:
-        """Distances and indices of each row of ``x``'s ``k`` nearest points, nearest first.
-        ``workers`` is accepted for ``cKDTree`` compatibility; pykdtree's OpenMP threads
-        follow ``OMP_NUM_THREADS``."""
+    def query(self, x: np.ndarray, k: int = 1, distance_upper_bound: float = np.inf) -> tuple[np.ndarray, np.ndarray]:
+        """Distances and indices of each row of ``x``'s ``k`` nearest points, nearest first
+        (on pykdtree's OpenMP threads: ``OMP_NUM_THREADS`` of them)."""
         x = np.ascontiguousarray(x, dtype=np.float64).reshape(-1, 3)
         k = int(k)
         found = min(k, self.n)

@@ -438,11 +438,10 @@ class _PlacedUnion:
         self.points = _MovedRows([a for a, _ in arrays], poses, translate=True)
         self.normals = _MovedRows([b for _, b in arrays], poses, translate=False)
 
-    def query(self, x: np.ndarray, k: int = 1, distance_upper_bound: float = np.inf, workers: int = -1):
+    def query(self, x: np.ndarray, k: int = 1, distance_upper_bound: float = np.inf):
         dist, idx = [], []
         for tree, inv, offset in self.parts:
-            d, i = tree.query(x @ inv[:3, :3].T + inv[:3, 3], k=k, distance_upper_bound=distance_upper_bound,
-                              workers=workers)
+            d, i = tree.query(x @ inv[:3, :3].T + inv[:3, 3], k=k, distance_upper_bound=distance_upper_bound)
             if k == 1:
                 d, i = d[:, None], i[:, None]
             dist.append(d)

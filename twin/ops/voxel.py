@@ -118,18 +118,16 @@ def _group_mode(values_sorted: np.ndarray, groups: VoxelGroups) -> np.ndarray:
         return first
     mixed = ~uniform
     in_mixed = np.repeat(mixed, groups.counts)
-    sub_counts = groups.counts[mixed]
-    sub = VoxelGroups(groups.order[in_mixed], np.concatenate(([0], np.cumsum(sub_counts)[:-1])), sub_counts,
-                      groups.ijk[mixed], groups.min_bound, groups.voxel_size)
-    first[mixed] = _group_mode_sorting(values_sorted[in_mixed], sub)
+    mixed_gid = np.repeat(np.arange(int(mixed.sum())), groups.counts[mixed])
+    first[mixed] = _group_mode_sorting(values_sorted[in_mixed], mixed_gid)
     return first
 
 
-def _group_mode_sorting(values_sorted: np.ndarray, groups: VoxelGroups) -> np.ndarray:
+def _group_mode_sorting(values_sorted: np.ndarray, gid: np.ndarray) -> np.ndarray:
+    """The mode per group by sorting; ``gid`` numbers the groups 0, 1, ... point by point."""
     values = values_sorted.astype(np.int64)
     lo = values.min()
     span = int(values.max() - lo) + 1
-    gid = groups.group_ids()
     key = gid * span + (values - lo)  # sorts by voxel, then by value
     key.sort()
     run_start = np.concatenate(([0], np.flatnonzero(key[1:] != key[:-1]) + 1))
