@@ -9,29 +9,20 @@ import sys
 from pathlib import Path
 
 import pytest
-import typer
 from typer.testing import CliRunner
 
 from tests.conftest import workspace_state
-from twin.cli import layers_cmd
-from twin.cli.common import TwinGroup
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "data" / "layers" / "example.yaml"
 TEXT = EXAMPLE.read_text(encoding="utf-8")
 
 
-def _app() -> typer.Typer:
-    # the main app registers these once the lead wires them in; until then, the same commands here
-    app = typer.Typer(cls=TwinGroup, add_completion=False, pretty_exceptions_enable=False)
-    app.add_typer(layers_cmd.app, name="layers")
-    app.command()(layers_cmd.query)
-    return app
-
-
 @pytest.fixture
 def run():
+    """The real `twin` app, as the console script runs it: `layers` and `query` must be registered on it."""
+    from twin.cli.app import app
+
     runner = CliRunner()
-    app = _app()
 
     def invoke(*args):
         return runner.invoke(app, [str(a) for a in args])
@@ -163,18 +154,19 @@ def test_bad_input_one_line_nonzero_unchanged(run, ws, tmp_path: Path, make_args
 
 
 @pytest.mark.parametrize(
-    "args",
+    ("args", "message"),
     [
-        ["layers", "show", "pavilion", "--rev", "0"],
-        ["layers", "diff", "pavilion", "one", "2"],
-        ["layers", "set", "pavilion"],
-        ["query", "--colour", "red"],
+        (["layers", "show", "pavilion", "--rev", "0"], "Invalid value for '--rev'"),
+        (["layers", "diff", "pavilion", "one", "2"], "Invalid value for 'rev1'"),
+        (["layers", "set", "pavilion"], "Missing argument 'file'"),
+        (["query", "--colour", "red"], "No such option: --colour"),
     ],
 )
-def test_malformed_arguments_are_usage_errors(run, ws, args):
+def test_malformed_arguments_are_usage_errors(run, ws, args, message):
     before = workspace_state(ws)
     result = run(*args, "-w", ws)
     assert result.exit_code == 2
+    assert message in result.stderr  # the command's own usage error, not "No such command" (also exit 2)
     assert workspace_state(ws) == before
 
 

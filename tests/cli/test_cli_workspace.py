@@ -11,15 +11,51 @@ import pytest
 
 from tests.conftest import workspace_state, write_las
 
-COMMANDS = ["demo", "inspect", "init", "ingest", "structures", "surveys", "scans", "verify", "process", "layers",
-            "query", "export", "sample"]
+# every command of `twin`, in the order `twin --help` lists them (a new command is added here too)
+COMMANDS = ["demo", "inspect", "init", "ingest", "structures", "surveys", "scans", "verify", "process", "query",
+            "compare", "report", "export", "sample", "layers"]  # fmt: skip
+
+
+def _registered_commands() -> dict:
+    """The commands registered on the real app, as click sees them: {name: command}."""
+    import typer
+
+    from twin.cli.app import app
+
+    return dict(typer.main.get_command(app).commands)
+
+
+def _help_rows(text: str) -> list[str]:
+    """The first column of every row in the help's command panels (rich boxes other than Options), or of
+    click's plain "Commands:" section where rich is off."""
+    rows, panel = [], None
+    for line in text.splitlines():
+        if line.startswith("╭─"):
+            panel = line.strip("╭─╮ ")
+        elif line.startswith("╰"):
+            panel = None
+        elif line.rstrip() == "Commands:":
+            panel = "plain"
+        elif panel == "plain":
+            if line.startswith("  ") and line[2:3] != " ":
+                rows.append(line.split()[0])
+            elif line and not line.startswith(" "):
+                panel = None
+        elif panel not in (None, "Options", "Arguments") and line.startswith("│ ") and line[2:3] != " ":
+            rows.append(line[2:].split()[0])
+    return rows
 
 
 def test_help_lists_every_command(cli):
+    """Each command registered on the real app has its own row in `twin --help`: not merely its name
+    somewhere on the page (most names also occur in other commands' descriptions), no row missing,
+    none left over, none hidden; and the app registers exactly the commands above."""
+    registered = _registered_commands()
+    assert list(registered) == COMMANDS
+    assert not [name for name, command in registered.items() if command.hidden]
     result = cli("--help")
     assert result.exit_code == 0
-    for name in COMMANDS:
-        assert name in result.stdout
+    assert _help_rows(result.stdout) == list(registered), result.stdout
 
 
 @pytest.mark.parametrize("name", COMMANDS)

@@ -152,9 +152,29 @@ def test_pcd_autzen_las_attributes(real_data: Path) -> None:
     assert cloud.attrs["classification"].dtype == np.uint8
     assert cloud.attrs["point_source_id"].dtype == np.uint16
     assert cloud.attrs["GpsTime"].dtype == np.float64
-    # float64 coordinates survive: UTM northings keep their centimetres
-    cents = np.round(cloud.world_xyz[:, 1] * 100)
-    np.testing.assert_allclose(cloud.world_xyz[:, 1] * 100, cents, atol=1e-4)
+    # float64 coordinates survive: every coordinate equals the file's float64, read here independently
+    # (measured: 0 difference; margin: one float64 step at a northing near 4.88e6 m, 1e-9 m). Float32
+    # would step 0.5 m there: whole centimetres still, so the centimetre check alone cannot tell.
+    raw = _pcd_binary_records(real_data / "pdal/autzen-utm.pcd")
+    expected = np.column_stack([raw["X"], raw["Y"], raw["Z"]])
+    assert cloud.world_xyz.dtype == np.float64
+    np.testing.assert_allclose(cloud.world_xyz, expected, atol=1e-9, rtol=0)
+    # UTM northings keep their centimetres (measured: within 6e-8 cm of a whole centimetre; margin 1e-6 cm)
+    northing_cm = cloud.world_xyz[:, 1] * 100
+    np.testing.assert_allclose(northing_cm, np.round(northing_cm), atol=1e-6, rtol=0)
+    assert np.mean(cloud.world_xyz[:, 1] % 0.5 != 0) > 0.9  # not float32's half-metre steps (measured 98.6 %)
+
+
+def _pcd_binary_records(path: Path) -> np.ndarray:
+    """A minimal reader of an uncompressed binary PCD (COUNT 1 fields), independent of twin.io."""
+    data = path.read_bytes()
+    start = data.index(b"\nDATA binary\n") + len(b"\nDATA binary\n")
+    header = {line.split()[0]: line.split()[1:] for line in data[:start].decode("ascii").splitlines() if line}
+    kinds = {"F": "f", "U": "u", "I": "i"}
+    fields = zip(header["FIELDS"], header["SIZE"], header["TYPE"], strict=True)
+    dtype = np.dtype([(name, "<" + kinds[t] + size) for name, size, t in fields])
+    assert set(header["COUNT"]) == {"1"}
+    return np.frombuffer(data, dtype=dtype, count=int(header["POINTS"][0]), offset=start)
 
 
 def test_ply_bunny(real_data: Path) -> None:

@@ -139,9 +139,19 @@ def test_tiny_triangles_leave_no_holes():
     a = (i[:, None] * (n + 1) + i[None, :]).ravel()
     faces = np.concatenate([np.c_[a, a + 1, a + n + 2], np.c_[a, a + n + 2, a + n + 1]])
     picture = render_mesh(verts, faces, elevation("front"), 10, Uniform((200, 0, 0)))
+    fr = picture.frame
+    assert (fr.u0, fr.v1, fr.width, fr.height) == pytest.approx((-0.04, 2.04, 22, 22))  # 4 cm margin each side
+    # the square spans pixel edges -0.04 + k / 10 from k = 0 (u = -0.04 .. 0.06) to k = 20 (1.96 .. 2.06):
+    # it touches 21 x 21 pixels, 20 x 20 of them at their centres. Every touched pixel is drawn (each
+    # triangle marks its centroid's pixel) and nothing else: a solid 21 x 21 block, 441 pixels, no hole.
+    # Margin: none (measured exactly 441; 400, i.e. 9 % holes, without the centroid marks).
     img = pixels(picture)
     red = (img[..., 0] == 200) & (img[..., 1] == 0)
-    assert red.sum() >= 20 * 20  # every pixel of the square drawn
+    rows, cols = np.nonzero(red)
+    block = red[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
+    assert block.shape == (21, 21) and block.all(), f"{block.size - block.sum()} holes in {block.shape}"
+    assert red.sum() == 21 * 21
+    assert picture.coverage == pytest.approx(21 * 21 / (22 * 22), abs=1e-12)
 
 
 # ---------------------------------------------------------------------------- pictures

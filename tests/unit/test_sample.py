@@ -254,10 +254,28 @@ def test_same_seed_same_bytes_other_seed_other_points(tmp_path):
     assert len(x1.points) != len(x2.points) or not np.array_equal(x1.X, x2.X)
 
 
-def test_the_pavilion_does_not_depend_on_the_seed():
+def test_the_pavilion_does_not_depend_on_the_seed(tmp_path):
+    """Two seeds scan the same building: the seed moves the stations and the noise, never the pavilion,
+    its deformations, its elements or its layers. Margin: none, the truth files are byte-identical."""
     a, b = build_pavilion(), build_pavilion()
-    assert np.array_equal(a.vertices, b.vertices)
+    assert np.array_equal(a.vertices, b.vertices) and np.array_equal(a.triangles, b.triangles)
     assert {d.element for d in default_deformations()} == {"column-A5", "wall-north"}
+
+    one = generate(tmp_path / "one", points_per_station=500, stations=2, surveys=2, seed=1)
+    two = generate(tmp_path / "two", points_per_station=500, stations=2, surveys=2, seed=2)
+    # the seed took effect: other station setups, other points (else this test would prove nothing)
+    assert [s.position_utm for s in one.surveys[1].stations] != [s.position_utm for s in two.surveys[1].stations]
+    assert not filecmp.cmp(one.path("survey-2025/S2.laz"), two.path("survey-2025/S2.laz"), shallow=False)
+    # ... and left the building as it was
+    for name in ("truth/pavilion-2024.ply", "truth/pavilion-2025.ply", "layers.yaml"):
+        assert filecmp.cmp(one.path(name), two.path(name), shallow=False), name
+    assert one.elements == two.elements  # ids, materials and regions
+    assert one.deformations == two.deformations
+    assert [s.mesh for s in one.surveys] == [s.mesh for s in two.surveys]
+    # the 2024 truth is build_pavilion's mesh (measured 4.8e-7 m apart: the file's float32; margin 1e-6 m)
+    written = read_truth_mesh(one.path(one.surveys[0].mesh))
+    assert np.array_equal(written.triangles, a.triangles)
+    np.testing.assert_allclose(written.vertices, a.vertices, atol=1e-6, rtol=0)
 
 
 def test_cli_writes_a_sample_and_refuses_bad_arguments(tmp_path, capsys):
