@@ -70,7 +70,9 @@ def compare(
     ] = None,
     orientation: Annotated[
         str | None,
-        typer.Option(help="Normal orientation: outward (default), inward, up, stations, or X,Y,Z.",
+        typer.Option(help="Normal orientation: outward (default; CloudCompare's 'from barycenter'), inward, up "
+                          "(+Z: CloudCompare's and PDAL's default), down, none (PDAL), +x..-z, from-origin, "
+                          "toward-origin, stations (CloudCompare's 'use origin points'), or X,Y,Z.",
                      rich_help_panel=_M3C2, show_default=False),
     ] = None,
     threshold: Annotated[
@@ -103,6 +105,14 @@ def compare(
     Results: core_points.laz and .csv (per core point: distance, lod, significant, normal,
     n1, n2, sigma1, sigma2), elements.csv and .json (significant changes first), and
     comparison.json (settings, inputs, alignment, outputs with SHA-256).
+
+    Twin's M3C2 defaults are its own: median and IQR, outward normals, LoD from 5 points a
+    side, single-pass cylinder, NaN (with a reason) for a core point without a normal.
+    PDAL's filters.m3c2: --mean --orientation up (PDAL's min_points 1 also drops a core
+    point with an empty side, as twin does). CloudCompare's qM3C2: --mean --orientation up
+    with --normal-radius and --cylinder-radius set to HALF of its normal and projection
+    scales (those are diameters); its progressive depth search, multi-scale normals and
+    zero-normal rule are the presets 'cloudcompare' and 'pdal' of twin.compare.options.
 
     Example: twin compare thai-hoa-palace --from 2024-03 --to 2025-03
     """

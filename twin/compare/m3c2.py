@@ -32,6 +32,19 @@ CloudCompare's default) on each side, else LoD is NaN and the change is not sign
 py4dgeo has no minimum (one point gives a distance and a NaN LoD, since it divides by
 n - 1); PDAL drops the core point below its ``min_points`` (default 1).
 
+Rules of the references, as options (read from qM3C2Process.cpp, qM3C2Tools.cpp,
+qM3C2Dialog.ui, CCCoreLib DgmOctree.cpp, and PDAL's M3C2Filter.cpp; tests in
+tests/unit/test_m3c2_rules.py): ``normal_radii`` (qM3C2's multi-scale normals, the most
+planar scale by :func:`planarity`), ``progressive`` (qM3C2's default multi-pass depth
+search), ``positive_only``, ``min_points_gate`` ('lod' as CloudCompare, 'distance' as
+PDAL), ``no_normal='ball'`` (both references keep a zero normal, which turns the
+cylinder into a ball and the distance into 0), orientations ``none`` and
+``away_from_points`` (CloudCompare's "from origin"/"from sensor"). ``M3C2Result.reason``
+says why a value is NaN (:data:`REASONS`). Not reproduced: CloudCompare's quantised
+(compressed) normals and float32 coordinates, and PDAL's skipping of the first
+neighbour when the core point equals the cloud's first point; these move a point across
+a cylinder wall now and then (4 of the 103 core points of PDAL's autzen-bmx pair).
+
 Compared with py4dgeo (``bench/bench_m3c2.py`` and the tests run both on the same
 clouds): cylinder counts and distances agree to rounding wherever both define them, with
 these systematic differences, all from the definition rather than the arithmetic:
@@ -96,7 +109,19 @@ PAIRS_PER_SEARCH = 2_000_000  # about this many (query, point) pairs per open3d 
 PAIRS_PER_CHUNK = 200_000  # about this many pairs per numpy pass: temporaries stay in cache
 DEFAULT_WORKERS = 2  # threads by default: open3d's search holds the GIL, so more only contend
 
-Orientation = Literal["vector", "toward_points", "outward", "inward"]
+Orientation = Literal["vector", "toward_points", "away_from_points", "outward", "inward", "none"]
+
+# why a core point has no distance (or no LoD): ``M3C2Result.reason``
+OK, NO_NORMAL, EMPTY1, EMPTY2, FEW_POINTS, ZERO_NORMAL = range(6)
+REASONS = {
+    OK: "ok",
+    NO_NORMAL: "no normal: fewer than 3 points within the normal radius (distance NaN)",
+    EMPTY1: "no epoch-1 point in the cylinder (distance NaN)",
+    EMPTY2: "no epoch-2 point in the cylinder (distance NaN)",
+    FEW_POINTS: "fewer than min_points in the cylinder on one side (LoD NaN; distance NaN too with "
+    "min_points_gate 'distance')",
+    ZERO_NORMAL: "no normal: zero normal, the cylinder became a ball (no_normal 'ball'; distance 0)",
+}
 
 
 class M3C2Params(BaseModel):
@@ -112,6 +137,29 @@ class M3C2Params(BaseModel):
     registration_error: float = Field(default=0.0, ge=0, description="added to the LoD inside the 1.96 factor")
     use_median: bool = Field(default=False, description="median and interquartile range instead of mean and std")
     min_points: int = Field(default=5, ge=1, description="points per cloud in the cylinder for a LoD")
+    min_points_gate: Literal["lod", "distance"] = Field(
+        default="lod",
+        description="'lod': below min_points a side still gets a distance (from 1 point), only LoD and "
+        "significance are NaN/False (CloudCompare); 'distance': the core point gets nothing (PDAL)",
+    )
+    normal_radii: tuple[float, ...] = Field(
+        default=(),
+        description="multi-scale normals: candidate radii (none: single scale, normal_radius); the scale whose "
+        "neighbourhood is most planar by qM3C2's criterion wins; normal_radius must be at least the largest",
+    )
+    progressive: bool = Field(
+        default=False,
+        description="CloudCompare's multi-pass depth search: the cylinder grows by cylinder_radius per pass and "
+        "stops once |centre| + 2 spread < current half length (qM3C2's default)",
+    )
+    positive_only: bool = Field(
+        default=False, description="only points on the normal's side of the core point (CloudCompare's option)"
+    )
+    no_normal: Literal["nan", "ball"] = Field(
+        default="nan",
+        description="a core point without a normal: 'nan' (distance NaN), or 'ball' as CloudCompare and PDAL "
+        "(zero normal: the points within cylinder_radius, all projected to 0, distance 0)",
+    )
     normal_source: Literal["epoch1", "epoch2", "core"] = Field(
         default="epoch1", description="the cloud whose neighbours give the normals"
     )
@@ -127,8 +175,12 @@ class M3C2Params(BaseModel):
     def _orientation_inputs(self) -> M3C2Params:
         if not any(self.orientation_vector):
             raise ValueError("orientation_vector must not be the zero vector")
-        if self.orientation == "toward_points" and not self.orientation_points:
-            raise ValueError("orientation 'toward_points' needs at least one point in orientation_points")
+        if self.orientation in ("toward_points", "away_from_points") and not self.orientation_points:
+            raise ValueError(f"orientation {self.orientation!r} needs at least one point in orientation_points")
+        if any(not (math.isfinite(r) and r > 0) for r in self.normal_radii):
+            raise ValueError("normal_radii must be positive numbers")
+        if self.normal_radii and max(self.normal_radii) > self.normal_radius * (1.0 + 1e-12):
+            raise ValueError("normal_radius (the search radius) must be at least the largest of normal_radii")
         return self
 
     @property
@@ -157,6 +209,8 @@ class M3C2Result:
     sigma1: np.ndarray  # (m,) float64 spread of epoch 1 along the normal (std, or IQR with use_median)
     sigma2: np.ndarray  # (m,) float64
     params: M3C2Params
+    reason: np.ndarray | None = None  # (m,) uint8: why a value is missing (REASONS); OK where all is defined
+    normal_scale: np.ndarray | None = None  # (m,) float64: the radius whose PCA gave the normal; NaN where none
 
     def __len__(self) -> int:
         return len(self.distance)
@@ -179,6 +233,13 @@ class M3C2Result:
             "m3c2_count2": self.n2,
             "normals": self.normal,
         }
+
+    def reasons(self) -> dict[str, int]:
+        """How many core points fall under each reason (only the reasons that occur)."""
+        if self.reason is None:
+            return {}
+        codes, counts = np.unique(self.reason, return_counts=True)
+        return {REASONS[int(c)]: int(n) for c, n in zip(codes, counts, strict=True)}
 
     def summary(self) -> dict[str, float | int]:
         """Counts and a few figures for reports and logs."""
@@ -288,10 +349,66 @@ class _Neighbourhoods:
     splits: np.ndarray  # run offsets per query
 
 
-def _normals_from(index: _Index, found: Found) -> tuple[np.ndarray, _Neighbourhoods]:
+def _covariances(coords: list[np.ndarray], splits: np.ndarray, weight: np.ndarray | None = None
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """Point counts and covariance matrices (1/n form) of the runs delimited by ``splits``,
+    counting only the pairs where ``weight`` (0/1) is 1 when given."""
+    q = len(splits) - 1
+    full = np.diff(splits) > 0
+    starts = splits[:-1][full]
+    sums = np.zeros((10, q))
+    sums[9] = np.diff(splits)
+    if len(starts):
+        w = weight
+        if w is not None:
+            sums[9, full] = np.add.reduceat(w, starts)
+        for k in range(3):
+            sums[k, full] = np.add.reduceat(coords[k] * w if weight is not None else coords[k], starts)
+        product = np.empty(len(coords[0]))
+        for row, (i, j) in enumerate(_PAIRS, start=3):
+            np.multiply(coords[i], coords[j], out=product)
+            if weight is not None:
+                product *= w
+            sums[row, full] = np.add.reduceat(product, starts)
+    counts = sums[9].astype(np.int64)
+    n = np.maximum(sums[9], 1.0)
+    mean = sums[:3] / n
+    cov = np.empty((q, 3, 3))
+    for row, (i, j) in enumerate(_PAIRS, start=3):
+        cov[:, i, j] = cov[:, j, i] = sums[row] / n - mean[i] * mean[j]
+    return counts, cov
+
+
+def planarity(eigenvalues: np.ndarray) -> np.ndarray:
+    """qM3C2's criterion for how "2D" a neighbourhood is (Brodu's code, as in CloudCompare's
+    ``ComputeCorePointNormal``): the covariance eigenvalues are squared, normalised to sum
+    1 and sorted ``s0 >= s1 >= s2``; the criterion is ``b = 2 s0 + 4 s1 - 2`` (1 for a
+    plane, 0 for a line or an isotropic blob). ``eigenvalues``: (..., 3) in any order."""
+    sq = np.sort(np.asarray(eigenvalues, dtype=np.float64) ** 2, axis=-1)[..., ::-1]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        sv = sq / sq.sum(axis=-1, keepdims=True)
+    return 2.0 * sv[..., 0] + 4.0 * sv[..., 1] - 2.0
+
+
+def cloudcompare_scales(start: float, step: float, stop: float) -> tuple[float, ...]:
+    """The scales of qM3C2's multi-scale mode, generated as its dialog does
+    (``for (scale = start; scale <= stop; scale += step)``, qM3C2Process.cpp); CloudCompare's
+    scales are diameters: halve them for ``normal_radii``."""
+    stop = max(start, stop)
+    out, scale = [], float(start)
+    while scale <= stop:
+        out.append(scale)
+        scale += step
+    return tuple(out)
+
+
+def _normals_from(index: _Index, found: Found, radii: tuple[float, ...] = ()
+                  ) -> tuple[np.ndarray, np.ndarray, _Neighbourhoods]:
     """PCA normals (unit, unoriented) from the neighbourhoods ``found`` in ``index`` (one
-    run per query); NaN where a run holds fewer than MIN_NORMAL_POINTS points; and the
-    neighbourhoods' coordinates for the inner cylinder.
+    run per query); NaN where a run holds fewer than MIN_NORMAL_POINTS points; the radius
+    used per query (NaN where none; ``radii``: the multi-scale candidates, none for the
+    single scale, whose radius the caller knows); and the neighbourhoods' coordinates
+    for the inner cylinder.
 
     The covariance comes from per-query sums of the coordinates and of their products
     (``Cov = E[pp'] - E[p]E[p]'``) in float64 in the local frame (centred on the core
@@ -299,32 +416,42 @@ def _normals_from(index: _Index, found: Found) -> tuple[np.ndarray, _Neighbourho
     1e-16 * D**2 * sqrt(n) (3e-9 m**2 for 1000 points 1 km away), far below the variance
     of even a millimetre-smooth surface (1e-6 m**2); so no per-pair subtraction is
     needed, and chunking cannot change a bit.
+
+    Multi-scale (qM3C2's ``ComputeCorePointNormal``): the scales are tried from the
+    largest down; a scale with fewer than 3 points ends the search (smaller ones hold no
+    more); each scale's normal is the smallest eigenvector of its points' covariance and
+    its score :func:`planarity`; the first scale tried wins unless a later one scores
+    strictly higher (so ties go to the larger scale).
     """
     idx, dist2, splits = found
     q = len(splits) - 1
-    counts = np.diff(splits)
-    full = counts > 0
-    starts = splits[:-1][full]
-    sums = np.zeros((9, q))
     coords = [np.take(axis, idx) for axis in index.axes]
-    if len(starts):
-        for k in range(3):
-            sums[k, full] = np.add.reduceat(coords[k], starts)
-        product = np.empty(len(idx))
-        for row, (i, j) in enumerate(_PAIRS, start=3):
-            np.multiply(coords[i], coords[j], out=product)
-            sums[row, full] = np.add.reduceat(product, starts)
-    n = np.maximum(counts, 1).astype(np.float64)
-    mean = sums[:3] / n
-    cov = np.empty((q, 3, 3))
-    for row, (i, j) in enumerate(_PAIRS, start=3):
-        cov[:, i, j] = cov[:, j, i] = sums[row] / n - mean[i] * mean[j]
     normals = np.full((q, 3), np.nan)
-    ok = counts >= MIN_NORMAL_POINTS
-    if ok.any():
-        _, vectors = np.linalg.eigh(cov[ok])
-        normals[ok] = vectors[:, :, 0]
-    return normals, _Neighbourhoods(coords, dist2, splits)
+    scale = np.full(q, np.nan)
+    if not radii:
+        counts, cov = _covariances(coords, splits)
+        ok = counts >= MIN_NORMAL_POINTS
+        if ok.any():
+            _, vectors = np.linalg.eigh(cov[ok])
+            normals[ok] = vectors[:, :, 0]
+        return normals, scale, _Neighbourhoods(coords, dist2, splits)
+    best = np.full(q, -np.inf)
+    alive = np.ones(q, dtype=bool)  # no scale with fewer than 3 points met yet
+    for radius in sorted(radii, reverse=True):
+        counts, cov = _covariances(coords, splits, (dist2 <= radius * radius).astype(np.float64))
+        alive &= counts >= MIN_NORMAL_POINTS
+        sel = np.flatnonzero(alive)
+        if not len(sel):
+            break
+        values, vectors = np.linalg.eigh(cov[sel])
+        score = np.nan_to_num(planarity(values), nan=-np.inf)
+        first = np.isnan(scale[sel])
+        win = first | (score > best[sel])
+        w = sel[win]
+        best[w] = score[win]
+        normals[w] = vectors[win, :, 0]
+        scale[w] = radius
+    return normals, scale, _Neighbourhoods(coords, dist2, splits)
 
 
 def orient_normals(
@@ -341,14 +468,18 @@ def orient_normals(
     ``shift``: subtracted from ``params.orientation_points`` when ``core`` is in a local
     frame (``core = original - shift``).
     """
+    if params.orientation == "none":
+        return normals.copy()
     if params.orientation == "vector":
         toward = np.broadcast_to(np.asarray(params.orientation_vector, dtype=np.float64), normals.shape)
-    elif params.orientation == "toward_points":
+    elif params.orientation in ("toward_points", "away_from_points"):
         pts = np.asarray(params.orientation_points, dtype=np.float64).reshape(-1, 3)
         if shift is not None:
             pts = pts - shift
         d2 = ((core[:, None, :] - pts[None, :, :]) ** 2).sum(axis=2)
         toward = pts[np.argmin(d2, axis=1)] - core
+        if params.orientation == "away_from_points":
+            toward = -toward
     else:
         centre = centroid if centroid is not None else core.mean(axis=0)
         toward = core - centre if params.orientation == "outward" else centre - core
@@ -458,6 +589,46 @@ def _cylinder_stats(
         centre = np.bincount(owner, weights=t, minlength=m) / count
         dev = t - centre[owner]
         spread = np.sqrt(np.bincount(owner, weights=dev * dev, minlength=m) / count)
+    return count, centre, spread
+
+
+def progressive_half_lengths(radius: float, max_half_length: float) -> list[float]:
+    """The half lengths CloudCompare's progressive cylinder search goes through
+    (CCCoreLib ``DgmOctree::getPointsInCylindricalNeighbourhoodProgressive``): each pass adds
+    ``radius``; a remainder shorter than ``radius / 2`` is swallowed by the last pass, which
+    reaches ``max_half_length``."""
+    out, current = [], 0.0
+    while current < max_half_length:
+        current += radius
+        if max_half_length - current < radius / 2:
+            current = max_half_length
+        out.append(current)
+    return out
+
+
+def _progressive_stats(
+    owner: np.ndarray, t: np.ndarray, m: int, params: M3C2Params
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`_cylinder_stats` with qM3C2's progressive depth search (qM3C2Process.cpp,
+    ``ComputeM3C2DistForPoint``): pass k takes the points with ``|t| <= H_k``; at a pass
+    whose count differs from the last different one and reaches ``min_points``, the
+    statistics are computed and the search stops if ``|centre| + 2 * spread < H_k``;
+    otherwise the whole cylinder's figures stand."""
+    count, centre, spread = _cylinder_stats(owner, t, m, params.use_median)
+    done = np.zeros(m, dtype=bool)
+    previous = np.zeros(m, dtype=np.int64)
+    a = np.abs(t)
+    for h in progressive_half_lengths(params.cylinder_radius, params.cylinder_half_length)[:-1]:
+        sel = a <= h
+        c_k, centre_k, spread_k = _cylinder_stats(owner[sel], t[sel], m, params.use_median)
+        changed = c_k != previous
+        with np.errstate(invalid="ignore"):
+            stop = ~done & changed & (c_k >= params.min_points) & (np.abs(centre_k) + 2.0 * spread_k < h)
+        count = np.where(stop, c_k, count)
+        centre = np.where(stop, centre_k, centre)
+        spread = np.where(stop, spread_k, spread)
+        done |= stop
+        previous = np.where(changed, c_k, previous)
     return count, centre, spread
 
 
@@ -571,6 +742,9 @@ def m3c2(
     out = {key: np.full(m, np.nan) for key in ("centre1", "centre2", "spread1", "spread2")}
     n1 = np.zeros(m, dtype=np.int64)
     n2 = np.zeros(m, dtype=np.int64)
+    scale_sorted = np.full(m, np.nan)
+    stats = _progressive_stats if params.progressive else (
+        lambda owner, t, k, p: _cylinder_stats(owner, t, k, p.use_median))
 
     def work(span: tuple[int, int]) -> None:
         lo, hi = span
@@ -579,7 +753,10 @@ def m3c2(
         if normal_index is not None:
             found = normal_index.ball(c, params.normal_radius)  # one large search: open3d's threads share it
             for a, b in _sub_ranges(found[2], PAIRS_PER_CHUNK):  # numpy in cache-sized parts
-                estimated, near = _normals_from(normal_index, _part(found, a, b))
+                estimated, scale, near = _normals_from(normal_index, _part(found, a, b), params.normal_radii)
+                if not params.normal_radii:
+                    scale = np.where(np.isfinite(estimated[:, 0]), params.normal_radius, np.nan)
+                scale_sorted[lo + a : lo + b] = scale
                 oriented = orient_normals(estimated, c[a:b], params, centroid=centroid, shift=shift)
                 normal_sorted[lo + a : lo + b] = oriented
                 if inner > 0.0:
@@ -590,16 +767,26 @@ def m3c2(
                     inner_t.append(t)
             del found
         nrm = normal_sorted[lo:hi]
-        ok = np.flatnonzero(np.isfinite(nrm).all(axis=1))
+        finite = np.isfinite(nrm).all(axis=1)
+        ok = np.flatnonzero(finite)
+        ball = np.flatnonzero(~finite) if params.no_normal == "ball" and normal_index is not None else ok[:0]
         for index, count, key in ((idx1, n1, "1"), (idx2, n2, "2")):
             owner, t = _slice_pairs(index, c[ok], nrm[ok], params, inner if index is idx1 else 0.0)
             owner = ok[owner]
+            parts_owner, parts_t = [owner], [t]
             if index is idx1:
-                owner = np.concatenate([owner, *inner_owner])
-                t = np.concatenate([t, *inner_t])
-            count[lo:hi], out["centre" + key][lo:hi], out["spread" + key][lo:hi] = _cylinder_stats(
-                owner, t, hi - lo, params.use_median
-            )
+                parts_owner += inner_owner
+                parts_t += inner_t
+            if len(ball):  # a zero normal (CloudCompare, PDAL): the cylinder is the ball, every projection 0
+                bidx, bd2, bsplits = index.ball(c[ball], params.cylinder_radius)
+                within = bd2 <= params.cylinder_radius**2
+                parts_owner.append(np.repeat(ball, np.diff(bsplits))[within])
+                parts_t.append(np.zeros(int(within.sum())))
+            owner, t = np.concatenate(parts_owner), np.concatenate(parts_t)
+            if params.positive_only:
+                keep = t >= 0.0
+                owner, t = owner[keep], t[keep]
+            count[lo:hi], out["centre" + key][lo:hi], out["spread" + key][lo:hi] = stats(owner, t, hi - lo, params)
 
     spans = _chunks(core_sorted, normal_index, idx1, params, chunk_size)
     threads = min(workers or min(DEFAULT_WORKERS, os.cpu_count() or 1), len(spans))
@@ -614,14 +801,27 @@ def m3c2(
     inverse[order] = np.arange(m)
     n1, n2 = n1[inverse], n2[inverse]
     s1, s2 = out["spread1"][inverse], out["spread2"][inverse]
+    normal = normal_sorted[inverse]
+    no_normal = ~np.isfinite(normal).all(axis=1)
+    ball = no_normal & (params.no_normal == "ball") & (given is None)
+    normal[ball] = 0.0
+    enough = (n1 >= params.min_points) & (n2 >= params.min_points)
+    has_distance = (n1 > 0) & (n2 > 0)
+    if params.min_points_gate == "distance":
+        has_distance &= enough
     with np.errstate(invalid="ignore", divide="ignore"):
-        distance = np.where((n1 > 0) & (n2 > 0), out["centre2"][inverse] - out["centre1"][inverse], np.nan)
-        enough = (n1 >= params.min_points) & (n2 >= params.min_points)
+        distance = np.where(has_distance, out["centre2"][inverse] - out["centre1"][inverse], np.nan)
         lod = np.where(enough, level_of_detection(s1, n1, s2, n2, params.registration_error), np.nan)
         significant = enough & (np.abs(distance) > lod)
+    reason = np.full(m, OK, dtype=np.uint8)
+    reason[~enough] = FEW_POINTS
+    reason[n2 == 0] = EMPTY2
+    reason[n1 == 0] = EMPTY1
+    reason[no_normal & ~ball] = NO_NORMAL
+    reason[ball] = ZERO_NORMAL
     return M3C2Result(
         core=core.copy(),
-        normal=normal_sorted[inverse],
+        normal=normal,
         distance=distance,
         lod=lod,
         significant=significant,
@@ -630,6 +830,8 @@ def m3c2(
         sigma1=s1,
         sigma2=s2,
         params=params,
+        reason=reason,
+        normal_scale=scale_sorted[inverse],
     )
 
 

@@ -13,6 +13,18 @@ was scanned. ``up`` is py4dgeo's and PDAL's default (+z; right for terrain and r
 blind on vertical walls); ``stations`` turns normals toward the nearest scanner station
 (CloudCompare's "use cloud"; workspace mode, from the registration's record); ``X,Y,Z``
 gives a direction.
+
+Reference presets (``preset``; each fills only what is not given explicitly):
+
+- ``twin`` (default): median and IQR, ``outward`` normals, LoD from 5 points a side,
+  single-pass cylinder, a core point without a normal gets NaN.
+- ``cloudcompare``: qM3C2's dialog defaults (qM3C2Dialog.ui, qM3C2Process.cpp): mean and
+  std, normals toward +Z, "min points for statistics" 5 (the distance needs one point a
+  side, the LoD five), progressive depth search, a core point without a normal gets the
+  zero normal's ball (distance 0). CloudCompare's "normal scale" and "projection scale"
+  are diameters: give half of each as ``normal_radius`` / ``cylinder_radius``.
+- ``pdal``: ``filters.m3c2`` (M3C2Filter.cpp): mean and std, ``up``, ``min_points`` 1
+  gating the whole core point, single pass, zero normal's ball.
 """
 
 from __future__ import annotations
@@ -37,6 +49,25 @@ DEFAULT_ALIGN_MAX_DISTANCE = 0.1
 DEFAULT_ALIGN_VOXEL = 0.02
 
 
+Preset = Literal["twin", "cloudcompare", "pdal"]
+PRESETS: dict[str, dict] = {
+    "twin": {},
+    "cloudcompare": {"median": False, "orientation": "up", "min_points": 5, "min_points_gate": "lod",
+                     "progressive": True, "no_normal": "ball"},
+    "pdal": {"median": False, "orientation": "up", "min_points": 1, "min_points_gate": "distance",
+             "progressive": False, "no_normal": "ball"},
+}
+ORIENTATION_WORDS = {  # word -> (M3C2Params.orientation, vector or points)
+    "up": ("vector", (0.0, 0.0, 1.0)), "+z": ("vector", (0.0, 0.0, 1.0)),
+    "down": ("vector", (0.0, 0.0, -1.0)), "-z": ("vector", (0.0, 0.0, -1.0)),
+    "+x": ("vector", (1.0, 0.0, 0.0)), "-x": ("vector", (-1.0, 0.0, 0.0)),
+    "+y": ("vector", (0.0, 1.0, 0.0)), "-y": ("vector", (0.0, -1.0, 0.0)),
+    "none": ("none", None),
+    "from-origin": ("away_from_points", ((0.0, 0.0, 0.0),)),
+    "toward-origin": ("toward_points", ((0.0, 0.0, 0.0),)),
+}
+
+
 class CompareOptions(BaseModel):
     """Everything a comparison needs besides its inputs."""
 
@@ -48,6 +79,13 @@ class CompareOptions(BaseModel):
     cylinder_half_length: float = DEFAULT_HALF_LENGTH
     registration_error: float | None = None  # None: the alignment's residual (workspace), else 0
     median: bool = True  # robust to the mixed pixels at edges; mean and std with --mean
+    preset: Preset = "twin"  # the reference whose rules fill what is not given (module notes)
+    min_points: int = 5  # points a side for a LoD (and, with min_points_gate 'distance', a distance)
+    min_points_gate: Literal["lod", "distance"] = "lod"
+    normal_radii: tuple[float, ...] = ()  # multi-scale normals (radii); normal_radius becomes the largest
+    progressive: bool = False  # CloudCompare's multi-pass depth search
+    positive_only: bool = False
+    no_normal: Literal["nan", "ball"] = "nan"
     core_file: Path | None = None
     core_spacing: float = DEFAULT_CORE_SPACING
     orientation: str = "outward"
@@ -72,6 +110,20 @@ def make_options(**values) -> CompareOptions:
     """CompareOptions from command-line values (None = default), checked: an impossible
     value raises UsageError naming the option."""
     values = {k: v for k, v in values.items() if v is not None}
+    preset = values.get("preset", "twin")
+    if preset not in PRESETS:
+        raise UsageError(f"--preset: unknown preset {preset!r}; use one of {', '.join(PRESETS)}")
+    values = {**PRESETS[preset], **values}
+    if values.get("normal_radii"):
+        radii = tuple(float(r) for r in values["normal_radii"])
+        for r in radii:
+            _positive("--normal-radii", r)
+        values["normal_radii"] = radii
+        values.setdefault("normal_radius", max(radii))
+        if values["normal_radius"] < max(radii):
+            raise UsageError("--normal-radius must be at least the largest of --normal-radii")
+    if "min_points" in values and not (isinstance(values["min_points"], int) and values["min_points"] >= 1):
+        raise UsageError(f"--min-points must be a whole number of at least 1, got {values['min_points']}")
     method = values.get("method", "m3c2")
     if method not in METHODS:
         raise UsageError(f"--method: unknown method {method!r}; use one of {', '.join(METHODS)}")
@@ -104,11 +156,15 @@ def make_options(**values) -> CompareOptions:
     return options
 
 
-def parse_orientation(text: str) -> tuple[str, tuple[float, float, float] | None]:
-    """('outward'|'inward'|'up'|'stations'|'vector', vector or None)."""
+def parse_orientation(text: str) -> tuple[str, tuple | None]:
+    """('outward'|'inward'|'up'|'stations'|'vector'|'none'|'toward_points'|'away_from_points',
+    vector, points or None). Words: outward, inward, up, stations, down, none, +x .. -z,
+    from-origin, toward-origin (CloudCompare's preferred orientations; PDAL's up/down/none)."""
     word = text.strip().lower()
     if word in ("outward", "inward", "up", "stations"):
         return word, (0.0, 0.0, 1.0) if word == "up" else None
+    if word in ORIENTATION_WORDS:
+        return ORIENTATION_WORDS[word]
     parts = [p for p in word.replace(" ", "").split(",") if p]
     try:
         vector = tuple(float(p) for p in parts)
@@ -116,7 +172,8 @@ def parse_orientation(text: str) -> tuple[str, tuple[float, float, float] | None
         vector = ()
     if len(vector) != 3 or not all(math.isfinite(v) for v in vector) or not any(vector):
         raise UsageError(
-            f"--orientation {text!r}: use outward, inward, up, stations, or a direction X,Y,Z (e.g. 0,0,1)"
+            f"--orientation {text!r}: use outward, inward, up, down, stations, none, +x..-z, from-origin, "
+            "toward-origin, or a direction X,Y,Z (e.g. 0,0,1)"
         )
     return "vector", vector  # type: ignore[return-value]
 
@@ -137,6 +194,11 @@ def m3c2_params(options: CompareOptions, *, registration_error: float,
             )
         extra["orientation"] = "toward_points"
         extra["orientation_points"] = tuple(tuple(map(float, p)) for p in stations)
+    elif kind == "none":
+        extra["orientation"] = "none"
+    elif kind in ("toward_points", "away_from_points"):
+        extra["orientation"] = kind
+        extra["orientation_points"] = vector
     else:
         extra["orientation"] = "vector"
         extra["orientation_vector"] = vector
@@ -147,6 +209,12 @@ def m3c2_params(options: CompareOptions, *, registration_error: float,
             cylinder_half_length=options.cylinder_half_length,
             registration_error=registration_error,
             use_median=options.median,
+            min_points=options.min_points,
+            min_points_gate=options.min_points_gate,
+            normal_radii=options.normal_radii,
+            progressive=options.progressive,
+            positive_only=options.positive_only,
+            no_normal=options.no_normal,
             **extra,
         )
     except ValidationError as exc:
