@@ -148,15 +148,37 @@ def run_twin(ply: Path, backend: str) -> dict:
     return {"read_s": t1 - t0, "clean_s": t2 - t1, "total_s": t2 - t0, "kept": len(kept), "out": len(down)}
 
 
+CC_TIMEOUT_S = 900
+
+
 def run_cloudcompare(ply: Path) -> dict:
+    """CloudCompare's SOR + spatial subsampling from its command line, headless.
+
+    Qt's offscreen platform lets it start without a display (Debian's build otherwise aborts
+    with "could not connect to display"). A run that still fails comes back as
+    ``{"failed": reason}`` so that the table shows the column as failed, with why.
+    """
     exe = shutil.which("CloudCompare") or shutil.which("cloudcompare")
     cmd = [exe, "-SILENT", "-AUTO_SAVE", "OFF", "-O", str(ply), "-SOR", "20", "2", "-SS", "SPATIAL", "0.01"]
-    if not os.environ.get("DISPLAY") and shutil.which("xvfb-run"):
-        cmd = ["xvfb-run", "-a", *cmd]
+    env = dict(os.environ)
+    if not env.get("DISPLAY") and not env.get("WAYLAND_DISPLAY"):
+        env["QT_QPA_PLATFORM"] = "offscreen"
     t0 = time.perf_counter()
-    subprocess.run(cmd, check=True, capture_output=True)
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, errors="replace", env=env, timeout=CC_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        return {"failed": f"no answer within {CC_TIMEOUT_S} s"}
+    except OSError as exc:
+        return {"failed": f"cannot start {exe}: {exc.strerror or exc}"}
+    if done.returncode != 0:
+        return {"failed": f"exit {done.returncode}: {_last_line(done.stderr or done.stdout)}"}
     return {"read_s": float("nan"), "clean_s": float("nan"), "total_s": time.perf_counter() - t0,
             "kept": -1, "out": -1}
+
+
+def _last_line(text: str) -> str:
+    lines = [line.strip() for line in (text or "").splitlines() if line.strip()]
+    return lines[-1][:160] if lines else "no message"
 
 
 def worker(args: argparse.Namespace) -> None:
@@ -174,14 +196,27 @@ def measure(kinds: list[str], ply: Path, runs: int, backend: str) -> tuple[dict[
     """Median figures per kind, and every run's figures; the kinds take turns run by run,
     so that a machine slowing down or speeding up mid-bench weighs on every side alike."""
     results: dict[str, list[dict]] = {kind: [] for kind in kinds}
+    failed: dict[str, str] = {}
     for _ in range(runs):
         for kind in kinds:
+            if kind in failed:
+                continue
             cmd = [sys.executable, __file__, "--worker", kind, "--ply", str(ply), "--backend", backend]
-            out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
-            results[kind].append(json.loads(out))
+            done = subprocess.run(cmd, capture_output=True, text=True)
+            if done.returncode != 0:
+                failed[kind] = f"worker exit {done.returncode}: {_last_line(done.stderr)}"
+                continue
+            row = json.loads(done.stdout.strip().splitlines()[-1])
+            if "failed" in row:
+                failed[kind] = row["failed"]
+                continue
+            results[kind].append(row)
     keys = ("read_s", "clean_s", "total_s", "peak_rss_mb")
-    summaries = {}
+    summaries: dict[str, dict] = {}
     for kind, rows in results.items():
+        if kind in failed:
+            summaries[kind] = {"failed": failed[kind]}
+            continue
         summaries[kind] = {k: statistics.median(r[k] for r in rows) for k in keys}
         summaries[kind].update(kept=rows[0]["kept"], out=rows[0]["out"])
     return summaries, results
@@ -218,9 +253,14 @@ def main() -> None:
             print(f"\n[{order} order]")
             print(f"{'':14}{'read s':>9}{'clean s':>9}{'total s':>9}{'Mpts/s':>9}{'peak MB':>9}{'kept':>10}{'out':>10}")
             for name, r in rows.items():
+                if "failed" in r:
+                    print(f"{name:14}failed: {r['failed']}")
+                    continue
                 print(f"{name:14}{r['read_s']:9.3f}{r['clean_s']:9.3f}{r['total_s']:9.3f}"
                       f"{args.points / r['total_s'] / 1e6:9.2f}{r['peak_rss_mb']:9.0f}{r['kept']:10d}{r['out']:10d}")
             o, t = rows["open3d"], rows["twin"]
+            if "failed" in o or "failed" in t:
+                continue
             paired = statistics.median(a["total_s"] / b["total_s"] for a, b in zip(runs["open3d"], runs["twin"]))
             print(f"open3d / twin: total {o['total_s'] / t['total_s']:.2f}x (median of paired runs {paired:.2f}x), "
                   f"SOR + voxel alone {o['clean_s'] / t['clean_s']:.2f}x, "

@@ -86,4 +86,43 @@ def exit_code_for(exc: BaseException) -> int:
     """The process exit code for an exception reaching the CLI."""
     if isinstance(exc, TwinError):
         return exc.exit_code
-    return 1
+    known = translate(exc)
+    return known.exit_code if known is not None else 1
+
+
+def error_lines(exc: BaseException) -> list[str] | None:
+    """The lines (without "error: ") the CLI prints for ``exc``; None for an internal error.
+
+    The one place where an exception becomes what the user reads: twin's own errors as
+    they are (an ingest refusal has one line per file), a few foreign ones that are about
+    the user's machine rather than a bug (see :func:`translate`), and nothing else.
+    """
+    known = exc if isinstance(exc, TwinError) else translate(exc)
+    if known is None:
+        return None
+    return list(getattr(known, "problems", None) or [str(known)])
+
+
+def translate(exc: BaseException) -> TwinError | None:
+    """A TwinError for a foreign exception whose cause is the machine or the input, not twin:
+    a full disk, a file or folder without permission, a catalog locked by another process
+    for longer than the busy timeout. None for anything else (a bug: an internal error)."""
+    import errno  # noqa: PLC0415
+
+    if isinstance(exc, OSError) and not isinstance(exc, TwinError):
+        where = exc.filename or "a file"
+        if exc.errno == errno.ENOSPC:
+            return WorkspaceError(f"{where}: no space left on the device; free some space and run the command again")
+        if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+            return WorkspaceError(f"{where}: permission denied ({exc.strerror}); check who owns it, or use another folder")
+    original = getattr(exc, "orig", None)  # SQLAlchemy wraps the driver's exception
+    if type(exc).__module__.startswith("sqlalchemy") and original is not None:
+        text = str(original).strip().splitlines()[0] if str(original).strip() else type(original).__name__
+        if "locked" in text or "busy" in text:
+            return WorkspaceError(
+                f"the catalog is busy: another twin process has held it for over a minute ({text}); "
+                "wait for it to finish and run the command again"
+            )
+        if type(original).__name__ == "DatabaseError" and "malformed" in text:
+            return WorkspaceError(f"the catalog is damaged ({text}); restore catalog.sqlite from a backup")
+    return None

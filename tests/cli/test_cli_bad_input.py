@@ -142,3 +142,71 @@ def test_unknown_crs_and_bad_id(cli, tmp_path: Path):
     assert r2.exit_code == 2 and "structure id 'thai hoa' contains ' '" in r2.stderr
     assert r3.exit_code == 2 and "survey id '..'" in r3.stderr
     assert workspace_state(ws) == before
+
+
+def test_crs_contradiction_warned_at_inspect_refused_at_ingest(cli, tmp_path: Path):
+    """UTM metres under a WGS 84 header: a warning line at inspect, a refusal at ingest
+    (workspace untouched), accepted with --crs, the override recorded."""
+    scan = write_las(tmp_path / "degrees.las", n=200, epsg=4326)
+    shown = cli("inspect", scan)
+    assert shown.exit_code == 0
+    warnings = [line for line in shown.stdout.splitlines() if line.startswith("warning:")]
+    assert warnings == [
+        "warning: the header says WGS 84 (EPSG:4326), in degrees, but the coordinates reach x=749,029.9, "
+        "y=1,821,031.9, beyond ±180/±90: they look projected (metres or feet); twin ingest refuses it unless "
+        "--crs gives the right one"
+    ]
+    ws = tmp_path / "ws"
+    cli("init", ws)
+    before = workspace_state(ws)
+    refused = cli("ingest", scan, "--structure", "p", "--survey", "s", "-w", ws)
+    assert refused.exit_code == 3 and "give the right coordinate system with --crs" in refused.stderr
+    assert workspace_state(ws) == before
+    fixed = cli("ingest", scan, "--structure", "p", "--survey", "s", "--crs", "EPSG:32648", "-w", ws)
+    assert fixed.exit_code == 0 and "EPSG:32648 (override)" in fixed.stdout
+
+
+def test_projected_coordinates_far_outside_the_area_of_use(tmp_path: Path):
+    from twin.io.crs import crs_contradiction, parse_user_crs
+
+    utm48 = parse_user_crs("EPSG:32648")
+    assert crs_contradiction(utm48, (749_000, 1_821_000, 0), (749_100, 1_821_100, 10)) is None  # Hue
+    far = crs_contradiction(utm48, (49_000_000, 1_821_000, 0), (49_000_100, 1_821_100, 10))
+    assert far and far.startswith("the coordinates (x 49,000,000.0..49,000,100.0, y 1,821,000.0..1,821,100.0) "
+                                  "lie far outside the area of use of WGS 84 / UTM zone 48N (EPSG:32648)")
+    assert crs_contradiction(parse_user_crs("EPSG:4326"), (105.0, 16.0, 0), (107.0, 17.0, 0)) is None
+
+
+def test_foreign_errors_are_mapped_in_one_place(cli, tmp_path: Path, monkeypatch):
+    """A catalog locked past the busy timeout is the machine's state, not a bug: one line, exit 4."""
+    import sqlite3
+
+    from sqlalchemy.exc import OperationalError
+
+    import twin.catalog.ingest as ingest_module
+
+    def locked(*_a, **_k):
+        raise OperationalError("INSERT INTO scans ...", {}, sqlite3.OperationalError("database is locked"))
+
+    monkeypatch.setattr(ingest_module, "ingest", locked)
+    ws = tmp_path / "ws"
+    cli("init", ws)
+    result = cli("ingest", write_las(tmp_path / "a.las"), "--structure", "p", "--survey", "s", "-w", ws)
+    assert result.exit_code == 4
+    assert result.stderr.strip() == (
+        "error: the catalog is busy: another twin process has held it for over a minute (database is locked); "
+        "wait for it to finish and run the command again"
+    )
+
+
+def test_an_unknown_exception_is_still_an_internal_error(cli, tmp_path: Path, monkeypatch):
+    import twin.catalog.ingest as ingest_module
+
+    def bug(*_a, **_k):
+        raise KeyError("oops")
+
+    monkeypatch.setattr(ingest_module, "ingest", bug)
+    ws = tmp_path / "ws"
+    cli("init", ws)
+    result = cli("ingest", write_las(tmp_path / "a.las"), "--structure", "p", "--survey", "s", "-w", ws)
+    assert result.exit_code == 1 and result.stderr.startswith("internal error: KeyError: 'oops'")

@@ -66,12 +66,26 @@ def test_extra_dimensions_and_wkt_without_epsg(cli, real_data):
     assert autzen["crs"]["name"] == "NAD_1983_HARN_Lambert_Conformal_Conic" and autzen["crs"]["epsg"] is None
 
 
+# Files whose header CRS contradicts their coordinates, and the CRS that fits them:
+# lone-star claims WGS 84 degrees over UTM 12N metres; mvk-thin claims Mississippi West
+# in metres over coordinates in US survey feet.
+WRONG_CRS = {"pdal/lone-star.laz": "EPSG:32612", "pdal/mvk-thin.las": "EPSG:2255"}
+
+
 @pytest.mark.realdata
 def test_ingest_every_real_las(cli, real_data, tmp_path):
     ws = tmp_path / "ws"
     cli("init", ws)
     for i, name in enumerate(sorted(FACTS)):
-        result = cli("ingest", real_data / name, "--structure", "real", "--survey", f"s{i}", "-w", ws)
+        args = ("ingest", real_data / name, "--structure", "real", "--survey", f"s{i}", "-w", ws)
+        if name in WRONG_CRS:
+            # the header's CRS contradicts the coordinates: refused, workspace untouched, until --crs says
+            before = workspace_state(ws)
+            refused = cli(*args)
+            assert refused.exit_code == 3 and "give the right coordinate system with --crs" in refused.stderr
+            assert workspace_state(ws) == before
+            args = (*args, "--crs", WRONG_CRS[name])
+        result = cli(*args)
         assert result.exit_code == 0, result.stderr
     scans = json.loads(cli("scans", "real", "-w", ws, "--json").stdout)
     assert sorted(s["point_count"] for s in scans) == sorted(f[2] for f in FACTS.values())

@@ -81,7 +81,18 @@ PLY = "trimesh/bunny.ply"
 
 def test_every_non_las_file_has_facts(real_data: Path) -> None:
     found = {str(p.relative_to(real_data)) for ext in ("e57", "pcd", "ply") for p in real_data.rglob(f"*.{ext}")}
-    assert found == set(E57) | set(PCD) | {PLY}
+    assert found == set(E57) | set(PCD) | {PLY} | set(REGISTRATION_PLY)
+
+
+# The registration pair (binary PLY from CloudCompare, scalar_intensity): point counts.
+REGISTRATION_PLY = {"small_gicp/source.ply": 69_792, "small_gicp/target.ply": 69_088}
+
+
+@pytest.mark.parametrize("name", sorted(REGISTRATION_PLY))
+def test_registration_ply_reads_every_point(real_data: Path, name: str) -> None:
+    cloud = registry.read_scan(real_data / name)
+    assert len(cloud) == REGISTRATION_PLY[name]
+    assert np.isfinite(cloud.world_xyz).all()
 
 
 def assert_bounds(bounds, expected, tolerance: float) -> None:

@@ -137,6 +137,27 @@ comparisons = Table(  # since schema version 2
 )
 
 
+layer_revisions = Table(  # written by twin.catalog.layers; every accepted layer file, never overwritten
+    "layer_revisions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("structure_id", String, nullable=False),
+    Column("rev", Integer, nullable=False),  # 1, 2, 3 ... per structure
+    Column("author", Text, nullable=False),
+    Column("message", Text),
+    Column("source_name", Text),  # the file as it was given
+    Column("sha256", String(64), nullable=False),  # of content_json
+    Column("yaml_text", Text, nullable=False),  # verbatim, comments included
+    Column("content_json", Text, nullable=False),  # canonical JSON of the validated layers
+    Column("n_elements", Integer, nullable=False),
+    Column("n_phases", Integer, nullable=False),
+    Column("n_materials", Integer, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    ForeignKeyConstraint(["structure_id"], ["structures.id"]),
+    UniqueConstraint("structure_id", "rev"),
+)
+
+
 def _v2_comparisons(conn: Connection) -> None:
     """Version 1 -> 2: the comparisons table."""
     comparisons.create(conn, checkfirst=True)
@@ -164,8 +185,6 @@ def _sqlite_engine(path: Path) -> Engine:
 
 
 def create_catalog(path: Path) -> None:
-    import twin.catalog.layers  # noqa: F401, PLC0415  (its tables join the metadata)
-
     engine = _sqlite_engine(path)
     with engine.begin() as conn:
         metadata.create_all(conn)
@@ -196,7 +215,14 @@ def open_catalog(path: Path) -> Engine:
 
 
 @contextmanager
-def transaction(engine: Engine) -> Iterator[Connection]:
-    """One transaction: everything inside commits together or not at all."""
+def transaction(engine: Engine, immediate: bool = False) -> Iterator[Connection]:
+    """One transaction: everything inside commits together or not at all.
+
+    With ``immediate`` the transaction takes the catalog's write lock at once (SQLite's
+    BEGIN IMMEDIATE), so what it reads cannot change before it writes: another process
+    doing the same waits (up to the 60 s busy timeout) and then sees this one's result.
+    """
     with engine.begin() as conn:
+        if immediate and engine.dialect.name == "sqlite":
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
         yield conn

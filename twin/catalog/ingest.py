@@ -17,7 +17,7 @@ from twin.catalog.ids import check_identifier
 from twin.catalog.store import file_digest
 from twin.catalog.workspace import Workspace, scan_record
 from twin.errors import ScanReadError, TwinError, UsageError
-from twin.io.crs import parse_user_crs
+from twin.io.crs import crs_contradiction, parse_user_crs
 from twin.io.registry import inspect_scan, supported_extensions
 from twin.models.catalog import IngestReport, IngestSkip
 from twin.models.scan import CRSInfo, ScanInfo
@@ -91,28 +91,73 @@ def ingest(
             problems.append(str(exc))
         if f.is_file():
             progress.advance(f.stat().st_size)
+    if override is None:  # a CRS the coordinates contradict is refused unless --crs replaces it
+        for f, info in zip(files, infos):
+            problem = _crs_problem(info)
+            if problem:
+                problems.append(f"{f}: {problem}; give the right coordinate system with --crs EPSG:NNNN")
     if problems:
         raise IngestRefused(problems)
 
     # 2. Hash; files already in the catalog are skipped, with where they are.
     progress.start("hashing", sum(f.stat().st_size for f in files))
     digests = [file_digest(f, progress=progress.advance) for f in files]
-    sc = db.scans
     with ws.engine.connect() as conn:
-        existing = {
-            r.sha256: r
-            for r in conn.execute(select(sc).where(sc.c.sha256.in_(digests)))
-        }
-        taken = {
-            r.station: r.sha256
-            for r in conn.execute(
-                select(sc.c.station, sc.c.sha256).where(
-                    (sc.c.structure_id == structure_id) & (sc.c.survey_id == survey_id)
-                )
-            )
-        }
+        skipped, todo = _triage(conn, files, digests, infos, stations, structure_id, survey_id)
+    if not todo:
+        return IngestReport(structure_id=structure_id, survey_id=survey_id, added=[], skipped=skipped)
+
+    # 3. Copy into the store, then register everything in one transaction. That transaction
+    # holds the catalog's write lock from its first read: a process ingesting the same files
+    # at the same time waits, then finds them registered and answers as a sequential rerun.
+    store = ws.raw_store
+    added_blobs: list[Path] = []
+    progress.start("storing", sum(f.stat().st_size for f, *_ in todo))
+    try:
+        for f, digest, _info, _st in todo:
+            stored, is_new = store.add(f, digest, progress=progress.advance)
+            if is_new:
+                added_blobs.append(stored)
+        with db.transaction(ws.engine, immediate=True) as conn:
+            todo_files = [t[0] for t in todo]
+            late_skips, todo = _triage(conn, todo_files, [t[1] for t in todo], [t[2] for t in todo],
+                                       [t[3] for t in todo], structure_id, survey_id)
+            skipped += late_skips
+            rows = []
+            for f, digest, info, st in todo:
+                stored, _ = store.add(f, digest)  # present unless a failed peer just removed its copy
+                rows.append(_scan_row(ws, f, digest, info, st, stored, override, structure_id, survey_id))
+            if rows:
+                _ensure_structure_and_survey(conn, structure_id, survey_id, survey_date, infos)
+                conn.execute(db.scans.insert(), rows)
+            added = [
+                scan_record(r)
+                for r in conn.execute(
+                    select(db.scans).where(db.scans.c.sha256.in_([row["sha256"] for row in rows]))
+                    .order_by(db.scans.c.station)
+                ).mappings()
+            ]
+            _drop_unreferenced(conn, store, added_blobs)  # blobs that only a skipped file brought
+    except BaseException:
+        _undo_blobs(ws, store, added_blobs)
+        raise
+    return IngestReport(structure_id=structure_id, survey_id=survey_id, added=added, skipped=skipped)
+
+
+def _triage(conn, files, digests, infos, stations, structure_id, survey_id):
+    """(skipped, todo): files the catalog already holds are skipped with where they are; a
+    station that already holds another scan refuses the batch."""
+    sc = db.scans
+    existing = {r.sha256: r for r in conn.execute(select(sc).where(sc.c.sha256.in_(digests)))}
+    taken = {
+        r.station: r.sha256
+        for r in conn.execute(
+            select(sc.c.station, sc.c.sha256).where((sc.c.structure_id == structure_id) & (sc.c.survey_id == survey_id))
+        )
+    }
     skipped: list[IngestSkip] = []
     todo = []
+    problems: list[str] = []
     for f, digest, info, st in zip(files, digests, infos, stations):
         if digest in existing:
             r = existing[digest]
@@ -128,35 +173,41 @@ def ingest(
             todo.append((f, digest, info, st))
     if problems:
         raise IngestRefused(problems)
+    return skipped, todo
 
-    if not todo:
-        return IngestReport(structure_id=structure_id, survey_id=survey_id, added=[], skipped=skipped)
 
-    # 3. Copy into the store, then register everything in one transaction.
-    store = ws.raw_store
-    added_blobs: list[Path] = []
-    rows = []
-    progress.start("storing", sum(f.stat().st_size for f, *_ in todo))
+def _undo_blobs(ws: Workspace, store, blobs: list[Path]) -> None:
+    """After a failed ingest: drop the blobs it copied in that no catalog row refers to;
+    when the catalog cannot even be asked, drop them all (nothing of this ingest committed)."""
     try:
-        for f, digest, info, st in todo:
-            stored, is_new = store.add(f, digest, progress=progress.advance)
-            if is_new:
-                added_blobs.append(stored)
-            rows.append(_scan_row(ws, f, digest, info, st, stored, override, structure_id, survey_id))
-        with db.transaction(ws.engine) as conn:
-            _ensure_structure_and_survey(conn, structure_id, survey_id, survey_date, infos)
-            conn.execute(sc.insert(), rows)
-            added = [
-                scan_record(r)
-                for r in conn.execute(
-                    select(sc).where(sc.c.sha256.in_([row["sha256"] for row in rows])).order_by(sc.c.station)
-                ).mappings()
-            ]
-    except BaseException:
-        for blob in added_blobs:
+        with db.transaction(ws.engine, immediate=True) as conn:
+            _drop_unreferenced(conn, store, blobs)
+        return
+    except Exception:  # noqa: BLE001 - the first error is the one to report
+        pass
+    for blob in blobs:
+        try:
             store.remove(blob)
-        raise
-    return IngestReport(structure_id=structure_id, survey_id=survey_id, added=added, skipped=skipped)
+        except OSError:
+            pass
+
+
+def _drop_unreferenced(conn, store, blobs: list[Path]) -> None:
+    """Remove the blobs this ingest copied in that no catalog row refers to (run under the write lock)."""
+    if not blobs:
+        return
+    names = {Path(b).name.split(".")[0] for b in blobs}
+    kept = {r.sha256 for r in conn.execute(select(db.scans.c.sha256).where(db.scans.c.sha256.in_(names)))}
+    for blob in blobs:
+        if Path(blob).name.split(".")[0] not in kept:
+            store.remove(blob)
+
+
+def _crs_problem(info: ScanInfo) -> str | None:
+    bounds = info.stats.bounds if info.stats and info.stats.bounds else info.bounds
+    if bounds is None:
+        return None
+    return crs_contradiction(info.crs, bounds.min, bounds.max)
 
 
 def _scan_row(ws, f: Path, digest: str, info: ScanInfo, station: str, stored: Path,

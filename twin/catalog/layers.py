@@ -13,18 +13,7 @@ import json
 import os
 from pathlib import Path
 
-from sqlalchemy import (
-    Column,
-    DateTime,
-    ForeignKeyConstraint,
-    Integer,
-    String,
-    Table,
-    Text,
-    UniqueConstraint,
-    func,
-    select,
-)
+from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError as SQLIntegrityError
 
@@ -52,25 +41,7 @@ from twin.models.layers import (
 
 AUTHOR_ENV = "TWIN_AUTHOR"
 
-layer_revisions = Table(
-    "layer_revisions",
-    db.metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("structure_id", String, nullable=False),
-    Column("rev", Integer, nullable=False),  # 1, 2, 3 ... per structure
-    Column("author", Text, nullable=False),
-    Column("message", Text),
-    Column("source_name", Text),  # the file as it was given
-    Column("sha256", String(64), nullable=False),  # of content_json
-    Column("yaml_text", Text, nullable=False),  # verbatim, comments included
-    Column("content_json", Text, nullable=False),  # canonical JSON of the validated layers
-    Column("n_elements", Integer, nullable=False),
-    Column("n_phases", Integer, nullable=False),
-    Column("n_materials", Integer, nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    ForeignKeyConstraint(["structure_id"], ["structures.id"]),
-    UniqueConstraint("structure_id", "rev"),
-)
+layer_revisions = db.layer_revisions  # defined with the other tables, in db
 
 
 def ensure_tables(engine: Engine) -> None:

@@ -6,9 +6,12 @@ import hashlib
 import os
 import stat
 import tempfile
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
+
+from twin.io.atomic import atomic_target, atomic_write_bytes
+
+__all__ = ["READ_ONLY", "RawStore", "atomic_target", "atomic_write_bytes", "file_digest"]
 
 _BLOCK = 4 * 1024 * 1024
 READ_ONLY = stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH
@@ -25,21 +28,6 @@ def file_digest(path: Path, algorithm: str = "sha256", progress: Progress | None
             if progress:
                 progress(len(block))
     return digest.hexdigest()
-
-
-def atomic_write_bytes(target: Path, data: bytes) -> None:
-    """Write a file so that readers see either the old content or the new, never half."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 class RawStore:
@@ -92,18 +80,3 @@ class RawStore:
             os.chmod(path, READ_ONLY | stat.S_IWUSR)
             path.unlink()
 
-
-
-@contextmanager
-def atomic_target(target: Path) -> Iterator[Path]:
-    """A temporary path beside ``target`` to write to; renamed onto it only on success."""
-    target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.stem}.", suffix=target.suffix)
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

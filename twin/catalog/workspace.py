@@ -19,7 +19,8 @@ from twin.catalog.settings import (
     find_workspace,
     load_settings,
 )
-from twin.catalog.store import RawStore, atomic_write_bytes
+from twin.catalog.store import RawStore
+from twin.io.atomic import atomic_write_bytes
 from twin.errors import NotFoundError, WorkspaceError
 from twin.models.catalog import ScanRecord, StructureRecord, SurveyRecord
 

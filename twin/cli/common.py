@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 from typer.core import TyperGroup
 
-from twin.errors import TwinError, exit_code_for
+from twin.errors import error_lines, exit_code_for
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -52,15 +52,14 @@ class TwinGroup(TyperGroup):
         except KeyboardInterrupt:
             err.print("interrupted")
             raise typer.Exit(130) from None
-        except TwinError as exc:
-            if _debug(ctx):
-                raise
-            for line in getattr(exc, "problems", None) or [str(exc)]:
-                err.print(f"error: {line}", markup=False)
-            raise typer.Exit(exit_code_for(exc)) from None
         except Exception as exc:
             if _debug(ctx):
                 raise
+            lines = error_lines(exc)
+            if lines is not None:  # twin's own errors, and the foreign ones errors.translate knows
+                for line in lines:
+                    err.print(f"error: {line}", markup=False)
+                raise typer.Exit(exit_code_for(exc)) from None
             where = traceback.extract_tb(exc.__traceback__)[-1]
             err.print(
                 f"internal error: {type(exc).__name__}: {exc} (at {Path(where.filename).name}:{where.lineno}); "

@@ -58,37 +58,67 @@ def crs_from_wkt(wkt: str, source: str) -> tuple[CRSInfo | None, str | None]:
 
 
 def plausibility_warnings(info: CRSInfo, bounds_min, bounds_max) -> list[str]:
-    """Warnings when the coordinates cannot be in the CRS they claim."""
+    """Warnings when the coordinates cannot be in the CRS they claim (see :func:`crs_contradiction`)."""
+    problem = crs_contradiction(info, bounds_min, bounds_max)
+    return [f"{problem}; twin ingest refuses it unless --crs gives the right one"] if problem else []
+
+
+# Projected coordinates count as "far outside" the CRS's area of use when they lie beyond it
+# by more than this share of the area's own width or height (areas of use are drawn tight,
+# and neighbouring UTM zones are routinely used a little past their edge).
+AREA_MARGIN = 0.5
+
+
+def crs_contradiction(info: CRSInfo, bounds_min, bounds_max) -> str | None:
+    """One line when the coordinates cannot be in the CRS they claim, else None.
+
+    A geographic CRS needs longitudes within ±180 and latitudes within ±90. A projected CRS
+    needs the coordinates near its area of use (pyproj's area_of_use, transformed into the
+    CRS). Anything that cannot be judged (no CRS, no area of use, a failing transform)
+    passes: this catches headers that are plainly wrong, not every doubtful one.
+    """
     if info.epsg is None and info.wkt is None:
-        return []
+        return None
     xs = (float(bounds_min[0]), float(bounds_max[0]))
     ys = (float(bounds_min[1]), float(bounds_max[1]))
     if info.is_geographic:
-        if max(abs(v) for v in xs) > 360 or max(abs(v) for v in ys) > 90:
-            return [
-                f"the header says {info.name} (degrees) but the coordinates reach "
-                f"x={max(xs, key=abs):,.1f}, y={max(ys, key=abs):,.1f}: they look projected (metres or feet); "
-                "give the right CRS with --crs"
-            ]
-        return []
+        if max(abs(v) for v in xs) > 180 or max(abs(v) for v in ys) > 90:
+            return (
+                f"the header says {_crs_label(info)}, in degrees, but the coordinates reach "
+                f"x={max(xs, key=abs):,.1f}, y={max(ys, key=abs):,.1f}, beyond ±180/±90: they look projected "
+                "(metres or feet)"
+            )
+        return None
     try:
         crs = _pyproj_crs(info.wkt or f"EPSG:{info.epsg}")
         area = crs.area_of_use
-        if area is None:
-            return []
+        if area is None or not crs.is_projected:
+            return None
         from pyproj import Transformer  # noqa: PLC0415
 
-        to_lonlat = Transformer.from_crs(crs, crs.geodetic_crs, always_xy=True)
-        lon, lat = to_lonlat.transform((xs[0] + xs[1]) / 2, (ys[0] + ys[1]) / 2)
-    except Exception:
-        return []
-    margin = 2.0  # degrees: areas of use are drawn tight
-    if not (area.west - margin <= lon <= area.east + margin and area.south - margin <= lat <= area.north + margin):
-        return [
-            f"the coordinates fall at lon {lon:.3f}, lat {lat:.3f}, outside the area of use of "
-            f"{info.name} ({_short(area.name)}); the header's CRS or its units may be wrong"
-        ]
-    return []
+        to_crs = Transformer.from_crs(crs.geodetic_crs, crs, always_xy=True)
+        west, south, east, north = to_crs.transform_bounds(area.west, area.south, area.east, area.north,
+                                                           densify_pts=21)
+    except Exception:  # noqa: BLE001 - a CRS pyproj cannot judge is not refused for it
+        return None
+    if not all(map(_finite, (west, south, east, north))) or east <= west or north <= south:
+        return None
+    mx, my = AREA_MARGIN * (east - west), AREA_MARGIN * (north - south)
+    if west - mx <= xs[0] and xs[1] <= east + mx and south - my <= ys[0] and ys[1] <= north + my:
+        return None
+    return (
+        f"the coordinates (x {xs[0]:,.1f}..{xs[1]:,.1f}, y {ys[0]:,.1f}..{ys[1]:,.1f}) lie far outside the "
+        f"area of use of {_crs_label(info)} (x {west:,.0f}..{east:,.0f}, y {south:,.0f}..{north:,.0f}: "
+        f"{_short(area.name, 40)}); the header's CRS or its units are wrong"
+    )
+
+
+def _crs_label(info: CRSInfo) -> str:
+    return f"{info.name} (EPSG:{info.epsg})" if info.epsg else f"{info.name}"
+
+
+def _finite(value: float) -> bool:
+    return value == value and abs(value) != float("inf")
 
 
 def choose_crs(candidates: list[CRSInfo], problems: list[str]) -> CRSInfo:

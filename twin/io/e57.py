@@ -108,10 +108,28 @@ class _File:
 def _open(path: Path):
     import pye57  # noqa: PLC0415
 
+    _check_length(path)
     try:
         return pye57.E57(str(path))
     except Exception as exc:
         raise ScanReadError(f"{path}: cannot read the E57 file ({one_line(exc)}); it is corrupt or not E57") from exc
+
+
+def _check_length(path: Path) -> None:
+    """An E57 file records its own length (bytes 16-24 of its header): a shorter file is truncated."""
+    import struct  # noqa: PLC0415
+
+    with path.open("rb") as fh:
+        head = fh.read(48)
+    size = path.stat().st_size
+    if len(head) < 48:
+        raise ScanReadError(f"{path}: the E57 header is cut short ({size:,} bytes of 48); the file is truncated")
+    declared = struct.unpack("<Q", head[16:24])[0]
+    if size < declared:
+        raise ScanReadError(
+            f"{path}: the E57 header says the file is {declared:,} bytes but it ends at byte {size:,}; "
+            "it is truncated, copy it again from the scanner export"
+        )
 
 
 def _value(node, name: str, default=None):

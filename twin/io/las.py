@@ -9,6 +9,7 @@ import numpy as np
 
 from twin.errors import ScanReadError
 from twin.io._common import one_line, rgb_to_uint8
+from twin.io.atomic import atomic_target
 from twin.io.base import DEFAULT_CHUNK_POINTS, Chunk, ScanFormat
 from twin.io.crs import choose_crs, crs_from_wkt, describe_crs, plausibility_warnings
 from twin.models.scan import Bounds, CRSInfo, ScanInfo
@@ -41,6 +42,7 @@ class _LasFamily(ScanFormat):
     def inspect(self, path: Path) -> ScanInfo:
         with self._open(path) as reader:
             header = reader.header
+            _check_header(path, header)
             info = self._header_info(path, header)
         if self.name == "las":
             self._check_size(path, header)
@@ -85,14 +87,17 @@ class _LasFamily(ScanFormat):
         if size < needed:
             complete = max(0, (size - header.offset_to_point_data) // record)
             raise ScanReadError(
-                f"{path}: the header declares {header.point_count:,} points but the file holds only "
-                f"{complete:,} complete point records; it is truncated"
+                f"{path}: the header declares {header.point_count:,} points but the file holds only {complete:,} "
+                f"complete point records (it ends at byte {size:,}, {needed:,} are needed); it is truncated or its "
+                "header is wrong, copy it again from the scanner export"
             )
+
 
     def iter_chunks(self, path: Path, chunk_points: int = DEFAULT_CHUNK_POINTS) -> Iterator[Chunk]:
         reader = self._open(path)
         with reader:
             header = reader.header
+            _check_header(path, header)
             if self.name == "las":
                 self._check_size(path, header)
             has_rgb = int(header.point_format.id) in _RGB_FORMATS
@@ -103,15 +108,16 @@ class _LasFamily(ScanFormat):
             try:
                 for points in reader.chunk_iterator(chunk_points):
                     chunk = _chunk_arrays(points, header, has_rgb, extra, rgb_max)
-                    if compressed:
-                        _check_within_header_bounds(path, chunk["xyz"], header, delivered)
+                    _check_within_header_bounds(path, chunk["xyz"], header, delivered, compressed)
                     delivered += len(chunk["xyz"])
                     yield chunk
             except ScanReadError:
                 raise
             except Exception as exc:
-                raise ScanReadError(
-                    f"{path}: the point data is corrupt or truncated after {delivered:,} points ({one_line(exc)})"
+                damage = _laz_damage(path, header) if compressed else None
+                raise damage or ScanReadError(
+                    f"{path}: the point data is corrupt or truncated after {delivered:,} points "
+                    f"({_library_reason(exc)}); the file is damaged, copy it again from the scanner export"
                 ) from exc
             if delivered < header.point_count:
                 raise ScanReadError(
@@ -149,7 +155,10 @@ def _file_colour_max(reader, header) -> float | None:
     except Exception:  # noqa: BLE001 - a damaged file is reported by the full read that follows
         return None
     finally:
-        reader.seek(0)
+        try:
+            reader.seek(0)
+        except Exception:  # noqa: BLE001,S110 - likewise: the read that follows names the damage
+            pass
 
 
 def _chunk_arrays(points, header, has_rgb: bool, extra: list[str], rgb_max: float | None = None) -> Chunk:
@@ -174,20 +183,149 @@ def _chunk_arrays(points, header, has_rgb: bool, extra: list[str], rgb_max: floa
     return chunk
 
 
-def _check_within_header_bounds(path: Path, xyz: np.ndarray, header, before: int) -> None:
-    """LAZ has no checksums: a damaged chunk decodes to plausible-looking garbage. Points
-    outside the header's bounding box are the one cheap, reliable sign of it."""
+_AXES = "xyz"
+_REEXPORT = "the header is damaged, re-export the scan from the scanner software"
+
+
+def _check_header(path: Path, header) -> None:
+    """Refuse header values that cannot describe points: a scale that is not a positive
+    number, bounds that are not numbers or run backwards."""
+    for axis, scale in zip(_AXES, map(float, header.scales)):
+        if not np.isfinite(scale) or scale <= 0:
+            why = f"which would give every point the same {axis}" if scale == 0 else "but a scale must be positive"
+            raise ScanReadError(f"{path}: the header's {axis} scale is {scale:g}, {why}; {_REEXPORT}")
+    for axis, scale in zip(_AXES, map(float, header.offsets)):
+        if not np.isfinite(scale):
+            raise ScanReadError(f"{path}: the header's {axis} offset is {scale}; {_REEXPORT}")
+    if not header.point_count:
+        return
+    mins, maxs = np.asarray(header.mins, dtype=float), np.asarray(header.maxs, dtype=float)
+    for axis in range(3):
+        lo, hi = mins[axis], maxs[axis]
+        if not (np.isfinite(lo) and np.isfinite(hi)):
+            raise ScanReadError(f"{path}: the header's {_AXES[axis]} bounds are {lo}..{hi}; {_REEXPORT}")
+        if lo > hi:
+            raise ScanReadError(
+                f"{path}: the header's {_AXES[axis]} bounds run backwards (min {lo:,.3f} > max {hi:,.3f}); {_REEXPORT}"
+            )
+
+
+def _check_within_header_bounds(path: Path, xyz: np.ndarray, header, before: int, compressed: bool) -> None:
+    """Points outside the header's bounding box: in a LAZ (which has no checksums) the one
+    cheap, reliable sign of a damaged chunk that decodes to plausible-looking garbage; in a
+    LAS, a header that contradicts its points."""
     if not len(xyz):
         return
-    tol = np.asarray(header.scales) + 1e-9 * np.abs(np.asarray(header.maxs))
-    outside = (xyz < np.asarray(header.mins) - tol) | (xyz > np.asarray(header.maxs) + tol)
-    if outside.any():
-        first = int(np.flatnonzero(outside.any(axis=1))[0])
+    mins, maxs = np.asarray(header.mins, dtype=float), np.asarray(header.maxs, dtype=float)
+    tol = np.asarray(header.scales) + 1e-9 * np.maximum(np.abs(maxs), np.abs(mins))
+    below, above = xyz < mins - tol, xyz > maxs + tol
+    outside = below | above
+    if not outside.any():
+        return
+    rows = outside.any(axis=1)
+    first = int(np.flatnonzero(rows)[0])
+    axis = int(np.flatnonzero(outside[first])[0])
+    value = xyz[first, axis]
+    name = _AXES[axis]
+    side = f"below the header's min {name} {mins[axis]:,.3f}" if below[first, axis] else \
+        f"above the header's max {name} {maxs[axis]:,.3f}"
+    where = f"point {before + first:,} has {name} {value:,.3f}, {side}"
+    many = f"{int(rows.sum()):,} of points {before:,}-{before + len(xyz) - 1:,} lie outside the header's bounds"
+    if compressed:
+        chunk = _laz_chunk_of(path, header, before + first)
         raise ScanReadError(
-            f"{path}: point {before + first:,} decodes outside the header's bounds "
-            f"({int(outside.any(axis=1).sum()):,} such points in this chunk): the compressed data is corrupt "
-            "or the header's bounds are wrong; re-export the scan"
+            f"{path}: {where}{chunk} ({many}): the compressed data is corrupt or the header's bounds are wrong; "
+            "copy the file again from the scanner export, or re-export it"
         )
+    raise ScanReadError(f"{path}: {where} ({many}): the header contradicts its points; {_REEXPORT}")
+
+
+def _library_reason(exc: BaseException) -> str:
+    """A library's message without its class-name prefixes: 'lazrs: failed to fill whole buffer'."""
+    text = one_line(exc)
+    source = "lazrs" if type(exc).__name__ == "LazrsError" else type(exc).__name__
+    for prefix in ("IoError: ", "LazrsError: "):
+        text = text.replace(prefix, "")
+    return f"{source}: {text}"
+
+
+def _laz_table(path: Path, header):
+    """(LazVlr, chunk table [(points, bytes)]) of a LAZ file; raises the lazrs error when unreadable."""
+    import laspy  # noqa: PLC0415
+    import lazrs  # noqa: PLC0415
+
+    with path.open("rb") as fh:  # a fresh header: a reader's own may have dropped the LASzip record
+        header = laspy.LasHeader.read_from(fh)
+        vlr = next(v for v in header.vlrs if type(v).__name__ == "LasZipVlr")
+        laz_vlr = lazrs.LazVlr(vlr.record_data_bytes())
+        fh.seek(header.offset_to_point_data)
+        return laz_vlr, lazrs.read_chunk_table(fh, laz_vlr)
+
+
+def _laz_chunk_of(header_path: Path, header, point: int) -> str:
+    """', in compressed chunk k (points a-b)' for a point of a fixed-chunk LAZ, else ''."""
+    try:
+        import laspy  # noqa: PLC0415
+        import lazrs  # noqa: PLC0415
+
+        with open(header_path, "rb") as fh:
+            fresh = laspy.LasHeader.read_from(fh)
+        vlr = next(v for v in fresh.vlrs if type(v).__name__ == "LasZipVlr")
+        size = lazrs.LazVlr(vlr.record_data_bytes()).chunk_size()
+    except Exception:  # noqa: BLE001 - only a detail of the message
+        return ""
+    if not size or size >= 2**32 - 1:  # variable-size chunks
+        return ""
+    k = point // size
+    last = min((k + 1) * size, int(header.point_count)) - 1
+    return f", in compressed chunk {k + 1:,} (points {k * size:,}-{last:,})"
+
+
+def _laz_damage(path: Path, header) -> ScanReadError | None:
+    """Where a LAZ that failed to decompress is damaged: its chunk table, the first chunk that
+    does not decode (one chunk at a time, so memory stays small), or a point count the chunks
+    do not hold. None when every chunk decodes (the caller reports the original error)."""
+    import lazrs  # noqa: PLC0415
+
+    size = path.stat().st_size
+    try:
+        laz_vlr, table = _laz_table(path, header)
+    except StopIteration:
+        return ScanReadError(f"{path}: the LAZ file has no LASzip record, so its points cannot be decompressed; "
+                             "the file is damaged, copy it again from the scanner export")
+    except Exception as exc:  # noqa: BLE001
+        return ScanReadError(
+            f"{path}: the LAZ chunk table cannot be read ({_library_reason(exc)}): the file ({size:,} bytes) is "
+            "truncated or damaged; copy it again from the scanner export"
+        )
+    record = laz_vlr.record_data()
+    item = laz_vlr.item_size()
+    declared = int(header.point_count)
+    position = header.offset_to_point_data + 8  # after the offset to the chunk table
+    first = 0
+    with path.open("rb") as fh:
+        for index, (count, nbytes) in enumerate(table):
+            count = min(int(count), max(declared - first, 0)) or int(count)
+            fh.seek(position)
+            data = fh.read(nbytes)
+            try:
+                if len(data) < nbytes:
+                    raise EOFError(f"the file ends at byte {size:,}")
+                lazrs.decompress_points_with_chunk_table(data, record, bytearray(count * item), [(count, nbytes)])
+            except Exception as exc:  # noqa: BLE001
+                return ScanReadError(
+                    f"{path}: compressed chunk {index + 1:,} of {len(table):,} (points {first:,}-{first + count - 1:,}, "
+                    f"bytes {position:,}-{position + nbytes - 1:,}) is corrupt: {_library_reason(exc)}; "
+                    "the file is damaged, copy it again from the scanner export"
+                )
+            position += nbytes
+            first += count
+    if first < declared:
+        return ScanReadError(
+            f"{path}: the header declares {declared:,} points but the compressed chunks hold {first:,}; "
+            "the file is truncated or its header is wrong"
+        )
+    return None
 
 
 def _vlr_name(vlr) -> str:
@@ -261,8 +399,6 @@ def write_las(cloud, path: Path, crs_wkt: str | None = None, scale: float = 0.00
     full precision. Normals and any ``extra_dims`` go in as LAS extra bytes.
     """
     import laspy  # noqa: PLC0415
-
-    from twin.catalog.store import atomic_target  # noqa: PLC0415
 
     has_rgb = "rgb" in cloud.attrs
     header = laspy.LasHeader(point_format=7 if has_rgb else 6, version="1.4")

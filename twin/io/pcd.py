@@ -190,7 +190,7 @@ def _plan(path: Path, header: _Header) -> FieldPlan:
     if plan.xyz is None:
         raise ScanReadError(
             f"{path}: the PCD FIELDS have no x, y and z ({' '.join(f.name for f in header.fields)}); "
-            "it holds no point coordinates"
+            "it holds no point coordinates; export it again with its x y z fields"
         )
     for f in header.fields:
         if f.name in plan.xyz and f.count != 1:
@@ -302,8 +302,9 @@ def _binary_chunks(path: Path, header: _Header, chunk_points: int) -> Iterator[d
     if size < header.data_offset + header.points * dtype.itemsize:
         complete = max(0, size - header.data_offset) // dtype.itemsize
         raise ScanReadError(
-            f"{path}: the PCD header declares {header.points:,} points but the file holds only "
-            f"{complete:,} complete records; it is truncated"
+            f"{path}: the PCD header declares {header.points:,} points but the file holds only {complete:,} complete "
+            f"records (it ends at byte {size:,}, {header.data_offset + header.points * dtype.itemsize:,} are needed); "
+            "it is truncated, copy it again"
         )
     records = np.memmap(path, dtype=dtype, mode="r", offset=header.data_offset, shape=(header.points,))
     try:

@@ -108,7 +108,10 @@ def _parse_header(path: Path, lines: list[str], data_offset: int) -> _Header:
             encoding, version = words[1], words[2]
         elif key == "element":
             if len(words) != 3 or not words[2].isdigit():
-                raise ScanReadError(f"{where}: bad element line {raw.strip()!r}; expected 'element <name> <count>'")
+                raise ScanReadError(
+                    f"{where}: bad element line {raw.strip()!r}; expected 'element <name> <count>': "
+                    "the header is corrupt, export the file again"
+                )
             elements.append(_Element(words[1], int(words[2])))
         elif key == "property":
             if not elements:
@@ -180,8 +183,8 @@ def _binary_layout(path: Path, header: _Header) -> tuple[int, np.dtype]:
     if size < offset + count * dtype.itemsize:
         complete = max(0, size - offset) // dtype.itemsize
         raise ScanReadError(
-            f"{path}: the PLY header declares {count:,} vertices but the file holds only "
-            f"{complete:,} complete ones; it is truncated"
+            f"{path}: the PLY header declares {count:,} vertices but the file holds only {complete:,} complete ones "
+            f"(it ends at byte {size:,}, {offset + count * dtype.itemsize:,} are needed); it is truncated, copy it again"
         )
     return offset, dtype
 

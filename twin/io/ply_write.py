@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from twin.catalog.store import atomic_target
+from twin.io.atomic import atomic_target
 from twin.models.mesh import TriMesh
 from twin.models.pointcloud import PointCloud
 

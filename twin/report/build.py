@@ -35,7 +35,7 @@ class ReportInfo(BaseModel):
 def build_report(ws, structure_id: str, out: Path, survey_id: str | None = None, compare_with: str | None = None,
                  ppm: float | None = None) -> ReportInfo:
     """Write the report of a structure to ``out`` (HTML, atomically)."""
-    from twin.catalog.store import atomic_write_bytes  # noqa: PLC0415
+    from twin.io.atomic import atomic_write_bytes  # noqa: PLC0415
     from twin.errors import UsageError  # noqa: PLC0415
 
     started = time.perf_counter()
