@@ -1,0 +1,402 @@
+"""Coarse alignment without initial poses: candidate alignments per pair of stations,
+the most credible one chosen by evidence, and a spanning tree of the best links.
+
+Two searches give candidates:
+
+- **Levelled (4 DoF).** Terrestrial scanners are levelled (their vertical is found
+  from the ground around them, see ``station.up_direction``), so two stations differ by
+  a yaw and a translation: for every yaw on a grid, the plan-view footprints of the
+  stations' steep surfaces are correlated by FFT, the best distinct peaks are sharpened
+  on a finer grid. Feature matching is not used here: on buildings made of repeated
+  elements (columns, bays) FPFH matches are mostly between twins.
+- **Free (6 DoF).** For frames that are not levelled (hand-held or object scans, a
+  statue seen from above and below): FPFH features and RANSAC, repeated after removing
+  the matches each answer explains, so that a symmetric object's twins all come up.
+
+Every candidate is settled by a short, wide-basin ICP; buildings are symmetric and
+repetitive, so several fit about as well, and the one chosen has most overlap after
+penalising *visibility conflicts* (points of one station floating in space that the
+other scanner saw through). The runner-up is kept so that a near tie is reported.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from twin.ops.registration.fine import overlap_share, settle
+from twin.ops.registration.settings import RegistrationSettings
+from twin.ops.registration.station import (
+    Station,
+    features,
+    level,
+    levelling,
+    up_direction,
+)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    transform: np.ndarray  # centred source -> centred target
+    overlap: float  # share of the source's points with a partner (check scale)
+    conflict: float  # share of points seen through by the other scanner (0 when unknown)
+    score: float  # overlap - weight x conflict
+
+
+@dataclass(frozen=True)
+class PairSearch:
+    """The outcome of the coarse search for one pair: its best candidate, the best one
+    that differs from it (a symmetric or repeated alternative), how many were tried,
+    whether the link was accepted and, if not, why."""
+
+    source: int
+    target: int
+    best: Candidate | None
+    runner_up: Candidate | None
+    tried: int
+    search: str  # "levelled" or "6-dof" or "levelled+6-dof"
+    accepted: bool
+    reason: str  # why it was refused ("" when accepted)
+
+
+# ------------------------------------------------------------------ levelled search
+
+
+def _plan_images(points: np.ndarray, ground: float, lo: np.ndarray, shape: tuple[int, int], cell: float,
+                 unit: float) -> np.ndarray:
+    """Occupancy of levelled points in plan, one image per height band above the ground
+    (6, 30 and 60 units: 0.3, 1.5 and 3 m on a building)."""
+    bands = np.array([6.0, 30.0, 60.0, np.inf]) * unit
+    h = points[:, 2] - ground
+    ij = np.floor((points[:, :2] - lo) / cell).astype(np.int64)
+    ok = (h >= bands[0]) & (ij[:, 0] >= 0) & (ij[:, 1] >= 0) & (ij[:, 0] < shape[0]) & (ij[:, 1] < shape[1])
+    band = np.searchsorted(bands, h[ok], side="right") - 1
+    images = np.zeros((len(bands) - 1, *shape), dtype=np.float32)
+    images[band, ij[ok, 0], ij[ok, 1]] = 1.0
+    return images
+
+
+def _subcell(values: np.ndarray) -> float:
+    """Offset of a peak from three samples around it (parabola), in [-0.5, 0.5]."""
+    left, mid, right = values
+    denom = left - 2.0 * mid + right
+    if denom >= 0:
+        return 0.0
+    return float(np.clip(0.5 * (left - right) / denom, -0.5, 0.5))
+
+
+class _PlanMatcher:
+    """Correlates the plan-view footprints of two levelled stations for any yaw."""
+
+    def __init__(self, p: np.ndarray, g_src: float, q: np.ndarray, g_dst: float, cell: float, unit: float):
+        import scipy.fft  # noqa: PLC0415  (several times numpy's FFT here, on both cores)
+
+        self.p, self.g_src, self.cell, self.unit = p, g_src, cell, unit
+        radius = max(np.abs(p[:, :2]).max(), np.abs(q[:, :2]).max())
+        half = int(np.ceil(radius / cell)) + 2
+        self.size = 1 << int(np.ceil(np.log2(4 * half)))  # room for any shift without wrap-around
+        self.lo = np.array([-half * cell, -half * cell])
+        self.target = scipy.fft.rfft2(_plan_images(q, g_dst, self.lo, (self.size, self.size), cell, unit), workers=-1)
+
+    def best_shift(self, yaw: float) -> tuple[float, np.ndarray]:
+        """(correlation, horizontal shift) of the best placement at ``yaw``, sub-cell precise."""
+        import scipy.fft  # noqa: PLC0415
+
+        c, s = np.cos(yaw), np.sin(yaw)
+        p = self.p
+        rotated = np.column_stack([c * p[:, 0] - s * p[:, 1], s * p[:, 0] + c * p[:, 1], p[:, 2]])
+        shape = (self.size, self.size)
+        source = scipy.fft.rfft2(_plan_images(rotated, self.g_src, self.lo, shape, self.cell, self.unit), workers=-1)
+        # Occupancy images are 0/1, so the correlation counts cells: rounding it takes the
+        # FFT's rounding noise out of which of two equal peaks wins.
+        corr = np.rint(scipy.fft.irfft2((self.target * np.conj(source)).sum(axis=0), s=shape, workers=-1))
+        di, dj = np.unravel_index(int(np.argmax(corr)), shape)
+        fi = _subcell(corr[[(di - 1) % self.size, di, (di + 1) % self.size], dj])
+        fj = _subcell(corr[di, [(dj - 1) % self.size, dj, (dj + 1) % self.size]])
+        wrap = lambda k: k if k < self.size // 2 else k - self.size  # noqa: E731
+        return float(corr[di, dj]), np.array([wrap(di) + fi, wrap(dj) + fj]) * self.cell
+
+
+def _vertical_structure(station: Station, lev: np.ndarray, settings: RegistrationSettings):
+    """Levelled points on steep surfaces (walls, columns, piers), and the ground height.
+
+    Horizontal surfaces (platforms, floors, roofs seen from below) make large uniform
+    blobs in plan that match anywhere; the footprint of vertical surfaces is what
+    tells one position of a building from another. The ground is a low quantile, not
+    the dominant plane: that may be a raised platform in one station and the courtyard
+    in another.
+    """
+    pcd = level(station, settings.coarse_voxel)
+    pts = np.asarray(pcd.points) @ lev[:3, :3].T
+    normals = np.asarray(pcd.normals) @ lev[:3, :3].T
+    return pts[np.abs(normals[:, 2]) < 0.3], float(np.quantile(pts[:, 2], 0.02))
+
+
+def _refine_plan(p: np.ndarray, q: np.ndarray, yaw: float, shift: np.ndarray,
+                 settings: RegistrationSettings) -> tuple[float, np.ndarray]:
+    """Sharpen a plan-view alignment by brute force on a fine grid around it.
+
+    Footprint cells (``plan_fine_cell``) of the rotated source are counted against the
+    target's for every yaw within ±1° (eighth-degree steps) and every shift within
+    ±6 cells; the best count wins, with a sub-cell parabola on the shift.
+    """
+    cell = settings.plan_fine_cell
+    big = np.int64(1 << 32)
+
+    def keys(xy: np.ndarray) -> np.ndarray:
+        ij = np.floor(xy / cell).astype(np.int64) + (1 << 30)
+        return np.unique(ij[:, 0] * big + ij[:, 1])
+
+    target = keys(q[:, :2])
+    reach = 6
+    offsets = np.arange(-reach, reach + 1)
+    best = (-1, yaw, shift, None)
+    for y in yaw + np.radians(np.arange(-1.0, 1.0001, 0.125)):
+        c, s_ = np.cos(y), np.sin(y)
+        xy = np.column_stack([c * p[:, 0] - s_ * p[:, 1], s_ * p[:, 0] + c * p[:, 1]]) + shift
+        src = keys(xy)
+        counts = np.zeros((len(offsets), len(offsets)))
+        for a, di in enumerate(offsets):
+            for b, dj in enumerate(offsets):
+                moved = src + di * big + dj
+                pos = np.searchsorted(target, moved)
+                pos[pos == len(target)] = 0
+                counts[a, b] = np.count_nonzero(target[pos] == moved)
+        a, b = np.unravel_index(int(np.argmax(counts)), counts.shape)
+        if counts[a, b] > best[0]:
+            best = (counts[a, b], y, shift, (counts, a, b))
+    _, y, shift, (counts, a, b) = best
+    fa = _subcell(counts[[a - 1, a, a + 1], b]) if 0 < a < len(offsets) - 1 else 0.0
+    fb = _subcell(counts[a, [b - 1, b, b + 1]]) if 0 < b < len(offsets) - 1 else 0.0
+    return float(y), shift + np.array([offsets[a] + fa, offsets[b] + fb]) * cell
+
+
+def yaw_hypotheses(src: Station, dst: Station, settings: RegistrationSettings) -> list[np.ndarray]:
+    """Alignments with 4 degrees of freedom (yaw about the vertical + translation).
+
+    For every yaw on a grid, the source's plan-view footprint of steep surfaces (in
+    height bands above its ground) is correlated with the target's by FFT, which gives
+    the best horizontal shift at once; the ground heights give the vertical one. The
+    best distinct peaks are refined on a finer yaw grid to within a fraction of a unit,
+    close enough for fine ICP not to snap onto a repeated element (a stair tread, a tile
+    row), and come back as 4x4 transforms (centred source → centred target).
+    """
+    l_src = levelling(up_direction(src, settings))
+    l_dst = levelling(up_direction(dst, settings))
+    p, g_src = _vertical_structure(src, l_src, settings)
+    q, g_dst = _vertical_structure(dst, l_dst, settings)
+    if len(p) < 20 or len(q) < 20:
+        return []
+    matcher = _PlanMatcher(p, g_src, q, g_dst, settings.plan_cell, settings.unit)
+    step = np.radians(settings.yaw_step_deg)
+    yaws = np.arange(0.0, 2 * np.pi, step)
+    coarse = [matcher.best_shift(yaw) for yaw in yaws]
+    order = np.argsort([-c for c, _ in coarse], kind="stable")
+    chosen: list[tuple[float, np.ndarray]] = []
+    for k in order:
+        if len(chosen) == settings.hypotheses:
+            break
+        yaw, shift = yaws[k], coarse[k][1]
+        if any(abs(np.angle(np.exp(1j * (yaw - y)))) < 2.5 * step and np.linalg.norm(shift - sh) < 20.0 * settings.unit
+               for y, sh in chosen):
+            continue
+        # Refine: yaw in quarter steps around the peak, then a parabola through the best three.
+        fine_step = step / 4.0
+        fine_yaws = yaw + fine_step * np.arange(-4, 5)
+        fine = [matcher.best_shift(y) for y in fine_yaws]
+        scores = np.array([c for c, _ in fine])
+        b = int(np.clip(np.argmax(scores), 1, len(fine_yaws) - 2))
+        best_yaw = fine_yaws[b] + fine_step * _subcell(scores[b - 1 : b + 2])
+        chosen.append((best_yaw, matcher.best_shift(best_yaw)[1]))
+    out = []
+    for yaw, shift in chosen:
+        yaw, shift = _refine_plan(p, q, yaw, shift, settings)
+        h = np.eye(4)
+        h[:3, :3] = [[np.cos(yaw), -np.sin(yaw), 0.0], [np.sin(yaw), np.cos(yaw), 0.0], [0.0, 0.0, 1.0]]
+        h[:3, 3] = [shift[0], shift[1], g_dst - g_src]
+        out.append(np.linalg.inv(l_dst) @ h @ l_src)
+    return out
+
+
+# ------------------------------------------------------------------ 6-DoF search
+
+
+def _feature_matches(src: Station, dst: Station, settings: RegistrationSettings) -> np.ndarray:
+    """Mutual nearest neighbours in FPFH space between the structure points, (m, 2)."""
+    from twin.ops.neighbours import KdTree  # noqa: PLC0415
+
+    _, f_src = features(src, settings)
+    _, f_dst = features(dst, settings)
+    a = np.asarray(f_src.data).T
+    b = np.asarray(f_dst.data).T
+    if len(a) == 0 or len(b) == 0:
+        return np.zeros((0, 2), dtype=np.int32)
+    _, ab = KdTree(b).query(a, k=1)
+    _, ba = KdTree(a).query(b, k=1)
+    mutual = np.flatnonzero(ba[ab] == np.arange(len(a)))
+    return np.column_stack([mutual, ab[mutual]]).astype(np.int32)
+
+
+def ransac_hypotheses(src: Station, dst: Station, settings: RegistrationSettings, seed: int) -> list[np.ndarray]:
+    """Several distinct RANSAC alignments: after each, the feature matches it explains are
+    removed and RANSAC runs again, so that the symmetric twins of a building (a pavilion
+    turned 90° or 180° fits itself) all come up as candidates instead of hiding the truth."""
+    from twin._deps import open3d  # noqa: PLC0415
+
+    o3d = open3d()
+    reg = o3d.pipelines.registration
+    distance = 1.5 * settings.coarse_voxel
+    src_pcd, _ = features(src, settings)
+    dst_pcd, _ = features(dst, settings)
+    src_pts = np.asarray(src_pcd.points)
+    dst_pts = np.asarray(dst_pcd.points)
+    matches = _feature_matches(src, dst, settings)
+    hypotheses = []
+    for attempt in range(settings.hypotheses):
+        if len(matches) < 6:
+            break
+        o3d.utility.random.seed(seed + 7919 * attempt)
+        result = reg.registration_ransac_based_on_correspondence(
+            src_pcd,
+            dst_pcd,
+            o3d.utility.Vector2iVector(matches),
+            distance,
+            reg.TransformationEstimationPointToPoint(False),
+            3,
+            [reg.CorrespondenceCheckerBasedOnEdgeLength(0.9), reg.CorrespondenceCheckerBasedOnDistance(distance)],
+            reg.RANSACConvergenceCriteria(settings.ransac_max_iterations, settings.ransac_confidence),
+        )
+        t = np.asarray(result.transformation)
+        moved = src_pts[matches[:, 0]] @ t[:3, :3].T + t[:3, 3]
+        # Drop every match this alignment roughly explains (not just its inliers), so the
+        # next round cannot return a near copy of it.
+        explained = np.linalg.norm(moved - dst_pts[matches[:, 1]], axis=1) < 10.0 * settings.unit + 5.0 * distance
+        if explained.sum() < 3:
+            break
+        hypotheses.append(t)
+        matches = matches[~explained]
+    return hypotheses
+
+
+# ------------------------------------------------------------------ evidence
+
+
+def visibility_conflict(src: Station, dst: Station, transform: np.ndarray, settings: RegistrationSettings,
+                        step_deg: float = 0.5) -> float | None:
+    """Share of the target's points that, moved into the source's frame, float in space
+    that the source's scanner saw through (in front of its first return, by a margin).
+
+    A scanner sees everything between itself and its first return, so a correct
+    alignment leaves almost no point there; a symmetric twin of the right alignment
+    (which fits surfaces just as well) puts many there. None without a scanner position.
+    """
+    if src.scanner is None:
+        return None
+    src_pts = np.asarray(level(src, settings.coarse_voxel).points) - src.scanner
+    inv = np.linalg.inv(transform)
+    dst_pts = np.asarray(level(dst, settings.coarse_voxel).points) @ inv[:3, :3].T + inv[:3, 3] - src.scanner
+
+    def bins(p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        r = np.linalg.norm(p, axis=1)
+        az = np.degrees(np.arctan2(p[:, 1], p[:, 0])) + 180.0
+        el = np.degrees(np.arcsin(np.clip(p[:, 2] / np.maximum(r, 1e-12), -1, 1))) + 90.0
+        cols = int(np.ceil(360.0 / step_deg))
+        return (np.floor(el / step_deg).astype(np.int64) * cols + np.floor(az / step_deg).astype(np.int64)), r
+
+    src_bin, src_r = bins(src_pts)
+    dst_bin, dst_r = bins(dst_pts)
+    size = int(np.ceil(181.0 / step_deg) * np.ceil(360.0 / step_deg)) + 1
+    first_return = np.full(size, np.inf)
+    np.minimum.at(first_return, src_bin, src_r)
+    seen = np.isfinite(first_return[dst_bin])
+    if seen.sum() == 0:
+        return 0.0
+    margin = 3.0 * settings.coarse_voxel + 0.02 * first_return[dst_bin[seen]]
+    conflict = dst_r[seen] < first_return[dst_bin[seen]] - margin
+    return float(conflict.mean())
+
+
+def pair_conflict(src: Station, dst: Station, transform: np.ndarray, settings: RegistrationSettings) -> float:
+    a = visibility_conflict(src, dst, transform, settings)
+    b = visibility_conflict(dst, src, np.linalg.inv(transform), settings)
+    return max(a or 0.0, b or 0.0)
+
+
+def _distinct(a: np.ndarray, b: np.ndarray, settings: RegistrationSettings) -> bool:
+    """Two alignments that differ by more than 2 degrees or 4 units."""
+    from twin.ops.registration.results import rotation_angle_deg  # noqa: PLC0415
+
+    d = np.linalg.inv(a) @ b
+    return rotation_angle_deg(d) > 2.0 or np.linalg.norm(d[:3, 3]) > 4.0 * settings.unit
+
+
+def search_pair(src: Station, dst: Station, i: int, j: int, settings: RegistrationSettings, seed: int) -> PairSearch:
+    """The coarse search for one pair and its verdict (see the module docstring)."""
+    up_direction(src, settings), up_direction(dst, settings)
+    levelled = bool(src.levelled and dst.levelled)
+    hypotheses = yaw_hypotheses(src, dst, settings) if levelled else []
+    kind = "levelled" if levelled else "6-dof"
+    six_dof = settings.six_dof_hypotheses
+    if six_dof or (six_dof is None and not levelled) or not hypotheses:
+        hypotheses += ransac_hypotheses(src, dst, settings, seed)
+        kind = "levelled+6-dof" if levelled else "6-dof"
+    scored = []
+    for hypothesis in hypotheses:
+        transform = settle(src, dst, hypothesis, settings)
+        overlap = overlap_share(src, dst, transform, settings)
+        conflict = pair_conflict(src, dst, transform, settings)
+        scored.append(Candidate(transform, overlap, conflict, overlap - settings.conflict_weight * conflict))
+    scored.sort(key=lambda c: -c.score)
+    best = scored[0] if scored else None
+    runner = next((c for c in scored[1:] if _distinct(best.transform, c.transform, settings)), None)
+    if best is None:
+        reason = "no candidate alignment: too few structure points or feature matches"
+    elif best.overlap < settings.min_edge_fitness:
+        reason = f"overlap {best.overlap:.0%} is under the {settings.min_edge_fitness:.0%} a link needs"
+    elif best.conflict > settings.max_conflict:
+        reason = (f"overlap {best.overlap:.0%}, but {best.conflict:.0%} of the points lie where the other scanner "
+                  f"saw through (at most {settings.max_conflict:.0%}): a mirrored, rotated or shifted twin")
+    else:
+        reason = ""
+    return PairSearch(i, j, best, runner, len(scored), kind, reason == "", reason)
+
+
+def candidate_pairs(n: int, settings: RegistrationSettings) -> list[tuple[int, int]]:
+    if n <= settings.max_candidate_pairs_all:
+        return [(i, j) for i in range(n) for j in range(i + 1, n)]
+    # Many stations: neighbours in acquisition order, and two steps apart, as candidates.
+    return [(i, j) for i in range(n) for j in (i + 1, i + 2) if j < n]
+
+
+def spanning_poses(n: int, reference: int, edges: dict[tuple[int, int], tuple[np.ndarray, float]]):
+    """Poses (centred station → centred reference) along a maximum spanning tree on the
+    edges' scores, grown from the reference (Prim's algorithm); None for unreachable
+    stations. Also the tree's edges."""
+    poses: list[np.ndarray | None] = [None] * n
+    poses[reference] = np.eye(4)
+    tree: set[tuple[int, int]] = set()
+    while True:
+        best = None
+        for (i, j), (t_ij, fit) in edges.items():  # t_ij maps i into j
+            if poses[j] is not None and poses[i] is None and (best is None or fit > best[0]):
+                best = (fit, i, j, poses[j] @ t_ij)
+            if poses[i] is not None and poses[j] is None and (best is None or fit > best[0]):
+                best = (fit, j, i, poses[i] @ np.linalg.inv(t_ij))
+        if best is None:
+            return poses, tree
+        _, new, known, pose = best
+        poses[new] = pose
+        tree.add((min(new, known), max(new, known)))
+
+
+def coarse_poses(stations: list[Station], reference: int,
+                 settings: RegistrationSettings) -> tuple[list[np.ndarray | None], list[PairSearch]]:
+    """Initial poses along the best accepted links, and every pair's search record.
+    A station no accepted link reaches gets None (the caller explains why)."""
+    searches = []
+    for i, j in candidate_pairs(len(stations), settings):
+        searches.append(search_pair(stations[i], stations[j], i, j, settings, settings.seed + 31 * i + j))
+    found = {(s.source, s.target): (s.best.transform, s.best.score) for s in searches if s.accepted}
+    poses, _ = spanning_poses(len(stations), reference, found)
+    return poses, searches

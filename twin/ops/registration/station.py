@@ -1,0 +1,273 @@
+"""A station's working copies: centred coordinates at every scale, normals oriented to
+its scanner, the structure off its ground, FPFH features and its vertical.
+
+Everything runs in float64 on coordinates centred per station (bounding-box centre
+subtracted), so UTM-sized numbers never reach open3d's solvers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from twin.models.pointcloud import PointCloud
+from twin.ops.registration.settings import RegistrationSettings, robust_extent
+from twin.ops.spacing import point_spacing
+
+
+@dataclass
+class Station:
+    name: str
+    centre: np.ndarray
+    scanner: np.ndarray | None  # scanner position in centred coordinates, when known
+    points: np.ndarray  # centred full-resolution points
+    spacing: float  # median nearest-neighbour distance
+    extent: float  # diagonal of the box of the middle 96 % of the points
+    levels: dict = field(default_factory=dict)  # voxel size -> open3d cloud with normals
+    trees: dict = field(default_factory=dict)  # voxel size -> KdTree of that level's points
+    structure: np.ndarray | None = None  # coarse points off the dominant plane
+    plane_normal: np.ndarray | None = None  # unit normal of the dominant plane, when there is one
+    features: tuple | None = None  # (structure points, their FPFH features)
+    up: np.ndarray | None = None  # the vertical, in the station's frame
+    levelled: bool | None = None  # whether that vertical is the frame's z (within a few degrees)
+
+    @property
+    def min_normal_radius(self) -> float:
+        return 4.0 * self.spacing
+
+
+def make_station(name: str, cloud: PointCloud, scanner: np.ndarray | None) -> Station:
+    """A station's working copy, centred on its bounding box, with its scanner position:
+    the one given, else twin.ops.viewpoint's (its frame's zero when the points surround
+    it, else from its scan order), else unknown."""
+    from twin.ops.viewpoint import scanner_position  # noqa: PLC0415
+
+    lo, hi = cloud.xyz.min(axis=0), cloud.xyz.max(axis=0)
+    centre = (lo + hi) / 2.0
+    if scanner is None:
+        scanner = scanner_position(cloud.xyz, cloud.origin)
+    scanner = None if scanner is None else np.asarray(scanner, dtype=np.float64).reshape(3) - centre
+    points = cloud.xyz - centre
+    return Station(name, centre, scanner, points, spacing=point_spacing(points, sample=20_000),
+                   extent=robust_extent(points))
+
+
+def orient(pcd, scanner: np.ndarray | None, k: int = 15) -> None:
+    if scanner is not None:
+        pcd.orient_normals_towards_camera_location(scanner)
+    elif len(pcd.points) > k:
+        pcd.orient_normals_consistent_tangent_plane(k)
+
+
+def level(station: Station, voxel: float):
+    """The station downsampled at ``voxel`` with normals (radius 2.5 voxel, or a few point
+    spacings where the scan is sparser than that), oriented toward the scanner; cached."""
+    if voxel not in station.levels:
+        from twin._deps import open3d  # noqa: PLC0415
+        from twin.ops._o3d_convert import points_to_o3d  # noqa: PLC0415
+        from twin.ops.voxel import voxel_downsample  # noqa: PLC0415
+
+        o3d = open3d()
+        down = voxel_downsample(PointCloud(station.points), voxel).xyz
+        pcd = points_to_o3d(down)
+        radius = max(2.5 * voxel, station.min_normal_radius)
+        pcd.estimate_normals(o3d.geometry.KDTreeSearchParamHybrid(radius=radius, max_nn=40))
+        orient(pcd, station.scanner)
+        station.levels[voxel] = pcd
+    return station.levels[voxel]
+
+
+def arrays(station: Station, voxel: float) -> tuple[np.ndarray, np.ndarray]:
+    pcd = level(station, voxel)
+    return np.asarray(pcd.points), np.asarray(pcd.normals)
+
+
+def tree(station: Station, voxel: float):
+    """A k-d tree of the station's level at ``voxel``, in its own (centred) frame; cached."""
+    if voxel not in station.trees:
+        from twin.ops.neighbours import KdTree  # noqa: PLC0415
+
+        station.trees[voxel] = KdTree(arrays(station, voxel)[0])
+    return station.trees[voxel]
+
+
+def structure(station: Station, settings: RegistrationSettings):
+    """Indices of the coarse points off the station's dominant plane (the ground, usually).
+
+    A TLS station samples the ground around it densely, and every wrong alignment that
+    lays one ground on the other still scores well on plain fitness; planar points also
+    all share one FPFH signature. Feature matching and the choice between candidate
+    alignments therefore use only the points off that plane (when it holds more than a
+    quarter of the points); ICP still uses everything.
+    """
+    if station.structure is None:
+        from twin._deps import open3d  # noqa: PLC0415
+
+        pcd = level(station, settings.coarse_voxel)
+        n = len(pcd.points)
+        keep = np.arange(n)
+        if n >= 100:
+            open3d().utility.random.seed(settings.seed)
+            plane, inliers = pcd.segment_plane(2.0 * settings.coarse_voxel, 3, 1000)
+            if len(inliers) > 0.25 * n and n - len(inliers) >= 50:
+                keep = np.setdiff1d(keep, np.asarray(inliers))
+                on_plane = np.asarray(pcd.points)[np.asarray(inliers)]
+                # Least squares on the inliers: RANSAC's three-point plane is off by tenths of a degree.
+                normal = np.linalg.svd(on_plane - on_plane.mean(axis=0), full_matrices=False)[2][2]
+                station.plane_normal = normal if normal @ plane[:3] > 0 else -normal
+        station.structure = keep
+    return station.structure
+
+
+def features(station: Station, settings: RegistrationSettings):
+    """The structure points (open3d cloud) and their FPFH features (computed in full context)."""
+    if station.features is None:
+        from twin._deps import open3d  # noqa: PLC0415
+
+        o3d = open3d()
+        pcd = level(station, settings.coarse_voxel)
+        radius = settings.feature_radius_factor * settings.coarse_voxel
+        fpfh = o3d.pipelines.registration.compute_fpfh_feature(
+            pcd, o3d.geometry.KDTreeSearchParamHybrid(radius=radius, max_nn=100)
+        )
+        keep = structure(station, settings)
+        sub = o3d.pipelines.registration.Feature()
+        sub.data = np.ascontiguousarray(np.asarray(fpfh.data)[:, keep])
+        station.features = (pcd.select_by_index(keep.tolist()), sub)
+    return station.features
+
+
+LEVELLED_DEG = 5.0  # a vertical this close to the frame's z: a levelled scanner
+
+
+def up_direction(station: Station, settings: RegistrationSettings) -> np.ndarray:
+    """The station's vertical in its own frame: the normal of its lowest level surface.
+
+    Terrestrial scanners are levelled, but a tripod a few tenths of a degree off (or a
+    few degrees, on rough ground) tips a 10 m façade by centimetres in plan, enough to
+    blur the plan-view search. The courtyard or floor around the scanner is the
+    reference: points whose normals are within 18° of the frame's z (or, in a frame of
+    arbitrary orientation, of the dominant plane's normal) near the lowest such level
+    are fitted by least squares, twice dropping points more than 0.6 units off. Falls
+    back to z when no such surface exists. Sets ``station.levelled``: whether the frame
+    itself is levelled within a few degrees (a terrestrial scanner) or not (a hand-held
+    or object scan, where only a 6-DoF search can work).
+    """
+    if station.up is not None:
+        return station.up
+    u = settings.unit
+    z = np.array([0.0, 0.0, 1.0])
+    pcd = level(station, settings.check_voxel)
+    pts, nrm = np.asarray(pcd.points), np.asarray(pcd.normals)
+    guess = z
+    structure(station, settings)
+    tipped = station.plane_normal is not None and abs(station.plane_normal @ z) < np.cos(np.radians(10.0))
+    if tipped:
+        n = station.plane_normal  # not a levelled frame: start from the dominant plane
+        ref = station.scanner if station.scanner is not None else pts.mean(axis=0)
+        guess = n if ref @ n >= np.median(pts @ n) else -n
+    flat = pts[np.abs(nrm @ guess) > 0.95]
+    up = guess
+    found = False
+    if len(flat) >= 50:
+        heights = flat @ guess
+        ground = np.quantile(heights, 0.05)
+        chosen = flat[np.abs(heights - ground) < 6.0 * u]
+        for _ in range(3):
+            if len(chosen) < 30:
+                break
+            centre = chosen.mean(axis=0)
+            normal = np.linalg.svd(chosen - centre, full_matrices=False)[2][2]
+            up = normal if normal @ guess > 0 else -normal
+            chosen = flat[np.abs((flat - centre) @ up) < 0.6 * u]
+            found = True
+        if up @ guess < np.cos(np.radians(5.0)):
+            up, found = guess, False  # not a floor after all
+    station.up = up
+    station.levelled = bool(found and up @ z > np.cos(np.radians(LEVELLED_DEG)))
+    return up
+
+
+def levelling(up: np.ndarray) -> np.ndarray:
+    """A rotation (4x4) that turns ``up`` onto +z."""
+    z = np.array([0.0, 0.0, 1.0])
+    axis = np.cross(up, z)
+    s, c = np.linalg.norm(axis), float(up @ z)
+    m = np.eye(4)
+    if s < 1e-12:
+        if c < 0:
+            m[:3, :3] = np.diag([1.0, -1.0, -1.0])
+        return m
+    k = axis / s
+    kx = np.array([[0, -k[2], k[1]], [k[2], 0, -k[0]], [-k[1], k[0], 0]])
+    m[:3, :3] = np.eye(3) + s * kx + (1 - c) * kx @ kx
+    return m
+
+
+def signed(*stations: Station) -> bool:
+    """Normals can be compared with their signs when every scanner position is known."""
+    return all(st.scanner is not None for st in stations)
+
+
+class PlacedUnion:
+    """Nearest neighbours among several stations, each moved by its pose, answered from
+    each station's own cached tree: the query points are brought into each station's frame
+    instead of building a tree of the moved union at every stage (on stations of millions
+    of points that rebuild was most of registration's time). ``query`` answers like
+    ``cKDTree.query`` would on the concatenation of the stations' moved points."""
+
+    def __init__(self, stations: Sequence[Station], poses: Sequence[np.ndarray], voxel: float):
+        self.parts = []
+        offset = 0
+        for station, pose in zip(stations, poses):
+            t = tree(station, voxel)
+            self.parts.append((t, np.linalg.inv(pose), offset))
+            offset += t.n
+        self.n = offset
+        pairs = [arrays(station, voxel) for station in stations]
+        self.points = MovedRows([a for a, _ in pairs], poses, translate=True)
+        self.normals = MovedRows([b for _, b in pairs], poses, translate=False)
+
+    def query(self, x: np.ndarray, k: int = 1, distance_upper_bound: float = np.inf):
+        dist, idx = [], []
+        for t, inv, offset in self.parts:
+            d, i = t.query(x @ inv[:3, :3].T + inv[:3, 3], k=k, distance_upper_bound=distance_upper_bound)
+            if k == 1:
+                d, i = d[:, None], i[:, None]
+            dist.append(d)
+            idx.append(np.where(i < t.n, i + offset, self.n))  # a missing neighbour is n, as in cKDTree
+        if len(self.parts) == 1:
+            d, i = dist[0], idx[0]
+        else:
+            d, i = np.concatenate(dist, axis=1), np.concatenate(idx, axis=1)
+            order = np.argsort(d, axis=1, kind="stable")[:, :k]
+            d, i = np.take_along_axis(d, order, axis=1), np.take_along_axis(i, order, axis=1)
+        return (d[:, 0], i[:, 0]) if k == 1 else (d, i)
+
+
+class MovedRows:
+    """The concatenation of several stations' points (or normals), each moved by its
+    pose, computed only for the rows asked for: ``view[index]`` for an integer array of
+    any shape, and ``len(view)``."""
+
+    def __init__(self, arrays_: Sequence[np.ndarray], poses: Sequence[np.ndarray], translate: bool):
+        self.arrays = list(arrays_)
+        self.rotations = [pose[:3, :3] for pose in poses]
+        self.shifts = [pose[:3, 3] if translate else np.zeros(3) for pose in poses]
+        self.ends = np.cumsum([len(a) for a in self.arrays])
+
+    def __len__(self) -> int:
+        return int(self.ends[-1]) if len(self.ends) else 0
+
+    def __getitem__(self, index) -> np.ndarray:
+        index = np.asarray(index)
+        flat = index.ravel()
+        part = np.searchsorted(self.ends, flat, side="right")
+        out = np.empty((len(flat), 3))
+        for k, (rows, r, t) in enumerate(zip(self.arrays, self.rotations, self.shifts)):
+            mine = part == k
+            if mine.any():
+                out[mine] = rows[flat[mine] - (self.ends[k] - len(rows))] @ r.T + t
+        return out.reshape(*index.shape, 3)
