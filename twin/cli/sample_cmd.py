@@ -1,4 +1,5 @@
-"""`twin sample`: generate the synthetic pavilion with its ground truth."""
+"""`twin sample`: generate the synthetic pavilion with its ground truth, or a scene for
+testing registration (gate, hall, tower, courtyard, statue)."""
 
 from __future__ import annotations
 
@@ -9,21 +10,50 @@ import typer
 
 from twin.cli.common import err, out
 
+SCENES = ("pavilion", "gate", "hall", "tower", "courtyard", "statue")
+
 
 def sample(
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="Folder to write the sample into.")],
     points_per_station: Annotated[
-        int, typer.Option(min=1000, help="Points per scanner station (2,500,000 x 4 stations = 10M).")
-    ] = 0,
-    stations: Annotated[int, typer.Option(min=2, max=12, help="Scanner stations per survey.")] = 0,
+        int | None, typer.Option(min=100, help="Points per scanner station (2,500,000 x 4 stations = 10M).")
+    ] = None,
+    stations: Annotated[
+        int | None, typer.Option(min=2, max=40, help="Scanner stations per survey (pavilion: up to 12).")
+    ] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed; the same seed gives the same scans.")] = None,
+    scene: Annotated[
+        str, typer.Option(help=f"What to scan: {'|'.join(SCENES)}; the others than the pavilion vary with --seed.")
+    ] = "pavilion",
 ) -> None:
-    """Generate the synthetic pavilion: one LAZ per station, two surveys, ground truth.
+    """Generate the synthetic pavilion (one LAZ per station, two surveys, ground truth),
+    or with --scene one survey of a generated scene and its truth.json.
 
     Without options it makes the small sample bundled in sample_scans/.
 
     Example: twin sample --out /tmp/big --points-per-station 2500000 --stations 4
+    (or --scene gate --seed 3 --out /tmp/scenes for a generated gate)
     """
+    from twin.errors import UsageError  # noqa: PLC0415
+
+    if scene not in SCENES:
+        raise UsageError(f"--scene {scene}: unknown scene; choose one of {', '.join(SCENES)}")
+    if scene != "pavilion":
+        from twin.sample.scenes import generate_scene, write_scene  # noqa: PLC0415
+
+        made = generate_scene(
+            scene, seed if seed is not None else 0, points_per_station=points_per_station or 30_000, stations=stations
+        )
+        root = write_scene(made, out_dir)
+        points = sum(len(st.xyz) for st in made.stations)
+        out.print(
+            f"wrote {points:,} points of the {scene} scene (seed {made.seed}, {len(made.stations)} stations) to {root}"
+        )
+        return
+    if stations is not None and stations > 12:
+        raise UsageError(f"--stations {stations}: the pavilion takes 2..12 stations")
+    if points_per_station is not None and points_per_station < 1000:
+        raise UsageError(f"--points-per-station {points_per_station}: the pavilion takes at least 1000")
     from twin.sample.generate import DEFAULT_POINTS_PER_STATION, DEFAULT_SEED, DEFAULT_STATIONS, generate  # noqa: PLC0415
 
     truth = generate(
