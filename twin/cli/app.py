@@ -14,6 +14,7 @@ from twin.cli import (
     inspect_cmd,
     layers_cmd,
     process_cmd,
+    registration_cmd,
     report_cmd,
     sample_cmd,
     workspace_cmd,
@@ -52,6 +53,7 @@ app.command()(workspace_cmd.surveys)
 app.command()(workspace_cmd.scans)
 app.command()(workspace_cmd.verify)
 app.command()(process_cmd.process)
+app.command()(registration_cmd.registration)
 app.add_typer(layers_cmd.app, name="layers")
 app.command()(layers_cmd.query)
 app.command()(compare_cmd.compare)

@@ -9,7 +9,9 @@ cloud or a mesh, at a stated scale, with a scale bar, a north arrow and a legend
   diverging map) and their legends;
 - :mod:`twin.render.annotate` — title, scale bar, north arrow and legend (Pillow);
 - :mod:`twin.render.draw` — ``render_points`` and ``render_mesh`` -> :class:`Picture`
-  (``save(path)`` writes PNG, ``png_bytes()`` for embedding).
+  (``save(path)`` writes PNG, ``png_bytes()`` for embedding);
+- :mod:`twin.render.graph` — a registration's station graph in plan view, links coloured
+  by their error on a stated scale (``station_graph``).
 
 Pure functions over arrays: no catalog, no files except ``Picture.save``.
 """

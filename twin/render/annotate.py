@@ -59,13 +59,22 @@ def format_metres(value: float) -> str:
     return f"{value * 100:g} cm" if value >= 0.01 else f"{value * 1000:g} mm"
 
 
+def drawing_offset(subtitle: str | None = None) -> tuple[int, int]:
+    """Where :func:`compose` puts the drawing's top-left pixel: (column, row)."""
+    return MARGIN, MARGIN + _title_height(subtitle)
+
+
+def _title_height(subtitle: str | None) -> int:
+    return TITLE_SIZE + 10 + (TEXT_SIZE + 6 if subtitle else 0)
+
+
 def compose(drawing: np.ndarray, frame: Frame, view: View, legend, title: str, subtitle: str | None = None):
     """The drawing (h, w, 3 uint8) as a PIL image with its title, scale bar, north arrow and legend."""
     from PIL import Image, ImageDraw  # noqa: PLC0415
 
     h, w = drawing.shape[:2]
     legend_w = LEGEND_WIDTH if legend is not None else 0
-    title_h = TITLE_SIZE + 10 + (TEXT_SIZE + 6 if subtitle else 0)
+    title_h = _title_height(subtitle)
     width = max(MARGIN * 2 + w + legend_w, 380 + legend_w)
     height = MARGIN + title_h + h + BOTTOM_BAND
     legend_h = _legend_height(legend)

@@ -2,7 +2,9 @@
 
 Sections: the structure's descriptive metadata (Dublin Core terms from its layers); the
 surveys, their scans and the models derived from them, with provenance; registration
-quality; the layers as tables; elevations coloured by phase and by material; and, with a
+quality (per survey: the station graph in plan, links coloured by their error, the link
+and station tables, bundle and loop errors, and every flag: twin.report.registration);
+the layers as tables; elevations coloured by phase and by material; and, with a
 second survey, the change maps and the per-element table, significant changes first.
 """
 
@@ -76,9 +78,11 @@ def _body(data: ReportData, ppm: float | None) -> tuple[str, int]:
         parts.append(f'<p class="note">{h.esc(note)}</p>')
     parts.append(_metadata(data))
     parts.append(_surveys(data))
-    parts.append(_registration(data))
+    registration, graphs = _registration(data)
+    parts.append(registration)
     parts.append(_layers(data))
     figures, images = _elevations(data, ppm)
+    images += graphs
     parts.append(figures)
     if data.comparison is not None:
         section, n = _comparison(data, ppm)
@@ -153,30 +157,24 @@ def _provenance(model) -> str:
     return f"<details><summary>provenance of model {h.esc(model.key[:12])}</summary>{''.join(inner)}</details>"
 
 
-def _registration(data: ReportData) -> str:
+def _registration(data: ReportData) -> tuple[str, int]:
+    from twin.report.registration import background_points, graph_figure, section, view_of_model  # noqa: PLC0415
+
     out = ["<h2>Registration quality</h2>"]
+    images = 0
     any_reg = False
     for s in data.surveys:
         reg = s.model.registration if s.model is not None else None
         if not reg:
             continue
         any_reg = True
-        out.append(f"<h3>Survey {h.esc(s.record.id)}: reference station {h.esc(reg.get('reference'))}</h3>")
-        stations = reg.get("stations") or {}
-        out.append(h.table(
-            ["station", "fitness", "inlier RMSE (mm)", "correspondences"],
-            [[name, h.num(st.get("fitness"), 3), h.num(st.get("inlier_rmse"), 1, 1000),
-              f"{st.get('correspondences', 0):,}"] for name, st in stations.items()],
-            numeric=(1, 2, 3),
-        ))
-        edges = reg.get("edges") or []
-        if edges:
-            out.append(h.table(
-                ["pair", "fitness", "inlier RMSE (mm)", "in pose graph"],
-                [[f"{e.get('source')} – {e.get('target')}", h.num(e.get("fitness"), 3),
-                  h.num(e.get("inlier_rmse"), 1, 1000), "yes" if e.get("in_graph") else "no"] for e in edges],
-                numeric=(1, 2),
-            ))
+        view = view_of_model(s.model)
+        figure = None
+        if view.quality is not None and len(view.scanner_positions) >= 2:
+            figure = graph_figure(reg, background=background_points(s.model),
+                                  title=f"station graph of survey {s.record.id}, plan")
+            images += figure is not None
+        out.append(section(view, figure))
     if not any_reg:
         out.append('<p class="sub">No model records a registration (single stations, or not processed).</p>')
     a = (data.comparison or {}).get("alignment")
@@ -188,7 +186,7 @@ def _registration(data: ReportData) -> str:
             f"{h.num(a.get('residual'), 1, 1000)} mm over {a.get('correspondences', 0):,} correspondences "
             f"(fitness {h.num(a.get('fitness'), 2)}, stable share {h.num(a.get('stable_share'), 2)}).</p>"
         )
-    return "\n".join(out)
+    return "\n".join(out), images
 
 
 def _layers(data: ReportData) -> str:
