@@ -163,6 +163,26 @@ def test_c2m_against_a_mesh_file(cli, two_planes, tmp_path: Path):
     assert np.allclose(rows["normal_z"], 1.0) and rows["significant"].mean() > 0.99
 
 
+@pytest.mark.parametrize("preset", ["cloudcompare", "pdal"])
+def test_files_presets_follow_the_reference_rules(cli, two_planes, tmp_path: Path, preset):
+    """Both references use the mean and +Z normals: the known shift comes out positive,
+    and the settings written say which rules were followed."""
+    a, b = two_planes
+    out = tmp_path / "out"
+    result = cli("compare", "--files", a, b, "--core-spacing", "0.2", "--preset", preset, "--out", out, "--json")
+    assert result.exit_code == 0, result.stderr
+    settings = json.loads((out / "comparison.json").read_text())["params"]
+    assert settings["preset"] == preset and settings["median"] is False and settings["orientation"] == "up"
+    d = np.asarray(laspy_read(out / "core_points.laz")["distance"])
+    assert np.nanmedian(d) == pytest.approx(SHIFT, abs=0.001)
+
+
+def laspy_read(path: Path):
+    import laspy
+
+    return laspy.read(str(path))
+
+
 @pytest.mark.parametrize(
     ("args", "code", "message"),
     [
@@ -175,6 +195,7 @@ def test_c2m_against_a_mesh_file(cli, two_planes, tmp_path: Path):
         (["--orientation", "stations"], 2, "needs the scanner positions"),
         (["--core", "missing.xyz"], 2, "--core missing.xyz: no such file"),
         (["--core-spacing", "0.1", "--core", "x"], 2, "not both"),
+        (["--preset", "cyclone"], 2, "--preset: unknown preset 'cyclone'"),
     ],
 )
 def test_files_bad_parameters_write_nothing(cli, two_planes, tmp_path: Path, args, code, message):

@@ -75,6 +75,12 @@ def compare(
                           "toward-origin, stations (CloudCompare's 'use origin points'), or X,Y,Z.",
                      rich_help_panel=_M3C2, show_default=False),
     ] = None,
+    preset: Annotated[
+        str | None,
+        typer.Option(help="M3C2 rules to follow: twin (default), cloudcompare (qM3C2: mean, +Z, progressive "
+                          "depth search, zero-normal ball) or pdal (filters.m3c2: mean, up, min_points 1); "
+                          "options given with it override it.", rich_help_panel=_M3C2, show_default=False),
+    ] = None,
     threshold: Annotated[
         float | None,
         typer.Option(help="c2c/c2m: a distance beyond this is a change, metres (default: 1.96 x registration "
@@ -112,7 +118,7 @@ def compare(
     point with an empty side, as twin does). CloudCompare's qM3C2: --mean --orientation up
     with --normal-radius and --cylinder-radius set to HALF of its normal and projection
     scales (those are diameters); its progressive depth search, multi-scale normals and
-    zero-normal rule are the presets 'cloudcompare' and 'pdal' of twin.compare.options.
+    zero-normal rule come with --preset cloudcompare (or --preset pdal for PDAL's rules).
 
     Example: twin compare thai-hoa-palace --from 2024-03 --to 2025-03
     """
@@ -122,7 +128,7 @@ def compare(
         "method": method if method != "m3c2" else None, "core_file": core, "core_spacing": core_spacing,
         "normal_radius": normal_radius, "cylinder_radius": cylinder_radius,
         "cylinder_half_length": cylinder_half_length, "registration_error": registration_error,
-        "median": median, "orientation": orientation, "threshold": threshold,
+        "median": median, "orientation": orientation, "threshold": threshold, "preset": preset,
         "align": None if align else False,
     }
     if files:
