@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from tests.conftest import write_las
@@ -26,7 +27,7 @@ stages:
 """
 
 
-def _spec(tmp_path: Path, voxel: float = 0.5):
+def _spec(tmp_path: Path, voxel: float | str = 0.5):
     path = tmp_path / f"clean-{voxel}.yaml"
     path.write_text(CLEAN.format(voxel=voxel))
     return load_pipeline(str(path))
@@ -46,7 +47,7 @@ def test_run_writes_model_and_provenance(surveyed, tmp_path):
     for name in ("numpy", "laspy", "twin", "python"):
         assert name in prov["software"]
     assert prov["stages"][0]["params"] == {"stage": "flag_outliers", "method": "statistical", "neighbours": 8,
-                                           "std_ratio": 2.0, "radius": None, "min_points": 4}
+                                           "std_ratio": 2.0, "radius": "auto", "min_points": 4}
 
 
 def test_unchanged_rerun_does_nothing(surveyed, tmp_path):
@@ -104,6 +105,44 @@ def test_interrupted_run_leaves_no_model_and_resumes(surveyed, tmp_path, monkeyp
     monkeypatch.undo()
     result = run_model(surveyed, "pavilion", "2024", spec, source)
     assert result.status == "built" and result.stages_cached == 2  # flag + drop came from the cache
+
+
+def test_auto_lengths_are_printed_recorded_and_keyed(surveyed, tmp_path):
+    """An auto voxel is measured on the stage's input, announced, kept in provenance with
+    the rule and the measures (also when the stage came from the cache), and the same
+    number written in its place gives the same cloud under another key."""
+    spec, source = _spec(tmp_path, voxel="auto")
+    events = []
+    result = run_model(surveyed, "pavilion", "2024", spec, source, on_event=events.append)
+    prov = json.loads((Path(result.path) / "provenance.json").read_text())
+    (record,) = prov["lengths"]
+    voxel = record["resolved"]["voxel_size"]
+    assert record["stage"] == "voxel_downsample" and record["index"] == 2 and voxel > 0
+    assert record["measured"]["spacing"] > 0 and "spacing" in record["rules"]["voxel_size"]
+    assert prov["stages"][2]["params"]["voxel_size"] == "auto"
+    assert prov["stages"][2]["resolved"] == {"voxel_size": voxel} and prov["stages"][0]["resolved"] is None
+    assert result.lengths == prov["lengths"]
+    (line,) = [e["message"] for e in events if e["type"] == "lengths"]
+    assert line.startswith(f"voxel_downsample: voxel_size auto = {voxel:g} m")
+
+    write_spec, write_source = _spec(tmp_path, voxel="auto")
+    write_spec.stages[-1] = write_spec.stages[-1].model_copy(update={"cloud_format": "ply"})
+    again = run_model(surveyed, "pavilion", "2024", write_spec, write_source)
+    assert again.stages_cached == 3  # the voxel stage from the cache: its resolved value still recorded
+    cached = json.loads((Path(again.path) / "provenance.json").read_text())
+    assert cached["stages"][2]["cached"] and cached["stages"][2]["resolved"] == {"voxel_size": voxel}
+    assert cached["lengths"] == prov["lengths"]
+
+    explicit_spec, explicit_source = _spec(tmp_path, voxel=voxel)
+    explicit = run_model(surveyed, "pavilion", "2024", explicit_spec, explicit_source)
+    assert explicit.model_key != result.model_key and explicit.lengths == []
+    import laspy
+
+    def points(model):
+        las = laspy.read(Path(model.path) / "cloud.laz")
+        return np.column_stack([las.x, las.y, las.z])
+
+    assert np.array_equal(points(explicit), points(result))
 
 
 def test_batch_reports_failures_without_stopping(surveyed, tmp_path):

@@ -87,6 +87,8 @@ class BatchDisplay:
 def print_batch_summary(report) -> None:
     from rich.table import Table  # noqa: PLC0415
 
+    from twin.pipeline.provenance import describe_lengths  # noqa: PLC0415
+
     table = Table("structure", "survey", "status", "stages run", "points", "faces", "seconds", title=f"pipeline {report.pipeline}")
     for r in report.succeeded:
         table.add_row(r.structure_id, r.survey_id, r.status, f"{r.stages_run} (+{r.stages_cached} cached)",
@@ -100,6 +102,8 @@ def print_batch_summary(report) -> None:
         for name, st in ((r.registration or {}).get("stations") or {}).items():
             out.print(f"  station {name}: fitness {st.get('fitness', 0):.3f}, inlier RMSE "
                       f"{1000 * st.get('inlier_rmse', 0):.1f} mm", markup=False)
+        for record in r.lengths:
+            out.print(f"  {describe_lengths(record)}", markup=False)
         for warning in r.warnings:
             err.print(f"warning: {r.structure_id}/{r.survey_id}: {warning}", markup=False)
     for f in report.failed:

@@ -7,11 +7,43 @@ or mistyped parameter, an impossible value, or stages in an order that cannot wo
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, WrapValidator, model_validator
+from pydantic_core import PydanticCustomError
 
 Positive = Annotated[float, Field(gt=0)]
+
+AUTO = "auto"
+
+
+def auto_or(number: Any, allow_null: bool = False) -> Any:
+    """A field that takes ``auto`` (derived from the measured point spacing and extent of
+    the stage's input, see twin.ops.scale) or a value of type ``number``. A wrong number
+    is refused with the message that ``number`` alone gives (``Input should be greater
+    than 0``), not one message per member of the union. ``allow_null``: null, which such
+    a field once meant "from the data", is read as ``auto``."""
+    adapter = TypeAdapter(number)
+
+    def validate(value: Any, handler: Any) -> Any:
+        if (isinstance(value, str) and value == AUTO) or (allow_null and value is None):
+            return AUTO
+        if isinstance(value, str):
+            try:
+                float(value)
+            except ValueError:
+                raise PydanticCustomError("auto_or_number", "Input should be a number or 'auto'") from None
+        try:
+            return adapter.validate_python(value)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            raise PydanticCustomError(first["type"], first["msg"].replace("{", "{{").replace("}", "}}")) from None
+
+    return Annotated[number | Literal["auto"], WrapValidator(validate)]
+
+
+def is_auto(value: Any) -> bool:
+    return isinstance(value, str) and value == AUTO
 
 
 class _Stage(BaseModel):
@@ -47,14 +79,10 @@ class FlagOutliersStage(_Stage):
     method: Literal["statistical", "radius"] = "statistical"
     neighbours: int = Field(default=20, ge=2, le=200, description="statistical: neighbours per point")
     std_ratio: Positive = Field(default=2.0, le=20, description="statistical: threshold in standard deviations")
-    radius: Positive | None = Field(default=None, le=10, description="radius: search radius in metres")
+    radius: auto_or(Annotated[float, Field(gt=0, le=10)], allow_null=True) = Field(
+        default=AUTO, description="radius: search radius in metres, or auto: 1.5 x the median point spacing"
+    )
     min_points: int = Field(default=4, ge=1, le=1000, description="radius: fewest neighbours to keep a point")
-
-    @model_validator(mode="after")
-    def _radius_needs_radius(self):
-        if self.method == "radius" and self.radius is None:
-            raise ValueError("method radius needs radius (metres)")
-        return self
 
 
 class DropFlaggedStage(_Stage):
@@ -67,26 +95,46 @@ class VoxelDownsampleStage(_Stage):
     """One point per voxel: the mean of the voxel's points and attributes."""
 
     stage: Literal["voxel_downsample"]
-    voxel_size: Positive = Field(le=10, description="metres")
+    voxel_size: auto_or(Annotated[float, Field(gt=0, le=10)]) = Field(
+        default=AUTO,
+        description="metres, or auto: the median point spacing / sqrt(3), but at least the extent / max_voxels_across",
+    )
+    max_voxels_across: int = Field(
+        default=10_000, ge=10, le=1_000_000,
+        description="auto: the most voxels along the largest side of the bounding box (a coarse preview: a few hundred)",
+    )
 
 
 class NormalsStage(_Stage):
     """Normals by PCA of neighbours, oriented toward the scanner station where known."""
 
     stage: Literal["normals"]
-    radius: Positive = Field(default=0.05, le=10)
+    radius: auto_or(Annotated[float, Field(gt=0, le=10)]) = Field(
+        default=AUTO, description="metres, or auto: 2.75 x the median point spacing"
+    )
     max_neighbours: int = Field(default=30, ge=3, le=500)
 
 
 class RegisterStage(_Stage):
-    """Align every station to the reference station and merge them."""
+    """Align every station to the reference station and merge them. Lengths are ``auto``
+    by default: multiples of a working unit measured on the stations (their extent and
+    point spacing; see twin.ops.registration.settings), so an object and a site need no
+    edits; the values chosen are printed and recorded in provenance."""
 
     stage: Literal["register"]
     reference: str | None = Field(default=None, description="reference station (default: one with a CRS, else the first)")
-    coarse_voxel: Positive = Field(default=0.08, le=5, description="voxel for FPFH + RANSAC, metres")
-    icp_voxels: list[Positive] = Field(default=[0.04, 0.02, 0.01], min_length=1)
-    min_fitness: float = Field(default=0.3, gt=0, le=1)
-    max_rmse: Positive = Field(default=0.02, description="largest acceptable inlier RMSE after ICP, metres")
+    unit: auto_or(Annotated[float, Field(gt=0, le=100)]) = Field(
+        default=AUTO, description="working unit in metres, or auto: max(extent / 450, 2.5 x point spacing)")
+    coarse_voxel: auto_or(Annotated[float, Field(gt=0, le=100)]) = Field(
+        default=AUTO, description="voxel of the coarse search, metres, or auto: 1.6 units")
+    icp_voxels: auto_or(Annotated[list[Positive], Field(min_length=1)]) = Field(
+        default=AUTO, description="pairwise ICP voxels coarse to fine, metres (distance 3 x voxel), or auto")
+    min_overlap: float = Field(default=0.15, gt=0, le=1,
+                               description="share of a station's points another must also see, for a link")
+    min_fitness: float = Field(default=0.2, gt=0, le=1,
+                               description="share of a station's points within reach of the others once placed")
+    max_rmse: auto_or(Annotated[float, Field(gt=0)]) = Field(
+        default=AUTO, description="largest point-to-plane RMSE against the others, metres, or auto: 0.3 units")
     use_file_poses: bool = Field(default=True, description="start from E57 poses where the file has them")
 
 
@@ -95,13 +143,24 @@ class MeshStage(_Stage):
 
     stage: Literal["mesh"]
     method: Literal["poisson", "ball_pivoting"] = "poisson"
-    depth: int = Field(default=10, ge=5, le=14, description="poisson octree depth")
+    depth: auto_or(Annotated[int, Field(ge=5, le=14)]) = Field(
+        default=AUTO,
+        description="poisson octree depth, or auto: the shallowest whose finest cell is at most cell_spacings point "
+                    "spacings (in 6..13, with a warning where clamped)",
+    )
+    cell_spacings: float = Field(
+        default=1.0, gt=0, le=16, description="poisson, depth auto: the finest cell in median point spacings"
+    )
     scale: float = Field(default=1.1, ge=1.0, le=2.0)
     density_quantile: float = Field(default=0.02, ge=0, lt=0.5, description="poisson: trim this share of lowest-density vertices")
-    max_distance: Positive | None = Field(
-        default=None, description="drop faces farther than this from any input point, metres (default: twice the local point spacing)"
+    max_distance: auto_or(Positive, allow_null=True) = Field(
+        default=AUTO,
+        description="poisson: drop faces farther than this from any input point, metres, or auto: follow the local "
+                    "point spacing along and across the scan lines",
     )
-    radii: list[Positive] | None = Field(default=None, description="ball pivoting radii (default: from point spacing)")
+    radii: auto_or(Annotated[list[Positive], Field(min_length=1)], allow_null=True) = Field(
+        default=AUTO, description="ball pivoting radii in metres, or auto: 1, 2 and 4 x 1.5 x the median point spacing"
+    )
 
 
 class RepairStage(_Stage):

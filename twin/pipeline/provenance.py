@@ -35,6 +35,9 @@ class StageRecord(BaseModel):
     points_in: int = 0
     points_out: int = 0
     faces_out: int = 0
+    # the values the stage's ``auto`` parameters took, as measured on its input (see
+    # twin.ops.scale); ``params`` keeps "auto", so the record says both what was asked and what was used
+    resolved: dict | None = None
 
 
 class InputRecord(BaseModel):
@@ -72,6 +75,40 @@ class RunProvenance(BaseModel):
     origin: tuple[float, float, float] | None = None
     labels: dict | None = None  # the label stage: layers revision and SHA-256, points per element
     warnings: list[str] = Field(default_factory=list)
+    # every auto length of the run, cached stages included: stage, index, the spacing and
+    # extent measured on its input, the values, the rule that gave each (twin.ops.scale)
+    lengths: list[dict] = Field(default_factory=list)
+
+
+def resolved_at(metrics: dict, index: int) -> dict | None:
+    """The values the auto parameters of stage ``index`` took (None where it had none):
+    from the ``lengths`` records in a state's metrics."""
+    merged = {name: value for record in metrics.get("lengths") or [] if record.get("index") == index
+              for name, value in record["resolved"].items()}
+    return merged or None
+
+
+def describe_lengths(record: dict) -> str:
+    """One line for a ``lengths`` record, e.g. ``voxel_downsample: voxel_size auto = 0.009 m
+    (half the median point spacing 0.018 m) [measured: spacing 0.018 m, extent 25.8 m, ...]``."""
+    def show(value) -> str:
+        if isinstance(value, (list, tuple)):
+            return "[" + ", ".join(show(v) for v in value) + "]"
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return str(value)
+        return f"{value:g}"
+
+    parts = []
+    rules = record.get("rules") or {}
+    for name, value in record["resolved"].items():
+        unit = "" if isinstance(value, (str, bool)) or name == "depth" or isinstance(value, int) else " m"
+        rule = f" ({rules[name]})" if name in rules else ""
+        parts.append(f"{name} auto = {show(value)}{unit}{rule}")
+    m = record.get("measured") or {}
+    facts = [f"{key} {show(m[key])} m" for key in ("spacing", "extent") if key in m]
+    if "points" in m:
+        facts.append(f"{m['points']:,} points")
+    return f"{record['stage']}: " + "; ".join(parts) + (f" [measured: {', '.join(facts)}]" if facts else "")
 
 
 class PeakMemory:

@@ -26,7 +26,9 @@ from twin.catalog.store import atomic_write_bytes, file_digest
 from twin.catalog.workspace import Workspace
 from twin.errors import NotFoundError
 from twin.models.pipeline import PipelineSpec
-from twin.pipeline.provenance import InputRecord, OutputRecord, PeakMemory, RunProvenance, StageRecord, utc_now
+from twin.pipeline.provenance import (
+    InputRecord, OutputRecord, PeakMemory, RunProvenance, StageRecord, resolved_at, utc_now,
+)
 from twin.pipeline.spec import canonical_params, digest
 from twin.pipeline.state import load_state, save_state
 
@@ -49,6 +51,7 @@ class ModelResult(BaseModel):
     seconds: float
     registration: dict | None = None
     warnings: list[str] = []
+    lengths: list[dict] = []  # the auto lengths: what each stage measured and chose (twin.ops.scale)
 
 
 NO_LAYERS = "no-layers"
@@ -56,7 +59,10 @@ NO_LAYERS = "no-layers"
 
 def stage_keys(spec: PipelineSpec, inputs: list[InputRecord], layers_sha256: str | None = None) -> list[str]:
     """``layers_sha256``: the content hash of the layers the label stage projects (None: none set)."""
-    key = digest(CACHE_FORMAT, *(f"{i.station}:{i.sha256}" for i in sorted(inputs, key=lambda i: i.station)))
+    from twin.ops.scale import RULES_VERSION  # noqa: PLC0415  (how auto lengths are derived)
+
+    key = digest(CACHE_FORMAT, RULES_VERSION,
+                 *(f"{i.station}:{i.sha256}" for i in sorted(inputs, key=lambda i: i.station)))
     keys = []
     for stage in spec.stages:
         if stage.stage == "label":
@@ -143,6 +149,7 @@ def run_model(
             point_count=existing.point_count, face_count=existing.face_count, seconds=time.perf_counter() - started,
             registration=json.loads(existing.provenance_json).get("registration"),
             warnings=json.loads(existing.provenance_json).get("warnings") or [],
+            lengths=json.loads(existing.provenance_json).get("lengths") or [],
         )
 
     prov = RunProvenance(
@@ -158,7 +165,7 @@ def run_model(
             break
     for i, stage in enumerate(spec.stages[:start]):
         prov.stages.append(StageRecord(index=i, stage=stage.stage, params=json.loads(canonical_params(stage)),
-                                       key=keys[i], cached=True))
+                                       key=keys[i], cached=True, resolved=resolved_at(state.metrics, i)))
         on_event({"type": "stage", "structure": structure_id, "survey": survey_id, "stage": stage.stage,
                   "index": i, "of": len(keys), "cached": True})
     context = StageContext(ws=ws, scans=scans, on_event=on_event, extra={"layers": layers})
@@ -177,6 +184,7 @@ def run_model(
             points_in = state.point_count()
             memory = PeakMemory()
             t0 = time.perf_counter()
+            context.stage_index = i
             with memory.measure():
                 state = STAGES[stage.stage](state, stage, context)
             record = StageRecord(
@@ -184,12 +192,14 @@ def run_model(
                 seconds=round(time.perf_counter() - t0, 3), peak_rss_mb=round(memory.peak_mb, 1),
                 points_in=points_in, points_out=state.point_count(),
                 faces_out=state.mesh.n_faces if state.mesh is not None else 0,
+                resolved=resolved_at(state.metrics, i),
             )
             prov.stages.append(record)
             if i < len(keys) - 1:
                 save_state(state, cache_path(ws, keys[i]))
         prov.registration = state.metrics.get("registration")
         prov.warnings = list(state.metrics.get("warnings") or [])
+        prov.lengths = list(state.metrics.get("lengths") or [])
         labels = state.metrics.get("labels")
         if labels:
             prov.labels = {k: v for k, v in labels.items() if k != "legend"}
@@ -224,7 +234,7 @@ def run_model(
         structure_id=structure_id, survey_id=survey_id, pipeline=spec.name, model_key=model_key, status="built",
         path=str(folder), stages_run=len(keys) - start, stages_cached=start, point_count=point_count,
         face_count=face_count, seconds=round(time.perf_counter() - started, 3), registration=prov.registration,
-        warnings=prov.warnings,
+        warnings=prov.warnings, lengths=prov.lengths,
     )
 
 

@@ -30,6 +30,7 @@ class StageContext:
     crs_epsg: int | None = None
     crs_name: str | None = None
     extra: dict = field(default_factory=dict)
+    stage_index: int | None = None  # the runner's index of the stage running (recorded with its auto lengths)
 
     def observe(self, state: ModelState) -> None:
         """The CRS of the model: the reference station's (after registration) or the first that has one."""
@@ -76,12 +77,63 @@ def _per_cloud(state: ModelState, fn: Callable[[PointCloud], PointCloud]) -> Mod
     return state
 
 
+def _input_clouds(state: ModelState) -> list[PointCloud]:
+    return [state.cloud] if state.cloud is not None else list(state.stations.values())
+
+
+def resolve_lengths(state: ModelState, stage, ctx: StageContext, rules: dict[str, Callable]) -> dict:
+    """The values of ``stage``'s fields named in ``rules``: as given where explicit, and
+    where ``auto`` what ``rules[name](scale)`` (a twin.ops.scale.Resolved) derives from the
+    spacing and extent of the stage's input (the merged cloud, or every station: the
+    median of their spacings, the largest extent, one value for all). Auto values are
+    recorded in ``state.metrics["lengths"]`` (cached with the state, so provenance holds
+    them however much of the run came from the cache), announced as a ``lengths`` event,
+    and a rule that had to be clamped adds a warning."""
+    from twin.errors import UsageError  # noqa: PLC0415
+    from twin.ops import scale as auto  # noqa: PLC0415
+    from twin.pipeline.provenance import describe_lengths  # noqa: PLC0415
+
+    values = {name: getattr(stage, name) for name in rules}
+    names = [name for name, value in values.items() if spec.is_auto(value)]
+    if not names:
+        return values
+    try:
+        measured = auto.measure_scale([c.xyz for c in _input_clouds(state)])
+    except UsageError as exc:
+        raise ProcessingError(f"{stage.stage}: {', '.join(names)} auto: {exc}; give {names[0]} explicitly") from None
+    resolved = {name: rules[name](measured) for name in names}
+    values.update({name: r.value for name, r in resolved.items()})
+    notes = [r.note for r in resolved.values() if r.note]
+    record = {
+        "stage": stage.stage,
+        **({"index": ctx.stage_index} if ctx.stage_index is not None else {}),
+        "measured": measured.as_dict(),
+        "resolved": {name: list(r.value) if isinstance(r.value, tuple) else r.value for name, r in resolved.items()},
+        "rules": {name: r.rule for name, r in resolved.items()},
+        "rules_version": auto.RULES_VERSION,
+    }
+    if notes:
+        record["notes"] = notes
+    state.metrics.setdefault("lengths", []).append(record)
+    structure = ctx.scans[0].structure_id if ctx.scans else "?"
+    survey = ctx.scans[0].survey_id if ctx.scans else "?"
+    for note in notes:
+        state.metrics.setdefault("warnings", []).append(f"{stage.stage}: {note}")
+        ctx.on_event({"type": "warning", "structure": structure, "survey": survey, "stage": stage.stage,
+                      "message": f"{stage.stage}: {note}"})
+    ctx.on_event({"type": "lengths", "structure": structure, "survey": survey, "stage": stage.stage,
+                  "index": ctx.stage_index, "measured": record["measured"], "resolved": record["resolved"],
+                  "message": describe_lengths(record)})
+    return values
+
+
 def flag_outliers(state: ModelState, stage: spec.FlagOutliersStage, ctx: StageContext) -> ModelState:
-    from twin.ops import outliers  # noqa: PLC0415
+    from twin.ops import outliers, scale as auto  # noqa: PLC0415
 
     if stage.method == "statistical":
         return _per_cloud(state, lambda c: outliers.flag_statistical_outliers(c, stage.neighbours, stage.std_ratio))
-    return _per_cloud(state, lambda c: outliers.flag_radius_outliers(c, min_points=stage.min_points, radius=stage.radius))
+    radius = resolve_lengths(state, stage, ctx, {"radius": auto.outlier_radius})["radius"]
+    return _per_cloud(state, lambda c: outliers.flag_radius_outliers(c, min_points=stage.min_points, radius=radius))
 
 
 def drop_flagged(state: ModelState, stage: spec.DropFlaggedStage, ctx: StageContext) -> ModelState:
@@ -101,21 +153,26 @@ def crop(state: ModelState, stage: spec.CropStage, ctx: StageContext) -> ModelSt
 
 
 def voxel_downsample(state: ModelState, stage: spec.VoxelDownsampleStage, ctx: StageContext) -> ModelState:
+    from twin.ops import scale as auto  # noqa: PLC0415
     from twin.ops.voxel import voxel_downsample as downsample  # noqa: PLC0415
 
-    return _per_cloud(state, lambda c: downsample(c, stage.voxel_size))
+    size = resolve_lengths(state, stage, ctx, {"voxel_size": lambda m: auto.voxel_size(m, stage.max_voxels_across)})
+    return _per_cloud(state, lambda c: downsample(c, size["voxel_size"]))
 
 
 def normals(state: ModelState, stage: spec.NormalsStage, ctx: StageContext) -> ModelState:
     """PCA normals, each oriented toward the station that saw the point where that
     station's position is known, and like its nearest such neighbour where not."""
+    from twin.ops import scale as auto  # noqa: PLC0415
     from twin.ops.normals import estimate_normals, orient_from_oriented_neighbours, orient_toward  # noqa: PLC0415
+
+    radius = resolve_lengths(state, stage, ctx, {"radius": auto.normal_radius})["radius"]
 
     def one(cloud: PointCloud, positions: np.ndarray | None) -> PointCloud:
         """``positions``: per-point scanner positions (local), NaN rows where unknown."""
         if positions is None or np.isnan(positions).all():
-            return estimate_normals(cloud, stage.radius, stage.max_neighbours, orientation="consistent")
-        cloud = estimate_normals(cloud, stage.radius, stage.max_neighbours, orientation="none")
+            return estimate_normals(cloud, radius, stage.max_neighbours, orientation="consistent")
+        cloud = estimate_normals(cloud, radius, stage.max_neighbours, orientation="none")
         known = ~np.isnan(positions).any(axis=1)
         n = cloud.attrs["normals"]
         n[known] = orient_toward(cloud.xyz[known], n[known], positions[known])
@@ -160,9 +217,11 @@ def register(state: ModelState, stage: spec.RegisterStage, ctx: StageContext) ->
         for n, c in zip(names, clouds)
     ]
     settings = RegistrationSettings(
-        coarse_voxel=stage.coarse_voxel,
-        icp_schedule=tuple((voxel, 3.0 * voxel) for voxel in stage.icp_voxels),
-        min_station_fitness=stage.min_fitness, max_station_rmse=stage.max_rmse,
+        unit=None if spec.is_auto(stage.unit) else stage.unit,
+        coarse_voxel=None if spec.is_auto(stage.coarse_voxel) else stage.coarse_voxel,
+        icp_schedule=None if spec.is_auto(stage.icp_voxels) else tuple((v, 3.0 * v) for v in stage.icp_voxels),
+        max_station_rmse=None if spec.is_auto(stage.max_rmse) else stage.max_rmse,
+        min_edge_fitness=stage.min_overlap, min_station_fitness=stage.min_fitness,
     )
     result = register_stations(clouds, names=names, reference=names.index(reference),
                                scanner_positions=local_positions, settings=settings)
@@ -187,10 +246,32 @@ def register(state: ModelState, stage: spec.RegisterStage, ctx: StageContext) ->
              "inlier_rmse": float(e.inlier_rmse), "in_graph": bool(e.in_graph)}
             for e in result.edges
         ],
+        "lengths": result.lengths,
+        "quality": result.quality.to_dict() if result.quality is not None else None,
     }
+    _record_registration_lengths(state, ctx, result.lengths)
     state.cloud, state.stations = merge_registered(clouds, result), {}
     ctx.observe(state)
     return state
+
+
+def _record_registration_lengths(state: ModelState, ctx: StageContext, lengths: dict) -> None:
+    """The lengths registration chose, recorded and announced like every stage's auto lengths."""
+    measured = {"spacing": lengths["spacing"], "extent": lengths["extent"]}
+    resolved = {k: v for k, v in lengths.items() if k not in measured}
+    record = {"stage": "register", **({"index": ctx.stage_index} if ctx.stage_index is not None else {}),
+              "measured": measured, "resolved": resolved,
+              "rules": {"unit": "max(extent / 450, 2.5 x spacing); every other length a multiple of it"}}
+    state.metrics.setdefault("lengths", []).append(record)
+    icp = ", ".join(f"{v:g}" for v, _ in resolved["icp_schedule"])
+    message = (f"register: working unit {resolved['unit']:g} m (max(extent / 450, 2.5 x spacing)), coarse voxel "
+               f"{resolved['coarse_voxel']:g} m, overlap judged within {2 * resolved['check_voxel']:g} m, ICP voxels "
+               f"{icp} m, RMSE limit {resolved['max_station_rmse']:g} m "
+               f"[measured: spacing {measured['spacing']:g} m, extent {measured['extent']:g} m]")
+    structure = ctx.scans[0].structure_id if ctx.scans else "?"
+    survey = ctx.scans[0].survey_id if ctx.scans else "?"
+    ctx.on_event({"type": "lengths", "structure": structure, "survey": survey, "stage": "register",
+                  "index": ctx.stage_index, "measured": measured, "resolved": resolved, "message": message})
 
 
 def _world_transform(local: np.ndarray, origin: np.ndarray, ref_origin: np.ndarray) -> np.ndarray:
@@ -207,13 +288,22 @@ def _default_reference(ctx: StageContext, names: list[str]) -> str:
 
 
 def mesh(state: ModelState, stage: spec.MeshStage, ctx: StageContext) -> ModelState:
-    from twin.ops import meshing  # noqa: PLC0415
+    from twin.ops import meshing, scale as auto  # noqa: PLC0415
 
     if stage.method == "poisson":
-        result = meshing.poisson_mesh(state.cloud, depth=stage.depth, scale=stage.scale,
-                                      density_quantile=stage.density_quantile, max_distance=stage.max_distance)
+        def local_trim(measured):
+            return auto.Resolved("local spacing", "a few local point spacings along and across the scan lines")
+
+        values = resolve_lengths(state, stage, ctx, {
+            "depth": lambda m: auto.poisson_depth(m, stage.scale, stage.cell_spacings),
+            "max_distance": local_trim,
+        })
+        max_distance = None if spec.is_auto(stage.max_distance) else values["max_distance"]
+        result = meshing.poisson_mesh(state.cloud, depth=values["depth"], scale=stage.scale,
+                                      density_quantile=stage.density_quantile, max_distance=max_distance)
     else:
-        result = meshing.ball_pivoting_mesh(state.cloud, radii=tuple(stage.radii) if stage.radii else None)
+        radii = resolve_lengths(state, stage, ctx, {"radii": auto.ball_radii})["radii"]
+        result = meshing.ball_pivoting_mesh(state.cloud, radii=tuple(radii))
     state.mesh = result
     state.lods = {}
     return state
