@@ -4,7 +4,7 @@ the most credible one chosen by evidence, and a spanning tree of the best links.
 Two searches give candidates:
 
 - **Levelled (4 DoF).** Terrestrial scanners are levelled (their vertical is found
-  from the ground around them, see ``station.up_direction``), so two stations differ by
+  from the walls they see, see ``station.up_direction``), so two stations differ by
   a yaw and a translation: for every yaw on a grid, the plan-view footprints of the
   stations' steep surfaces are correlated by FFT, the best distinct peaks are sharpened
   on a finer grid. Feature matching is not used here: on buildings made of repeated
@@ -54,6 +54,7 @@ class PairSearch:
     target: int
     best: Candidate | None
     runner_up: Candidate | None
+    candidates: list[Candidate]  # every settled candidate, best first
     tried: int
     search: str  # "levelled" or "6-dof" or "levelled+6-dof"
     accepted: bool
@@ -63,18 +64,14 @@ class PairSearch:
 # ------------------------------------------------------------------ levelled search
 
 
-def _plan_images(points: np.ndarray, ground: float, lo: np.ndarray, shape: tuple[int, int], cell: float,
-                 unit: float) -> np.ndarray:
-    """Occupancy of levelled points in plan, one image per height band above the ground
-    (6, 30 and 60 units: 0.3, 1.5 and 3 m on a building)."""
-    bands = np.array([6.0, 30.0, 60.0, np.inf]) * unit
-    h = points[:, 2] - ground
+def _plan_images(points: np.ndarray, lo: np.ndarray, shape: tuple[int, int], cell: float) -> np.ndarray:
+    """Occupancy of levelled steep points in plan (one image, heights ignored: stations on
+    different floors or a slope share no ground height to cut bands from)."""
     ij = np.floor((points[:, :2] - lo) / cell).astype(np.int64)
-    ok = (h >= bands[0]) & (ij[:, 0] >= 0) & (ij[:, 1] >= 0) & (ij[:, 0] < shape[0]) & (ij[:, 1] < shape[1])
-    band = np.searchsorted(bands, h[ok], side="right") - 1
-    images = np.zeros((len(bands) - 1, *shape), dtype=np.float32)
-    images[band, ij[ok, 0], ij[ok, 1]] = 1.0
-    return images
+    ok = (ij[:, 0] >= 0) & (ij[:, 1] >= 0) & (ij[:, 0] < shape[0]) & (ij[:, 1] < shape[1])
+    image = np.zeros((1, *shape), dtype=np.float32)
+    image[0, ij[ok, 0], ij[ok, 1]] = 1.0
+    return image
 
 
 def _subcell(values: np.ndarray) -> float:
@@ -89,15 +86,15 @@ def _subcell(values: np.ndarray) -> float:
 class _PlanMatcher:
     """Correlates the plan-view footprints of two levelled stations for any yaw."""
 
-    def __init__(self, p: np.ndarray, g_src: float, q: np.ndarray, g_dst: float, cell: float, unit: float):
+    def __init__(self, p: np.ndarray, q: np.ndarray, cell: float):
         import scipy.fft  # noqa: PLC0415  (several times numpy's FFT here, on both cores)
 
-        self.p, self.g_src, self.cell, self.unit = p, g_src, cell, unit
+        self.p, self.cell = p, cell
         radius = max(np.abs(p[:, :2]).max(), np.abs(q[:, :2]).max())
         half = int(np.ceil(radius / cell)) + 2
         self.size = 1 << int(np.ceil(np.log2(4 * half)))  # room for any shift without wrap-around
         self.lo = np.array([-half * cell, -half * cell])
-        self.target = scipy.fft.rfft2(_plan_images(q, g_dst, self.lo, (self.size, self.size), cell, unit), workers=-1)
+        self.target = scipy.fft.rfft2(_plan_images(q, self.lo, (self.size, self.size), cell), workers=-1)
 
     def best_shift(self, yaw: float) -> tuple[float, np.ndarray]:
         """(correlation, horizontal shift) of the best placement at ``yaw``, sub-cell precise."""
@@ -107,7 +104,7 @@ class _PlanMatcher:
         p = self.p
         rotated = np.column_stack([c * p[:, 0] - s * p[:, 1], s * p[:, 0] + c * p[:, 1], p[:, 2]])
         shape = (self.size, self.size)
-        source = scipy.fft.rfft2(_plan_images(rotated, self.g_src, self.lo, shape, self.cell, self.unit), workers=-1)
+        source = scipy.fft.rfft2(_plan_images(rotated, self.lo, shape, self.cell), workers=-1)
         # Occupancy images are 0/1, so the correlation counts cells: rounding it takes the
         # FFT's rounding noise out of which of two equal peaks wins.
         corr = np.rint(scipy.fft.irfft2((self.target * np.conj(source)).sum(axis=0), s=shape, workers=-1))
@@ -119,18 +116,50 @@ class _PlanMatcher:
 
 
 def _vertical_structure(station: Station, lev: np.ndarray, settings: RegistrationSettings):
-    """Levelled points on steep surfaces (walls, columns, piers), and the ground height.
+    """Levelled points on steep surfaces (walls, columns, piers) and on level ones (ground,
+    floors, roofs).
 
-    Horizontal surfaces (platforms, floors, roofs seen from below) make large uniform
-    blobs in plan that match anywhere; the footprint of vertical surfaces is what
-    tells one position of a building from another. The ground is a low quantile, not
-    the dominant plane: that may be a raised platform in one station and the courtyard
-    in another.
+    Horizontal surfaces make large uniform blobs in plan that match anywhere; the
+    footprint of vertical surfaces is what tells one position of a building from
+    another. The level surfaces then give the vertical shift.
     """
     pcd = level(station, settings.coarse_voxel)
     pts = np.asarray(pcd.points) @ lev[:3, :3].T
     normals = np.asarray(pcd.normals) @ lev[:3, :3].T
-    return pts[np.abs(normals[:, 2]) < 0.3], float(np.quantile(pts[:, 2], 0.02))
+    return pts[np.abs(normals[:, 2]) < 0.3], pts[np.abs(normals[:, 2]) > 0.9]
+
+
+def _vertical_shift(src_flat: np.ndarray, dst_flat: np.ndarray, yaw: float, shift: np.ndarray,
+                    settings: RegistrationSettings) -> float | None:
+    """The height that lays the source's level surfaces on the target's, once placed in
+    plan: their heights, where both stations sampled the same plan cells, histogrammed at
+    a third of a unit and cross-correlated (the ground, floors and roof planes line up)."""
+    if len(src_flat) < 20 or len(dst_flat) < 20:
+        return None
+    cell = settings.plan_cell
+    c, s_ = np.cos(yaw), np.sin(yaw)
+    xy = np.column_stack([c * src_flat[:, 0] - s_ * src_flat[:, 1], s_ * src_flat[:, 0] + c * src_flat[:, 1]]) + shift
+    big = np.int64(1 << 32)
+
+    def keys(p: np.ndarray) -> np.ndarray:
+        ij = np.floor(p / cell).astype(np.int64) + (1 << 30)
+        return ij[:, 0] * big + ij[:, 1]
+
+    k_src, k_dst = keys(xy), keys(dst_flat[:, :2])
+    common = np.intersect1d(k_src, k_dst)
+    if len(common) < 5:
+        return None
+    z_src = src_flat[np.isin(k_src, common), 2]
+    z_dst = dst_flat[np.isin(k_dst, common), 2]
+    step = settings.unit / 3.0
+    lo = min(z_src.min(), z_dst.min())
+    bins = int(np.ceil((max(z_src.max(), z_dst.max()) - lo) / step)) + 2
+    h_src = np.bincount(((z_src - lo) / step).astype(np.int64), minlength=bins).astype(float)
+    h_dst = np.bincount(((z_dst - lo) / step).astype(np.int64), minlength=bins).astype(float)
+    corr = np.correlate(h_dst, h_src, mode="full")
+    k = int(np.argmax(corr))
+    frac = _subcell(corr[k - 1 : k + 2]) if 0 < k < len(corr) - 1 else 0.0
+    return (k - (bins - 1) + frac) * step
 
 
 def _refine_plan(p: np.ndarray, q: np.ndarray, yaw: float, shift: np.ndarray,
@@ -176,19 +205,19 @@ def yaw_hypotheses(src: Station, dst: Station, settings: RegistrationSettings) -
     """Alignments with 4 degrees of freedom (yaw about the vertical + translation).
 
     For every yaw on a grid, the source's plan-view footprint of steep surfaces (in
-    height bands above its ground) is correlated with the target's by FFT, which gives
-    the best horizontal shift at once; the ground heights give the vertical one. The
+    plan) is correlated with the target's by FFT, which gives the best horizontal shift
+    at once; the level surfaces seen by both give the vertical one. The
     best distinct peaks are refined on a finer yaw grid to within a fraction of a unit,
     close enough for fine ICP not to snap onto a repeated element (a stair tread, a tile
     row), and come back as 4x4 transforms (centred source → centred target).
     """
     l_src = levelling(up_direction(src, settings))
     l_dst = levelling(up_direction(dst, settings))
-    p, g_src = _vertical_structure(src, l_src, settings)
-    q, g_dst = _vertical_structure(dst, l_dst, settings)
+    p, p_flat = _vertical_structure(src, l_src, settings)
+    q, q_flat = _vertical_structure(dst, l_dst, settings)
     if len(p) < 20 or len(q) < 20:
         return []
-    matcher = _PlanMatcher(p, g_src, q, g_dst, settings.plan_cell, settings.unit)
+    matcher = _PlanMatcher(p, q, settings.plan_cell)
     step = np.radians(settings.yaw_step_deg)
     yaws = np.arange(0.0, 2 * np.pi, step)
     coarse = [matcher.best_shift(yaw) for yaw in yaws]
@@ -214,7 +243,10 @@ def yaw_hypotheses(src: Station, dst: Station, settings: RegistrationSettings) -
         yaw, shift = _refine_plan(p, q, yaw, shift, settings)
         h = np.eye(4)
         h[:3, :3] = [[np.cos(yaw), -np.sin(yaw), 0.0], [np.sin(yaw), np.cos(yaw), 0.0], [0.0, 0.0, 1.0]]
-        h[:3, 3] = [shift[0], shift[1], g_dst - g_src]
+        dz = _vertical_shift(p_flat, q_flat, yaw, shift, settings)
+        if dz is None:
+            dz = float(np.median(q[:, 2]) - np.median(p[:, 2]))
+        h[:3, 3] = [shift[0], shift[1], dz]
         out.append(np.linalg.inv(l_dst) @ h @ l_src)
     return out
 
@@ -223,8 +255,9 @@ def yaw_hypotheses(src: Station, dst: Station, settings: RegistrationSettings) -
 
 
 def _feature_matches(src: Station, dst: Station, settings: RegistrationSettings) -> np.ndarray:
-    """Mutual nearest neighbours in FPFH space between the structure points, (m, 2)."""
-    from twin.ops.neighbours import KdTree  # noqa: PLC0415
+    """Mutual nearest neighbours in FPFH space between the structure points, (m, 2).
+    (scipy's tree: twin.ops.neighbours' pykdtree is for three dimensions.)"""
+    from scipy.spatial import cKDTree  # noqa: PLC0415
 
     _, f_src = features(src, settings)
     _, f_dst = features(dst, settings)
@@ -232,8 +265,8 @@ def _feature_matches(src: Station, dst: Station, settings: RegistrationSettings)
     b = np.asarray(f_dst.data).T
     if len(a) == 0 or len(b) == 0:
         return np.zeros((0, 2), dtype=np.int32)
-    _, ab = KdTree(b).query(a, k=1)
-    _, ba = KdTree(a).query(b, k=1)
+    _, ab = cKDTree(b).query(a, k=1, workers=-1)
+    _, ba = cKDTree(a).query(b, k=1, workers=-1)
     mutual = np.flatnonzero(ba[ab] == np.arange(len(a)))
     return np.column_stack([mutual, ab[mutual]]).astype(np.int32)
 
@@ -359,7 +392,7 @@ def search_pair(src: Station, dst: Station, i: int, j: int, settings: Registrati
                   f"saw through (at most {settings.max_conflict:.0%}): a mirrored, rotated or shifted twin")
     else:
         reason = ""
-    return PairSearch(i, j, best, runner, len(scored), kind, reason == "", reason)
+    return PairSearch(i, j, best, runner, scored, len(scored), kind, reason == "", reason)
 
 
 def candidate_pairs(n: int, settings: RegistrationSettings) -> list[tuple[int, int]]:
@@ -390,13 +423,68 @@ def spanning_poses(n: int, reference: int, edges: dict[tuple[int, int], tuple[np
         tree.add((min(new, known), max(new, known)))
 
 
+JOINT_CANDIDATES = 4  # per link, the best few candidates are tried against every placed station
+
+
+def _joint_score(k: int, pose: np.ndarray, placed: dict[int, np.ndarray], stations: list[Station],
+                 settings: RegistrationSettings) -> tuple[float, float, float]:
+    """(score, overlap, conflict) of station k at ``pose`` against every station placed so
+    far: its overlap with their union, less the conflict weight times the worst visibility
+    conflict with any of them that it overlaps."""
+    from twin.ops.registration.station import PlacedUnion, arrays  # noqa: PLC0415
+
+    idx = list(placed)
+    pts = arrays(stations[k], settings.check_voxel)[0]
+    if len(pts) == 0:
+        return -np.inf, 0.0, 0.0
+    moved = pts @ pose[:3, :3].T + pose[:3, 3]
+    dist, _ = PlacedUnion([stations[i] for i in idx], [placed[i] for i in idx], settings.check_voxel).query(
+        moved, k=1, distance_upper_bound=settings.check_distance)
+    overlap = float(np.isfinite(dist).mean())
+    conflict = 0.0
+    for i in idx:
+        rel = np.linalg.inv(placed[i]) @ pose
+        if overlap_share(stations[k], stations[i], rel, settings) >= 0.5 * settings.min_edge_fitness:
+            conflict = max(conflict, pair_conflict(stations[k], stations[i], rel, settings))
+    return overlap - settings.conflict_weight * conflict, overlap, conflict
+
+
 def coarse_poses(stations: list[Station], reference: int,
                  settings: RegistrationSettings) -> tuple[list[np.ndarray | None], list[PairSearch]]:
-    """Initial poses along the best accepted links, and every pair's search record.
-    A station no accepted link reaches gets None (the caller explains why)."""
+    """Initial poses, and every pair's search record. A station no accepted link
+    reaches gets None (the caller explains why).
+
+    Stations are placed one at a time from the reference. At each step every accepted
+    link from a placed station to an unplaced one offers its best few candidates, and
+    each candidate is judged against *all* the stations placed so far (overlap with
+    their union, visibility conflicts with each): a symmetric twin that fits one
+    neighbour as well as the truth rarely fits two. The best-judged candidate places its
+    station; ties between links are broken by that joint score, not by one pair's.
+    """
     searches = []
     for i, j in candidate_pairs(len(stations), settings):
         searches.append(search_pair(stations[i], stations[j], i, j, settings, settings.seed + 31 * i + j))
-    found = {(s.source, s.target): (s.best.transform, s.best.score) for s in searches if s.accepted}
-    poses, _ = spanning_poses(len(stations), reference, found)
-    return poses, searches
+    poses: list[np.ndarray | None] = [None] * len(stations)
+    placed = {reference: np.eye(4)}
+    poses[reference] = np.eye(4)
+    while True:
+        best = None
+        for s in searches:
+            if not s.accepted:
+                continue
+            for new, known in ((s.source, s.target), (s.target, s.source)):
+                if new in placed or known not in placed:
+                    continue
+                for cand in s.candidates[:JOINT_CANDIDATES]:
+                    if cand.overlap < settings.min_edge_fitness or cand.conflict > settings.max_conflict:
+                        continue
+                    rel = cand.transform if new == s.source else np.linalg.inv(cand.transform)
+                    pose = placed[known] @ rel
+                    score = _joint_score(new, pose, placed, stations, settings)[0]
+                    if best is None or score > best[0]:
+                        best = (score, new, pose)
+        if best is None:
+            return poses, searches
+        _, new, pose = best
+        placed[new] = pose
+        poses[new] = pose

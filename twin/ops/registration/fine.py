@@ -1,8 +1,13 @@
-"""Fine alignment: point-to-plane ICP coarse to fine, pairwise and against the union of
-all the other stations (multiway), and the pairwise links the pose graph is built from.
+"""Fine alignment: ICP coarse to fine, pairwise and against the union of all the other
+stations (multiway), and the pairwise links the pose graph is built from.
 
-Every ICP here is twin.ops.icp's: it pairs only points whose oriented normals agree,
-and weights residuals with Tukey's biweight.
+Wide stages (correspondence distances of two units and more) use twin.ops.icp: it pairs
+only points whose oriented normals agree, so the two faces of a column or a wall seen
+from opposite sides never pull together, and weights residuals with Tukey's biweight.
+Once every station is within a unit or so, the fine stages use small_gicp's
+generalized ICP (multithreaded C++, plane-to-plane through each point's covariance):
+on sparse scans, where a point-to-point partner is several spacings away, it converges
+where a careful ICP does and a hundred times faster than numpy.
 """
 
 from __future__ import annotations
@@ -11,6 +16,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+
+import dataclasses
+import os
 
 from twin.ops.icp import IcpResult, point_to_plane_icp
 from twin.ops.registration.settings import RegistrationSettings
@@ -36,24 +44,65 @@ def icp_stage(src: Station, target: tuple[np.ndarray, np.ndarray], init: np.ndar
 
 
 def icp(src: Station, dst: Station, init: np.ndarray, settings: RegistrationSettings,
-        schedule: Sequence[tuple[float, float]] | None = None) -> tuple[np.ndarray, IcpResult | None]:
-    """Point-to-plane ICP through the stages of ``schedule`` (default: the pairwise
-    stages); (transform, result of the last stage that was kept)."""
+        schedule: Sequence[tuple[float, float]] | None = None) -> tuple[np.ndarray, bool]:
+    """ICP through the stages of ``schedule`` (default: the pairwise stages), twin's on
+    wide stages and GICP on fine ones; (transform, whether any stage moved it)."""
     transform = init
-    kept = None
+    moved = False
     is_signed = signed(src, dst)
     for voxel, distance in schedule or settings.icp_schedule:
-        result = icp_stage(src, arrays(dst, voxel), transform, voxel, distance, settings, is_signed,
-                           target_tree=tree(dst, voxel))
-        new = guarded_step(src, voxel, transform, result, distance)
+        if uses_gicp(distance, settings):
+            new, _ = gicp_step(src, arrays(src, voxel)[0], arrays(dst, voxel)[0], transform, voxel, distance)
+        else:
+            result = icp_stage(src, arrays(dst, voxel), transform, voxel, distance, settings, is_signed,
+                               target_tree=tree(dst, voxel))
+            new = guarded_step(src, voxel, transform, result, distance)
         if new is not transform:
-            transform, kept = new, result
-    return transform, kept
+            transform, moved = new, True
+    return transform, moved
+
+
+GICP_BELOW_UNITS = 2.0  # stages with a correspondence distance under this many units use GICP
+THREADS = max(1, min(8, os.cpu_count() or 1))
+
+
+def gicp(src_points: np.ndarray, dst_points: np.ndarray, init: np.ndarray, voxel: float, distance: float,
+         iterations: int = 30):
+    """small_gicp's generalized ICP of ``src_points`` onto ``dst_points`` from ``init``
+    (both centred near zero, downsampled at ``voxel``); its RegistrationResult."""
+    import small_gicp  # noqa: PLC0415
+
+    return small_gicp.align(dst_points, src_points, init_T_target_source=init, registration_type="GICP",
+                            downsampling_resolution=voxel, max_correspondence_distance=distance,
+                            num_threads=THREADS, max_iterations=iterations)
+
+
+def gicp_step(station: Station, src_points: np.ndarray, dst_points: np.ndarray, before: np.ndarray,
+              voxel: float, distance: float) -> tuple[np.ndarray, int]:
+    """One GICP stage with the same guard as :func:`guarded_step`: (pose, inliers)."""
+    result = gicp(src_points, dst_points, before, voxel, distance)
+    moved = np.asarray(result.T_target_source)
+    centre = src_points.mean(axis=0) if len(src_points) else np.zeros(3)
+    jump = np.linalg.norm((moved[:3, :3] - before[:3, :3]) @ centre + moved[:3, 3] - before[:3, 3])
+    enough = result.num_inliers >= 0.05 * max(1, len(src_points)) and result.num_inliers >= 30
+    if enough and jump <= 2.0 * distance and np.isfinite(moved).all():
+        return moved, int(result.num_inliers)
+    return before, 0
+
+
+def uses_gicp(distance: float, settings: RegistrationSettings) -> bool:
+    return distance < GICP_BELOW_UNITS * settings.unit
+
+
+SETTLE_MAX_POINTS = 6_000  # a candidate only needs to settle enough to be compared with the others
 
 
 def settle(src: Station, dst: Station, init: np.ndarray, settings: RegistrationSettings) -> np.ndarray:
-    """Point-to-plane ICP on the check scale, wide then narrow, to settle a coarse guess."""
-    return icp(src, dst, init, settings, settings.settle_schedule)[0]
+    """Point-to-plane ICP on the check scale, wide then narrow, to settle a coarse guess
+    (on an even stride of a few thousand points: candidates are compared, not finished)."""
+    light = dataclasses.replace(settings, icp_max_points=min(settings.icp_max_points, SETTLE_MAX_POINTS),
+                                icp_max_iterations=min(settings.icp_max_iterations, 30))
+    return icp(src, dst, init, light, settings.settle_schedule)[0]
 
 
 def overlap_share(src: Station, dst: Station, transform: np.ndarray, settings: RegistrationSettings) -> float:
@@ -84,6 +133,12 @@ def multiway_refine(stations: list[Station], poses: list[np.ndarray], reference:
         for i in order:
             others = [j for j in range(len(stations)) if j != i]
             for voxel, distance in stages if last else stages[:-1]:
+                if uses_gicp(distance, settings):
+                    union = np.concatenate([arrays(stations[j], voxel)[0] @ poses[j][:3, :3].T + poses[j][:3, 3]
+                                            for j in others])
+                    poses[i], _ = gicp_step(stations[i], arrays(stations[i], voxel)[0], union, poses[i], voxel,
+                                            distance)
+                    continue
                 union = PlacedUnion([stations[j] for j in others], [poses[j] for j in others], voxel)
                 result = icp_stage(stations[i], (union.points, union.normals), poses[i], voxel, distance,
                                    settings, is_signed, max_points=settings.multiway_max_points if last else None,
@@ -101,8 +156,6 @@ class Link:
     target: int
     transform: np.ndarray
     overlap: float
-    rmse: float
-    pairs: int
     information: np.ndarray  # 6x6, open3d's convention (rotation first)
 
 
@@ -120,8 +173,8 @@ def refine_links(stations: list[Station], poses: list[np.ndarray], settings: Reg
             predicted = np.linalg.inv(poses[j]) @ poses[i]
             if overlap_share(stations[i], stations[j], predicted, settings) < settings.min_edge_fitness / 2:
                 continue
-            transform, result = icp(stations[i], stations[j], predicted, settings)
-            if result is None:
+            transform, moved = icp(stations[i], stations[j], predicted, settings)
+            if not moved:
                 continue
             share = overlap_share(stations[i], stations[j], transform, settings)
             if share < settings.min_edge_fitness:
@@ -129,5 +182,5 @@ def refine_links(stations: list[Station], poses: list[np.ndarray], settings: Reg
             info = o3d.pipelines.registration.get_information_matrix_from_point_clouds(
                 level(stations[i], fine), level(stations[j], fine), settings.finest_distance, transform
             )
-            links.append(Link(i, j, transform, share, float(result.rmse), result.pairs, np.asarray(info)))
+            links.append(Link(i, j, transform, share, np.asarray(info)))
     return links

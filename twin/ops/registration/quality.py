@@ -248,7 +248,8 @@ def survey_quality(stations: list[Station], poses: list[np.ndarray], links, refe
         mine = [f"{r.source} - {r.target}" for r in link_rows if st.name in (r.source, r.target)]
         flags = []
         if not mine and len(stations) > 1:
-            flags.append("no link after optimisation: placed through the others only")
+            flags.append("no link after optimisation: placed through the others only; rescan with overlap to a "
+                         "neighbour, or give it a pose in its file")
         runner = _runner_up(i, st, searches, names)
         if runner is not None and runner.chosen_support > 0 and runner.support >= NEAR_TIE * runner.chosen_support:
             flags.append(f"near tie with an alternative {runner.rotation_deg:.1f} deg / {runner.shift_m:.2f} m away "
@@ -260,7 +261,9 @@ def survey_quality(stations: list[Station], poses: list[np.ndarray], links, refe
     for lp in loops:
         if lp.shift_mm > 2 * tolerance:
             survey_flags.append(f"loop {' -> '.join(lp.stations)} does not close: {lp.shift_mm:.1f} mm "
-                                f"({lp.rotation_deg:.3f} deg) by link {lp.link}")
+                                f"({lp.rotation_deg:.3f} deg) by link {lp.link}; the graph spreads it over the "
+                                "loop: check the link's stations for movement between scans or a weak overlap, "
+                                "and rescan a station between them if it stays")
     return SurveyQuality(bundle_rms, loops, link_rows, station_rows, settings.lengths(), survey_flags)
 
 

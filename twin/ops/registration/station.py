@@ -139,54 +139,45 @@ def features(station: Station, settings: RegistrationSettings):
     return station.features
 
 
-LEVELLED_DEG = 5.0  # a vertical this close to the frame's z: a levelled scanner
+LEVELLED_DEG = 6.0  # a vertical this close to the frame's z: a (roughly) levelled scanner
+STEEP_COS = 0.35  # normals within ~20 degrees of horizontal: walls, columns, piers
 
 
 def up_direction(station: Station, settings: RegistrationSettings) -> np.ndarray:
-    """The station's vertical in its own frame: the normal of its lowest level surface.
+    """The station's vertical in its own frame, and whether the frame is levelled.
 
-    Terrestrial scanners are levelled, but a tripod a few tenths of a degree off (or a
-    few degrees, on rough ground) tips a 10 m façade by centimetres in plan, enough to
-    blur the plan-view search. The courtyard or floor around the scanner is the
-    reference: points whose normals are within 18° of the frame's z (or, in a frame of
-    arbitrary orientation, of the dominant plane's normal) near the lowest such level
-    are fitted by least squares, twice dropping points more than 0.6 units off. Falls
-    back to z when no such surface exists. Sets ``station.levelled``: whether the frame
-    itself is levelled within a few degrees (a terrestrial scanner) or not (a hand-held
-    or object scan, where only a 6-DoF search can work).
+    A terrestrial scanner's z is its vertical axis to within its compensator, or a few
+    degrees off on rough ground; a hand-held or object scan's z is anywhere. Buildings
+    stand on vertical surfaces (walls, columns, piers, door jambs) whatever the ground
+    does: the vertical is the direction most nearly perpendicular to the normals of the
+    steep surfaces, the smallest eigenvector of their scatter matrix, found twice from
+    the frame's z (the second time among the normals steep for the first estimate). The
+    ground is no reference: a sloping street or a stepped courtyard is not level. The
+    frame counts as levelled (``station.levelled``) when that vertical lies within
+    ``LEVELLED_DEG`` of z and is well determined (steep surfaces in more than one
+    direction, so that the smallest eigenvalue stands clear of the next); otherwise
+    only a 6-DoF search can place the station.
     """
     if station.up is not None:
         return station.up
-    u = settings.unit
     z = np.array([0.0, 0.0, 1.0])
     pcd = level(station, settings.check_voxel)
-    pts, nrm = np.asarray(pcd.points), np.asarray(pcd.normals)
-    guess = z
-    structure(station, settings)
-    tipped = station.plane_normal is not None and abs(station.plane_normal @ z) < np.cos(np.radians(10.0))
-    if tipped:
-        n = station.plane_normal  # not a levelled frame: start from the dominant plane
-        ref = station.scanner if station.scanner is not None else pts.mean(axis=0)
-        guess = n if ref @ n >= np.median(pts @ n) else -n
-    flat = pts[np.abs(nrm @ guess) > 0.95]
-    up = guess
-    found = False
-    if len(flat) >= 50:
-        heights = flat @ guess
-        ground = np.quantile(heights, 0.05)
-        chosen = flat[np.abs(heights - ground) < 6.0 * u]
-        for _ in range(3):
-            if len(chosen) < 30:
-                break
-            centre = chosen.mean(axis=0)
-            normal = np.linalg.svd(chosen - centre, full_matrices=False)[2][2]
-            up = normal if normal @ guess > 0 else -normal
-            chosen = flat[np.abs((flat - centre) @ up) < 0.6 * u]
-            found = True
-        if up @ guess < np.cos(np.radians(5.0)):
-            up, found = guess, False  # not a floor after all
+    nrm = np.asarray(pcd.normals)
+    up, levelled = z, False
+    for _ in range(2):
+        steep = nrm[np.abs(nrm @ up) < STEEP_COS]
+        if len(steep) < 50:
+            levelled = False
+            break
+        values, vectors = np.linalg.eigh(steep.T @ steep / len(steep))
+        candidate = vectors[:, 0] if vectors[:, 0] @ z >= 0 else -vectors[:, 0]
+        # Well determined: walls in at least two directions leave one clear smallest eigenvalue.
+        levelled = values[0] < 0.2 * values[1]
+        up = candidate
+    if not levelled or up @ z < np.cos(np.radians(LEVELLED_DEG)):
+        up, levelled = z, False
     station.up = up
-    station.levelled = bool(found and up @ z > np.cos(np.radians(LEVELLED_DEG)))
+    station.levelled = levelled
     return up
 
 
