@@ -7,6 +7,7 @@ import pytest
 
 from twin.errors import ProcessingError, UsageError
 from twin.models.pointcloud import PointCloud
+from twin.ops.registration.results import translation
 from twin.ops.registration import (
     RegistrationSettings,
     apply_transform,
@@ -182,3 +183,70 @@ def test_bad_parameters_are_usage_errors():
         register_stations([cloud, cloud], initial_poses=[np.eye(4), np.eye(3)])
     with pytest.raises(ProcessingError):
         register_stations([cloud, PointCloud(np.zeros((10, 3)))])
+
+
+@pytest.mark.slow
+def test_a_station_that_cannot_be_placed_is_explained_link_by_link():
+    """Without initial poses, a scan of something else is refused with every link tried,
+    its figures and the reason it was dropped; a threshold quoted as missed is one its
+    figure really misses."""
+    import re
+
+    clouds, _ = survey(positions=((-6.0, -8.0, 1.5), (0.5, -9.0, 1.6)))
+    rng = np.random.default_rng(3)
+    stranger = PointCloud(rng.normal(size=(20000, 3)) * [8.0, 3.0, 0.5])  # a blob, not this building
+    with pytest.raises(ProcessingError) as caught:
+        register_stations([clouds[0], clouds[1], stranger], names=["S1", "S2", "stranger"])
+    message = str(caught.value)
+    assert message.startswith("stranger could not be placed: links tried: ")
+    assert "S1: " in message and "S2: " in message and "Fix: " in message
+    for figure, needed in re.findall(r"overlap (\d+)% is under the (\d+)% a link needs", message):
+        assert int(figure) < int(needed)
+    for figure, allowed in re.findall(r"but (\d+)% of the points lie where the other scanner saw through "
+                                      r"\(at most (\d+)%", message):
+        assert int(figure) > int(allowed)
+    assert "\n" not in message
+
+
+@pytest.mark.slow
+def test_the_quality_report_matches_the_truth():
+    """Every link's figures against the same figures at the true poses: overlap within a
+    few points of the share, the point-to-plane error within a millimetre; a link over a
+    single wall-like overlap is flagged weak along the axis it cannot fix."""
+    from twin.ops.registration import quality, settings, station
+
+    clouds, truths = survey(positions=((-6.0, -8.0, 1.5), (0.5, -9.0, 1.6), (6.5, -7.5, 1.45)))
+    result = register_stations(clouds, names=["S1", "S2", "S3"])
+    stations = [station.make_station(f"S{i + 1}", c, None) for i, c in enumerate(clouds)]
+    resolved = settings.resolve(settings.RegistrationSettings(), settings.measure_scale(
+        [s.spacing for s in stations], [s.extent for s in stations]))
+    ref = np.linalg.inv(truths[result.reference])
+    centre_ref = stations[result.reference].centre
+
+    def centred(i: int, local: np.ndarray) -> np.ndarray:
+        return translation(-centre_ref) @ local @ translation(stations[i].centre)
+
+    assert result.quality.links
+    for link in result.quality.links:
+        i, j = int(link.source[1:]) - 1, int(link.target[1:]) - 1
+        true = quality.link_quality(stations[i], stations[j], centred(i, ref @ truths[i]),
+                                    centred(j, ref @ truths[j]), resolved, True)
+        assert abs(link.overlap_source - true.overlap_source) < 0.03
+        assert abs(link.overlap_target - true.overlap_target) < 0.03
+        assert abs(link.rms_mm - true.rms_mm) < 1.0 and abs(link.mean_mm - true.mean_mm) < 1.0
+        assert abs(link.within - true.within) < 0.05
+        assert link.rms_mm < 5.0 and link.within > 0.8  # 2 mm range noise
+    assert result.quality.bundle_rms_mm < 5.0
+
+    # a weak link: two views of one plane fix only the axis along its normal
+    plane = np.column_stack([rng_plane := np.random.default_rng(0).uniform(-5, 5, (20000, 2)),
+                             np.zeros(20000)])
+    del rng_plane
+    a = station.make_station("A", PointCloud(plane), np.array([0.0, 0.0, 1.5]))
+    b = station.make_station("B", PointCloud(plane + [0.3, 0.0, 0.0]), np.array([0.3, 0.0, 1.5]))
+    flat = settings.resolve(settings.RegistrationSettings(), settings.measure_scale([a.spacing, b.spacing],
+                                                                                    [a.extent, b.extent]))
+    weak = quality.link_quality(a, b, translation(a.centre), translation(b.centre) @ translation([-0.3, 0, 0]),
+                                flat, True)
+    assert weak.strength["Z"] > 0.9 and weak.strength["X"] < 0.15 and weak.strength["Y"] < 0.15
+    assert any(flag.startswith("weak along X, Y") for flag in weak.flags)

@@ -221,7 +221,7 @@ def register(state: ModelState, stage: spec.RegisterStage, ctx: StageContext) ->
         coarse_voxel=None if spec.is_auto(stage.coarse_voxel) else stage.coarse_voxel,
         icp_schedule=None if spec.is_auto(stage.icp_voxels) else tuple((v, 3.0 * v) for v in stage.icp_voxels),
         max_station_rmse=None if spec.is_auto(stage.max_rmse) else stage.max_rmse,
-        min_edge_fitness=stage.min_overlap, min_station_fitness=stage.min_fitness,
+        min_edge_fitness=stage.min_overlap, min_station_fitness=stage.min_fitness, max_conflict=stage.max_conflict,
     )
     result = register_stations(clouds, names=names, reference=names.index(reference),
                                scanner_positions=local_positions, settings=settings)

@@ -389,7 +389,8 @@ def search_pair(src: Station, dst: Station, i: int, j: int, settings: Registrati
         reason = f"overlap {best.overlap:.0%} is under the {settings.min_edge_fitness:.0%} a link needs"
     elif best.conflict > settings.max_conflict:
         reason = (f"overlap {best.overlap:.0%}, but {best.conflict:.0%} of the points lie where the other scanner "
-                  f"saw through (at most {settings.max_conflict:.0%}): a mirrored, rotated or shifted twin")
+                  f"saw through (at most {settings.max_conflict:.0%}, register.max_conflict): a mirrored, rotated or "
+                  "shifted twin, or vegetation and moving objects between the scans")
     else:
         reason = ""
     return PairSearch(i, j, best, runner, scored, len(scored), kind, reason == "", reason)

@@ -8,7 +8,8 @@ from twin.ops.registration.coarse import PairSearch
 from twin.ops.registration.settings import RegistrationSettings
 
 FIXES = ("give the station a pose in its file (E57 poses are used), rescan with more overlap with its neighbours, "
-         "or lower register.min_fitness in a copy of the pipeline if the overlap really is that small")
+         "or, in a copy of the pipeline, lower register.min_overlap if the overlap really is that small or raise "
+         "register.max_conflict where vegetation or traffic moved between the scans")
 
 
 def unplaced(name: str, index: int, searches: list[PairSearch], names: list[str],
@@ -34,7 +35,7 @@ def misfit_after(name: str, fitness: float, rmse: float, settings: RegistrationS
     if fitness < settings.min_station_fitness:
         return (f"{name} could not be aligned: after optimisation {fitness:.0%} of its points lie within "
                 f"{settings.check_distance * 1000:.1f} mm of the other stations, under the "
-                f"{settings.min_station_fitness:.0%} needed. Fix: {FIXES}")
+                f"{settings.min_station_fitness:.0%} needed (register.min_fitness). Fix: {FIXES}")
     if not rmse <= settings.rmse_limit:
         shown = "no point within reach" if rmse == float("inf") else f"{rmse * 1000:.2f} mm"
         return (f"{name} could not be aligned: point-to-plane RMSE against the other stations is {shown}, "
