@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from twin.pipeline.provenance import software_versions
+from twin._versions import software_versions
 from twin.compare import inputs, output
 from twin.compare.element_stats import element_rows
 from twin.compare.methods import CoreResult, run_c2c, run_c2m, run_m3c2

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.metadata
 import os
 import platform
 import threading
@@ -11,17 +10,7 @@ from contextlib import contextmanager
 
 from pydantic import BaseModel, Field
 
-_PACKAGES = ("twin", "open3d-cpu", "open3d", "numpy", "laspy", "lazrs", "trimesh", "scipy", "pyproj", "pillow")
-
-
-def software_versions() -> dict[str, str]:
-    versions = {"python": platform.python_version()}
-    for name in _PACKAGES:
-        try:
-            versions[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            continue
-    return versions
+from twin._versions import software_versions  # noqa: F401  (re-exported: provenance records use it)
 
 
 class StageRecord(BaseModel):
