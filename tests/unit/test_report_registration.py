@@ -52,7 +52,7 @@ def record() -> dict:
     return {"reference": "S1", "station_index": {n: i + 1 for i, n in enumerate(names)},
             "stations": {n: {"transform": np.eye(4).tolist(), "fitness": 0.71, "inlier_rmse": 0.0024,
                              "correspondences": 5000} for n in names},
-            "scanner_positions": POSITIONS, "edges": [], "lengths": {"unit": 0.02, "spacing": 0.005, "extent": 40.0},
+            "scanner_positions": copy.deepcopy(POSITIONS), "edges": [], "lengths": {"unit": 0.02, "spacing": 0.005, "extent": 40.0},
             "quality": quality}
 
 
