@@ -136,7 +136,7 @@ class RegisterStage(_Stage):
     max_conflict: float = Field(default=0.10, ge=0, le=1,
                                 description="share of a link's points lying where the other scanner saw through")
     max_rmse: auto_or(Annotated[float, Field(gt=0)]) = Field(
-        default=AUTO, description="largest point-to-plane RMSE against the others, metres, or auto: 0.3 units")
+        default=AUTO, description="largest point-to-plane RMSE against the others, metres, or auto: 0.4 units")
     use_file_poses: bool = Field(default=True, description="start from E57 poses where the file has them")
 
 

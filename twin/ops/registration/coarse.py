@@ -121,12 +121,12 @@ def _vertical_structure(station: Station, lev: np.ndarray, settings: Registratio
 
     Horizontal surfaces make large uniform blobs in plan that match anywhere; the
     footprint of vertical surfaces is what tells one position of a building from
-    another. The level surfaces then give the vertical shift.
+    another. The level surfaces then give the vertical shift. Also every point's height.
     """
     pcd = level(station, settings.coarse_voxel)
     pts = np.asarray(pcd.points) @ lev[:3, :3].T
     normals = np.asarray(pcd.normals) @ lev[:3, :3].T
-    return pts[np.abs(normals[:, 2]) < 0.3], pts[np.abs(normals[:, 2]) > 0.9]
+    return pts[np.abs(normals[:, 2]) < 0.3], pts[np.abs(normals[:, 2]) > 0.9], pts[:, 2]
 
 
 def _vertical_shift(src_flat: np.ndarray, dst_flat: np.ndarray, yaw: float, shift: np.ndarray,
@@ -213,8 +213,8 @@ def yaw_hypotheses(src: Station, dst: Station, settings: RegistrationSettings) -
     """
     l_src = levelling(up_direction(src, settings))
     l_dst = levelling(up_direction(dst, settings))
-    p, p_flat = _vertical_structure(src, l_src, settings)
-    q, q_flat = _vertical_structure(dst, l_dst, settings)
+    p, p_flat, p_all = _vertical_structure(src, l_src, settings)
+    q, q_flat, q_all = _vertical_structure(dst, l_dst, settings)
     if len(p) < 20 or len(q) < 20:
         return []
     matcher = _PlanMatcher(p, q, settings.plan_cell)
@@ -243,11 +243,13 @@ def yaw_hypotheses(src: Station, dst: Station, settings: RegistrationSettings) -
         yaw, shift = _refine_plan(p, q, yaw, shift, settings)
         h = np.eye(4)
         h[:3, :3] = [[np.cos(yaw), -np.sin(yaw), 0.0], [np.sin(yaw), np.cos(yaw), 0.0], [0.0, 0.0, 1.0]]
-        dz = _vertical_shift(p_flat, q_flat, yaw, shift, settings)
-        if dz is None:
-            dz = float(np.median(q[:, 2]) - np.median(p[:, 2]))
-        h[:3, 3] = [shift[0], shift[1], dz]
-        out.append(np.linalg.inv(l_dst) @ h @ l_src)
+        # Two heights: the level surfaces both saw, and the lowest ground of each (right
+        # when both stand on one ground; the other when they stand on different floors).
+        ground = float(np.quantile(q_all, 0.02) - np.quantile(p_all, 0.02))
+        flat = _vertical_shift(p_flat, q_flat, yaw, shift, settings)
+        for dz in [ground] if flat is None or abs(flat - ground) < settings.unit else [flat, ground]:
+            h[:3, 3] = [shift[0], shift[1], dz]
+            out.append(np.linalg.inv(l_dst) @ h @ l_src)
     return out
 
 

@@ -51,7 +51,7 @@ class RegistrationSettings:
     settle_schedule: tuple[tuple[float, float], ...] | None = None
     multiway_schedule: tuple[tuple[float, float], ...] | None = None
     icp_schedule: tuple[tuple[float, float], ...] | None = None
-    max_station_rmse: float | None = None  # point-to-plane RMSE allowed against the others (0.3 u)
+    max_station_rmse: float | None = None  # point-to-plane RMSE allowed against the others (0.4 u)
     tolerance: float | None = None  # "points within" tolerance of the report: 6 mm, 3 spacings for objects
     feature_radius_factor: float = 5.0  # FPFH radius = factor x coarse voxel
     ransac_max_iterations: int = 50_000
@@ -163,7 +163,7 @@ def resolve(settings: RegistrationSettings, scale: DataScale) -> RegistrationSet
         "settle_schedule": _stages(SETTLE_STAGES, u, floor),
         "multiway_schedule": _stages(MULTIWAY_STAGES, u, floor),
         "icp_schedule": _stages(PAIR_STAGES, u, floor),
-        "max_station_rmse": 0.3 * u,
+        "max_station_rmse": 0.4 * u,  # 21 mm on the sample, whose cleaned stations reach 17 mm
         "tolerance": BUILDING_TOLERANCE if scale.extent >= OBJECT_EXTENT else 3.0 * scale.spacing,
     }
     filled = {name: value for name, value in auto.items() if getattr(settings, name) is None}
