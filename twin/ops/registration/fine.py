@@ -1,13 +1,14 @@
 """Fine alignment: ICP coarse to fine, pairwise and against the union of all the other
 stations (multiway), and the pairwise links the pose graph is built from.
 
-Wide stages (correspondence distances of two units and more) use twin.ops.icp: it pairs
-only points whose oriented normals agree, so the two faces of a column or a wall seen
-from opposite sides never pull together, and weights residuals with Tukey's biweight.
-Once every station is within a unit or so, the fine stages use small_gicp's
-generalized ICP (multithreaded C++, plane-to-plane through each point's covariance):
-on sparse scans, where a point-to-point partner is several spacings away, it converges
-where a careful ICP does and a hundred times faster than numpy.
+Every stage uses twin.ops.icp by default: it pairs only points whose oriented normals
+agree, so the two faces of a column or a wall seen from opposite sides never pull
+together, and weights residuals with Tukey's biweight. Stages whose correspondence
+distance is under ``settings.gicp_below_units`` units use small_gicp's generalized ICP
+instead (multithreaded C++, plane-to-plane through each point's covariance). Measured:
+on the sparse real LiDAR pair GICP's fine stages end 0.44 degrees from the given pose
+against 1.08 without; on the cleaned sample pavilion they leave a station 6.4 mm off
+against 4.6 mm without, so the default (0) keeps twin's ICP.
 """
 
 from __future__ import annotations
@@ -62,7 +63,6 @@ def icp(src: Station, dst: Station, init: np.ndarray, settings: RegistrationSett
     return transform, moved
 
 
-GICP_BELOW_UNITS = 2.0  # stages with a correspondence distance under this many units use GICP
 THREADS = max(1, min(8, os.cpu_count() or 1))
 
 
@@ -91,7 +91,7 @@ def gicp_step(station: Station, src_points: np.ndarray, dst_points: np.ndarray, 
 
 
 def uses_gicp(distance: float, settings: RegistrationSettings) -> bool:
-    return distance < GICP_BELOW_UNITS * settings.unit
+    return distance < settings.gicp_below_units * settings.unit
 
 
 # Candidates settle on an even stride of this many points and at most 30 iterations a

@@ -62,6 +62,7 @@ class RegistrationSettings:
     conflict_weight: float = 4.0  # hypothesis score = overlap - weight x visibility conflict
     max_conflict: float = 0.10  # share of points seen through by the other scanner, for a link to count (real
     # outdoor scans show 5-9 % at the true alignment: foliage, thin poles between sparse beams, moving objects)
+    gicp_below_units: float = 0.0  # ICP stages with a distance under this many units use GICP (0: none; fine.py)
     max_normal_angle_deg: float = 30.0  # ICP pairs only points whose normals agree this well
     icp_max_points: int = 25_000  # source points per ICP iteration (an even stride through them)
     multiway_max_points: int = 200_000  # ... in the last multiway round, which sets the final poses
