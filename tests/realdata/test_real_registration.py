@@ -67,6 +67,6 @@ def test_outdoor_pair_from_a_random_pose(real_data):
     assert close or better, (rotation, position, ours, theirs)
     # a gross error (a flipped or shifted twin) is neither: it would miss by metres
     assert rotation < 2.0 and position < 0.25
-    # the report: one link, both ways overlapping most of each scan
+    # the report: one link, both ways overlapping a large share of each scan (within 2 units: 10 cm here)
     (link,) = result.quality.links
-    assert min(link.overlap_source, link.overlap_target) > 0.6
+    assert min(link.overlap_source, link.overlap_target) > 0.4

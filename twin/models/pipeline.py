@@ -133,7 +133,7 @@ class RegisterStage(_Stage):
                                description="share of a station's points another must also see, for a link")
     min_fitness: float = Field(default=0.2, gt=0, le=1,
                                description="share of a station's points within reach of the others once placed")
-    max_conflict: float = Field(default=0.10, ge=0, le=1,
+    max_conflict: float = Field(default=0.12, ge=0, le=1,
                                 description="share of a link's points lying where the other scanner saw through")
     max_rmse: auto_or(Annotated[float, Field(gt=0)]) = Field(
         default=AUTO, description="largest point-to-plane RMSE against the others, metres, or auto: 0.4 units")

@@ -103,7 +103,7 @@ SETTLE_MAX_POINTS = 25_000
 def settle(src: Station, dst: Station, init: np.ndarray, settings: RegistrationSettings) -> np.ndarray:
     """Point-to-plane ICP on the check scale, wide then narrow, to settle a coarse guess."""
     light = dataclasses.replace(settings, icp_max_points=min(settings.icp_max_points, SETTLE_MAX_POINTS),
-                                icp_max_iterations=min(settings.icp_max_iterations, 30))
+                                icp_max_iterations=settings.icp_max_iterations)
     return icp(src, dst, init, light, settings.settle_schedule)[0]
 
 

@@ -2,7 +2,8 @@
 
 A survey may be a 20 cm statue scanned at 0.3 mm or a 200 m site scanned at 2 cm, so
 no length here is a fixed number. Every length is a multiple of one **working unit**
-``u`` measured on the stations: ``u = max(extent / 450, 2.5 x spacing)``, where the
+``u`` measured on the stations: ``u = max(extent / 450, 2.5 x spacing)`` rounded down to
+1, 2 or 5 times a power of ten, where the
 extent is the diagonal of the box holding 96 % of a station's points (2 % trimmed at
 each end, so a far tree or a stray return does not count) and the spacing is the
 median nearest-neighbour distance; both are medians over the stations. On the sample
@@ -60,8 +61,8 @@ class RegistrationSettings:
     yaw_step_deg: float = 2.0  # yaw grid of the levelled (4-DoF) search
     six_dof_hypotheses: bool | None = None  # also try 6-DoF feature RANSAC; None: when not levelled
     conflict_weight: float = 4.0  # hypothesis score = overlap - weight x visibility conflict
-    max_conflict: float = 0.10  # share of points seen through by the other scanner, for a link to count (real
-    # outdoor scans show 5-9 % at the true alignment: foliage, thin poles between sparse beams, moving objects)
+    max_conflict: float = 0.12  # share of points seen through by the other scanner, for a link to count (real
+    # outdoor scans show 5-11 % at the true alignment: foliage, thin poles between sparse beams, moving objects)
     gicp_below_units: float = 0.0  # ICP stages with a distance under this many units use GICP (0: none; fine.py)
     max_normal_angle_deg: float = 30.0  # ICP pairs only points whose normals agree this well
     icp_max_points: int = 25_000  # source points per ICP iteration (an even stride through them)
@@ -132,7 +133,11 @@ class DataScale:
 
     @property
     def unit(self) -> float:
-        return max(self.extent / EXTENT_PER_UNIT, SPACINGS_PER_UNIT * self.spacing)
+        """Rounded down to 1, 2 or 5 times a power of ten, so that two surveys of one site
+        (whose spacing differs by a few per cent) share every length."""
+        raw = max(self.extent / EXTENT_PER_UNIT, SPACINGS_PER_UNIT * self.spacing)
+        decade = 10.0 ** np.floor(np.log10(raw))
+        return float(decade * max(m for m in (1.0, 2.0, 5.0) if m * decade <= raw * (1 + 1e-9)))
 
 
 def measure_scale(spacings: Sequence[float], extents: Sequence[float]) -> DataScale:
