@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from twin.sample.geometry import _grid_lines, _merge, grid_face, quad
+from twin.sample.geometry import _facing, _grid_lines, _merge, grid_face, quad
 
 Mesh = tuple[np.ndarray, np.ndarray]
 Ground = Callable[[np.ndarray, np.ndarray], np.ndarray]
@@ -126,13 +126,7 @@ def arched_block(x: tuple[float, float], y: tuple[float, float], z: tuple[float,
     return _merge(parts)
 
 
-def _face_toward(mesh: Mesh, want: np.ndarray) -> Mesh:
-    v, t = mesh
-    t = np.asarray(t).copy()
-    n = np.cross(v[t[:, 1]] - v[t[:, 0]], v[t[:, 2]] - v[t[:, 0]])
-    flip = n @ want < 0
-    t[flip] = t[flip][:, ::-1]
-    return v, t
+_face_toward = _facing  # the pavilion's: flip the triangles whose normal points away from ``want``
 
 
 def ellipsoid(centre, radii, rotation: np.ndarray, rng: np.random.Generator | None = None,
