@@ -1,22 +1,26 @@
 """Coarse alignment without initial poses: candidate alignments per pair of stations,
-the most credible one chosen by evidence, and a spanning tree of the best links.
+the most credible one chosen by evidence, and the stations placed one by one by those
+candidates that agree best with every station already placed.
 
 Two searches give candidates:
 
 - **Levelled (4 DoF).** Terrestrial scanners are levelled (their vertical is found
   from the walls they see, see ``station.up_direction``), so two stations differ by
   a yaw and a translation: for every yaw on a grid, the plan-view footprints of the
-  stations' steep surfaces are correlated by FFT, the best distinct peaks are sharpened
-  on a finer grid. Feature matching is not used here: on buildings made of repeated
+  stations' steep surfaces are correlated by FFT, less the footprint that lands where
+  the other scanner saw through (a façade slid along itself, a symmetric twin), and the
+  best distinct peaks (a few per yaw) are sharpened on a finer grid. The same search
+  without the free-space term adds a few peaks: a station on an upper floor sees over
+  walls below it. Feature matching is not used here: on buildings made of repeated
   elements (columns, bays) FPFH matches are mostly between twins.
 - **Free (6 DoF).** For frames that are not levelled (hand-held or object scans, a
   statue seen from above and below): FPFH features and RANSAC, repeated after removing
   the matches each answer explains, so that a symmetric object's twins all come up.
 
-Every candidate is settled by a short, wide-basin ICP; buildings are symmetric and
-repetitive, so several fit about as well, and the one chosen has most overlap after
-penalising *visibility conflicts* (points of one station floating in space that the
-other scanner saw through). The runner-up is kept so that a near tie is reported.
+Every candidate is judged where the search put it: overlap, less a heavy penalty for
+*visibility conflicts* (points of one station in space that the other scanner saw
+through, twin.ops.registration.visibility). The best few distinct ones are settled by
+a short ICP and judged again; the runner-up is kept so that a near tie is reported.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import numpy as np
 
 from twin.ops.registration.fine import overlap_share, settle
 from twin.ops.registration.settings import RegistrationSettings
+from twin.ops.registration.visibility import range_image, seen_through
 from twin.ops.registration.station import (
     Station,
     features,
@@ -55,7 +60,7 @@ class PairSearch:
     best: Candidate | None
     runner_up: Candidate | None
     candidates: list[Candidate]  # every settled candidate, best first
-    tried: int
+    tried: int  # hypotheses judged
     search: str  # "levelled" or "6-dof" or "levelled+6-dof"
     accepted: bool
     reason: str  # why it was refused ("" when accepted)
@@ -83,36 +88,101 @@ def _subcell(values: np.ndarray) -> float:
     return float(np.clip(0.5 * (left - right) / denom, -0.5, 0.5))
 
 
-class _PlanMatcher:
-    """Correlates the plan-view footprints of two levelled stations for any yaw."""
+FREE_WEIGHT = 1.0  # plan score = shared footprint - this x footprint that lands in seen-through space
 
-    def __init__(self, p: np.ndarray, q: np.ndarray, cell: float):
+
+def plan_free_space(steep: np.ndarray, scanner_xy: np.ndarray | None, cell: float) -> np.ndarray:
+    """Centres (k, 2) of the plan cells a levelled scanner saw through: nearer to it, in
+    their azimuth, than its nearest steep return there (over three neighbouring azimuth
+    bins, less two cells). A wall of another station that lands there at some alignment
+    is evidence against it: a building slid along its own façade, or turned onto a
+    symmetric twin, leaves walls standing where the scanner saw open ground."""
+    if scanner_xy is None or len(steep) < 20:
+        return np.zeros((0, 2))
+    d = steep[:, :2] - scanner_xy
+    h = np.hypot(d[:, 0], d[:, 1])
+    bins = max(16, int(np.ceil(2 * np.pi * max(float(np.median(h)), cell) / cell)))
+    step = 2 * np.pi / bins
+    which = ((np.arctan2(d[:, 1], d[:, 0]) + np.pi) / step).astype(np.int64) % bins
+    nearest = np.full(bins, np.inf)
+    np.minimum.at(nearest, which, h)
+    nearest = np.minimum(nearest, np.minimum(np.roll(nearest, 1), np.roll(nearest, -1)))
+    reach = float(h.max())
+    axis = np.arange(-reach, reach + cell, cell)
+    gx, gy = np.meshgrid(axis, axis, indexing="ij")
+    r = np.hypot(gx, gy).ravel()
+    az = ((np.arctan2(gy, gx).ravel() + np.pi) / step).astype(np.int64) % bins
+    free = r < nearest[az] - 2.0 * cell
+    return np.column_stack([gx.ravel()[free], gy.ravel()[free]]) + scanner_xy
+
+
+def _rotate_xy(p: np.ndarray, yaw: float) -> np.ndarray:
+    c, s = np.cos(yaw), np.sin(yaw)
+    return np.column_stack([c * p[:, 0] - s * p[:, 1], s * p[:, 0] + c * p[:, 1]])
+
+
+class _PlanMatcher:
+    """Correlates the plan-view footprints of two levelled stations for any yaw: cells
+    both occupy count for a placement, cells one occupies where the other saw through
+    count against it."""
+
+    def __init__(self, p: np.ndarray, q: np.ndarray, p_free: np.ndarray, q_free: np.ndarray, cell: float):
         import scipy.fft  # noqa: PLC0415  (several times numpy's FFT here, on both cores)
 
-        self.p, self.cell = p, cell
+        self.p, self.p_free, self.cell = p, p_free, cell
         radius = max(np.abs(p[:, :2]).max(), np.abs(q[:, :2]).max())
         half = int(np.ceil(radius / cell)) + 2
         self.size = 1 << int(np.ceil(np.log2(4 * half)))  # room for any shift without wrap-around
         self.lo = np.array([-half * cell, -half * cell])
-        self.target = scipy.fft.rfft2(_plan_images(q, self.lo, (self.size, self.size), cell), workers=-1)
+        self.target = scipy.fft.rfft2(self._image(q[:, :2]), workers=-1)
+        self.target_free = scipy.fft.rfft2(self._image(q_free), workers=-1) if len(q_free) else None
 
-    def best_shift(self, yaw: float) -> tuple[float, np.ndarray]:
-        """(correlation, horizontal shift) of the best placement at ``yaw``, sub-cell precise."""
+    def _image(self, xy: np.ndarray) -> np.ndarray:
+        return _plan_images(xy, self.lo, (self.size, self.size), self.cell)
+
+    def scores(self, yaw: float, free_weight: float) -> np.ndarray:
+        """The plan score of every shift of the source turned by ``yaw`` (cells, wrapped)."""
         import scipy.fft  # noqa: PLC0415
 
-        c, s = np.cos(yaw), np.sin(yaw)
-        p = self.p
-        rotated = np.column_stack([c * p[:, 0] - s * p[:, 1], s * p[:, 0] + c * p[:, 1], p[:, 2]])
-        shape = (self.size, self.size)
-        source = scipy.fft.rfft2(_plan_images(rotated, self.lo, shape, self.cell), workers=-1)
-        # Occupancy images are 0/1, so the correlation counts cells: rounding it takes the
+        source = np.conj(scipy.fft.rfft2(self._image(_rotate_xy(self.p, yaw)), workers=-1))
+        spectrum = self.target * source
+        if self.target_free is not None and free_weight:
+            spectrum -= free_weight * self.target_free * source
+        if len(self.p_free) and free_weight:
+            source_free = np.conj(scipy.fft.rfft2(self._image(_rotate_xy(self.p_free, yaw)), workers=-1))
+            spectrum -= free_weight * self.target * source_free
+        # Occupancy images are 0/1, so the score counts cells: rounding it takes the
         # FFT's rounding noise out of which of two equal peaks wins.
-        corr = np.rint(scipy.fft.irfft2((self.target * np.conj(source)).sum(axis=0), s=shape, workers=-1))
-        di, dj = np.unravel_index(int(np.argmax(corr)), shape)
-        fi = _subcell(corr[[(di - 1) % self.size, di, (di + 1) % self.size], dj])
-        fj = _subcell(corr[di, [(dj - 1) % self.size, dj, (dj + 1) % self.size]])
-        wrap = lambda k: k if k < self.size // 2 else k - self.size  # noqa: E731
-        return float(corr[di, dj]), np.array([wrap(di) + fi, wrap(dj) + fj]) * self.cell
+        return np.rint(scipy.fft.irfft2(spectrum.sum(axis=0), s=(self.size, self.size), workers=-1))
+
+    def peaks(self, yaw: float, free_weight: float, count: int,
+              near: np.ndarray | None = None) -> list[tuple[float, np.ndarray]]:
+        """The ``count`` best (score, shift) placements at ``yaw``, sub-cell precise and at
+        least PEAK_SEPARATION cells apart (a façade slid along itself by a bay is a peak of
+        its own); with ``near``, only the best within three cells of that shift."""
+        corr = self.scores(yaw, free_weight)
+        n = self.size
+        wrap = lambda k: k if k < n // 2 else k - n  # noqa: E731
+        if near is not None:
+            c = np.round(near / self.cell).astype(int)
+            rows, cols = np.arange(c[0] - 3, c[0] + 4) % n, np.arange(c[1] - 3, c[1] + 4) % n
+            window = corr[np.ix_(rows, cols)]
+            a, b = np.unravel_index(int(np.argmax(window)), window.shape)
+            found = [(rows[a], cols[b])]
+        else:
+            work = corr.copy()
+            found = []
+            r = PEAK_SEPARATION
+            for _ in range(count):
+                di, dj = np.unravel_index(int(np.argmax(work)), work.shape)
+                found.append((di, dj))
+                work[np.ix_(np.arange(di - r, di + r + 1) % n, np.arange(dj - r, dj + r + 1) % n)] = -np.inf
+        out = []
+        for di, dj in found:
+            fi = _subcell(corr[[(di - 1) % n, di, (di + 1) % n], dj])
+            fj = _subcell(corr[di, [(dj - 1) % n, dj, (dj + 1) % n]])
+            out.append((float(corr[di, dj]), np.array([wrap(di) + fi, wrap(dj) + fj]) * self.cell))
+        return out
 
 
 def _vertical_structure(station: Station, lev: np.ndarray, settings: RegistrationSettings):
@@ -201,6 +271,37 @@ def _refine_plan(p: np.ndarray, q: np.ndarray, yaw: float, shift: np.ndarray,
     return float(y), shift + np.array([offsets[a] + fa, offsets[b] + fb]) * cell
 
 
+PEAKS_PER_YAW = 3
+PEAK_SEPARATION = 4  # cells (plan cells of 3 units)
+
+
+def _plan_peaks(matcher: _PlanMatcher, free_weight: float, count: int, chosen: list[tuple[float, np.ndarray]],
+                settings: RegistrationSettings) -> list[tuple[float, np.ndarray]]:
+    """``chosen`` and up to ``count`` more distinct (yaw, shift) peaks of the plan score over
+    the yaw grid (a few per yaw), each refined on quarter steps of yaw and a parabola."""
+    step = np.radians(settings.yaw_step_deg)
+    grid = [(score, yaw, shift) for yaw in np.arange(0.0, 2 * np.pi, step)
+            for score, shift in matcher.peaks(yaw, free_weight, PEAKS_PER_YAW)]
+    grid.sort(key=lambda g: -g[0])
+    chosen = list(chosen)
+    added = 0
+    for _, yaw, shift in grid:
+        if added == count:
+            break
+        if any(abs(np.angle(np.exp(1j * (yaw - y)))) < 2.5 * step and np.linalg.norm(shift - sh) < 5.0 * settings.unit
+               for y, sh in chosen):
+            continue
+        fine_step = step / 4.0
+        fine_yaws = yaw + fine_step * np.arange(-4, 5)
+        fine = [matcher.peaks(y, free_weight, 1, near=shift)[0] for y in fine_yaws]
+        scores = np.array([c for c, _ in fine])
+        b = int(np.clip(np.argmax(scores), 1, len(fine_yaws) - 2))
+        best_yaw = fine_yaws[b] + fine_step * _subcell(scores[b - 1 : b + 2])
+        chosen.append((best_yaw, matcher.peaks(best_yaw, free_weight, 1, near=fine[b][1])[0][1]))
+        added += 1
+    return chosen
+
+
 def yaw_hypotheses(src: Station, dst: Station, settings: RegistrationSettings) -> list[np.ndarray]:
     """Alignments with 4 degrees of freedom (yaw about the vertical + translation).
 
@@ -217,27 +318,14 @@ def yaw_hypotheses(src: Station, dst: Station, settings: RegistrationSettings) -
     q, q_flat, q_all = _vertical_structure(dst, l_dst, settings)
     if len(p) < 20 or len(q) < 20:
         return []
-    matcher = _PlanMatcher(p, q, settings.plan_cell)
-    step = np.radians(settings.yaw_step_deg)
-    yaws = np.arange(0.0, 2 * np.pi, step)
-    coarse = [matcher.best_shift(yaw) for yaw in yaws]
-    order = np.argsort([-c for c, _ in coarse], kind="stable")
-    chosen: list[tuple[float, np.ndarray]] = []
-    for k in order:
-        if len(chosen) == settings.hypotheses:
-            break
-        yaw, shift = yaws[k], coarse[k][1]
-        if any(abs(np.angle(np.exp(1j * (yaw - y)))) < 2.5 * step and np.linalg.norm(shift - sh) < 20.0 * settings.unit
-               for y, sh in chosen):
-            continue
-        # Refine: yaw in quarter steps around the peak, then a parabola through the best three.
-        fine_step = step / 4.0
-        fine_yaws = yaw + fine_step * np.arange(-4, 5)
-        fine = [matcher.best_shift(y) for y in fine_yaws]
-        scores = np.array([c for c, _ in fine])
-        b = int(np.clip(np.argmax(scores), 1, len(fine_yaws) - 2))
-        best_yaw = fine_yaws[b] + fine_step * _subcell(scores[b - 1 : b + 2])
-        chosen.append((best_yaw, matcher.best_shift(best_yaw)[1]))
+    scanners = [None if st.scanner is None else (lev[:3, :3] @ st.scanner)[:2] for st, lev in ((src, l_src), (dst, l_dst))]
+    p_free = plan_free_space(p, scanners[0], settings.plan_cell)
+    q_free = plan_free_space(q, scanners[1], settings.plan_cell)
+    matcher = _PlanMatcher(p, q, p_free, q_free, settings.plan_cell)
+    # Peaks of the free-space-aware score, then of plain shared footprint: a station on an
+    # upper floor sees over walls below it, which that score would count against the truth.
+    chosen = _plan_peaks(matcher, FREE_WEIGHT, settings.hypotheses, [], settings)
+    chosen = _plan_peaks(matcher, 0.0, settings.hypotheses // 2, chosen, settings)
     out = []
     for yaw, shift in chosen:
         yaw, shift = _refine_plan(p, q, yaw, shift, settings)
@@ -316,40 +404,22 @@ def ransac_hypotheses(src: Station, dst: Station, settings: RegistrationSettings
 
 # ------------------------------------------------------------------ evidence
 
+CONFLICT_MARGIN_UNITS = 2.0
+CONFLICT_MARGIN_PER_M = 0.01
 
-def visibility_conflict(src: Station, dst: Station, transform: np.ndarray, settings: RegistrationSettings,
-                        step_deg: float = 0.5) -> float | None:
-    """Share of the target's points that, moved into the source's frame, float in space
-    that the source's scanner saw through (in front of its first return, by a margin).
 
-    A scanner sees everything between itself and its first return, so a correct
-    alignment leaves almost no point there; a symmetric twin of the right alignment
-    (which fits surfaces just as well) puts many there. None without a scanner position.
-    """
+def visibility_conflict(src: Station, dst: Station, transform: np.ndarray, settings: RegistrationSettings) -> float | None:
+    """Share of the target's points that, moved into the source's frame, lie in space the
+    source's scanner saw through (twin.ops.registration.visibility), by a margin of two
+    units and one per cent of the range. None without a scanner position."""
     if src.scanner is None:
         return None
-    src_pts = np.asarray(level(src, settings.coarse_voxel).points) - src.scanner
+    if src.returns is None:
+        src.returns = range_image(src.points, src.scanner)
     inv = np.linalg.inv(transform)
     dst_pts = np.asarray(level(dst, settings.coarse_voxel).points) @ inv[:3, :3].T + inv[:3, 3] - src.scanner
-
-    def bins(p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        r = np.linalg.norm(p, axis=1)
-        az = np.degrees(np.arctan2(p[:, 1], p[:, 0])) + 180.0
-        el = np.degrees(np.arcsin(np.clip(p[:, 2] / np.maximum(r, 1e-12), -1, 1))) + 90.0
-        cols = int(np.ceil(360.0 / step_deg))
-        return (np.floor(el / step_deg).astype(np.int64) * cols + np.floor(az / step_deg).astype(np.int64)), r
-
-    src_bin, src_r = bins(src_pts)
-    dst_bin, dst_r = bins(dst_pts)
-    size = int(np.ceil(181.0 / step_deg) * np.ceil(360.0 / step_deg)) + 1
-    first_return = np.full(size, np.inf)
-    np.minimum.at(first_return, src_bin, src_r)
-    seen = np.isfinite(first_return[dst_bin])
-    if seen.sum() == 0:
-        return 0.0
-    margin = 3.0 * settings.coarse_voxel + 0.02 * first_return[dst_bin[seen]]
-    conflict = dst_r[seen] < first_return[dst_bin[seen]] - margin
-    return float(conflict.mean())
+    front, known = seen_through(src.returns, dst_pts, CONFLICT_MARGIN_UNITS * settings.unit, CONFLICT_MARGIN_PER_M)
+    return front / known if known else 0.0
 
 
 def pair_conflict(src: Station, dst: Station, transform: np.ndarray, settings: RegistrationSettings) -> float:
@@ -366,23 +436,39 @@ def _distinct(a: np.ndarray, b: np.ndarray, settings: RegistrationSettings) -> b
     return rotation_angle_deg(d) > 2.0 or np.linalg.norm(d[:3, 3]) > 4.0 * settings.unit
 
 
+SETTLED_PER_PAIR = 3  # candidates per pair settled by ICP, the best-judged distinct ones
+
+
+def judge(src: Station, dst: Station, transform: np.ndarray, settings: RegistrationSettings) -> Candidate:
+    overlap = overlap_share(src, dst, transform, settings)
+    conflict = pair_conflict(src, dst, transform, settings)
+    return Candidate(transform, overlap, conflict, overlap - settings.conflict_weight * conflict)
+
+
+def _distinct_best(candidates: list[Candidate], settings: RegistrationSettings) -> list[Candidate]:
+    """The candidates best first, each kept only when it differs from every better one."""
+    kept: list[Candidate] = []
+    for c in sorted(candidates, key=lambda c: -c.score):
+        if all(_distinct(k.transform, c.transform, settings) for k in kept):
+            kept.append(c)
+    return kept
+
+
 def search_pair(src: Station, dst: Station, i: int, j: int, settings: RegistrationSettings, seed: int) -> PairSearch:
     """The coarse search for one pair and its verdict (see the module docstring)."""
     up_direction(src, settings), up_direction(dst, settings)
     levelled = bool(src.levelled and dst.levelled)
-    hypotheses = yaw_hypotheses(src, dst, settings) if levelled else []
+    hypotheses = yaw_hypotheses(src, dst, settings) if src.upright and dst.upright else []
     kind = "levelled" if levelled else "6-dof"
     six_dof = settings.six_dof_hypotheses
     if six_dof or (six_dof is None and not levelled) or not hypotheses:
         hypotheses += ransac_hypotheses(src, dst, settings, seed)
         kind = "levelled+6-dof" if levelled else "6-dof"
-    scored = []
-    for hypothesis in hypotheses:
-        transform = settle(src, dst, hypothesis, settings)
-        overlap = overlap_share(src, dst, transform, settings)
-        conflict = pair_conflict(src, dst, transform, settings)
-        scored.append(Candidate(transform, overlap, conflict, overlap - settings.conflict_weight * conflict))
-    scored.sort(key=lambda c: -c.score)
+    # Every hypothesis is judged where the search put it (within about a unit); only the
+    # best few distinct ones are settled by ICP and judged again.
+    rough = _distinct_best([judge(src, dst, h, settings) for h in hypotheses], settings)
+    scored = _distinct_best([judge(src, dst, settle(src, dst, c.transform, settings), settings)
+                             for c in rough[:SETTLED_PER_PAIR]], settings)
     best = scored[0] if scored else None
     runner = next((c for c in scored[1:] if _distinct(best.transform, c.transform, settings)), None)
     if best is None:
@@ -395,7 +481,7 @@ def search_pair(src: Station, dst: Station, i: int, j: int, settings: Registrati
                   "shifted twin, or vegetation and moving objects between the scans")
     else:
         reason = ""
-    return PairSearch(i, j, best, runner, scored, len(scored), kind, reason == "", reason)
+    return PairSearch(i, j, best, runner, scored, len(hypotheses), kind, reason == "", reason)
 
 
 def candidate_pairs(n: int, settings: RegistrationSettings) -> list[tuple[int, int]]:
@@ -487,7 +573,49 @@ def coarse_poses(stations: list[Station], reference: int,
                     if best is None or score > best[0]:
                         best = (score, new, pose)
         if best is None:
-            return poses, searches
+            break
         _, new, pose = best
         placed[new] = pose
         poses[new] = pose
+    return reconsider(poses, searches, reference, stations, settings), searches
+
+
+def _alternatives(k: int, poses: list[np.ndarray | None], searches: list[PairSearch]) -> list[np.ndarray]:
+    """Poses of station k offered by its accepted links' best candidates, from where the
+    other station of each link stands now."""
+    out = []
+    for s in searches:
+        if not s.accepted or k not in (s.source, s.target):
+            continue
+        other = s.target if k == s.source else s.source
+        if poses[other] is None:
+            continue
+        for cand in s.candidates[:JOINT_CANDIDATES]:
+            rel = cand.transform if k == s.source else np.linalg.inv(cand.transform)
+            out.append(poses[other] @ rel)
+    return out
+
+
+def reconsider(poses: list[np.ndarray | None], searches: list[PairSearch], reference: int, stations: list[Station],
+               settings: RegistrationSettings, rounds: int = 3) -> list[np.ndarray | None]:
+    """Each placed station judged again against *every* other one, now that all are
+    placed, and moved to the best pose its links offer when that judges better.
+
+    The greedy placement judges a station only against those placed before it; a
+    symmetric twin that fitted them can conflict with a station placed later.
+    """
+    poses = list(poses)
+    for _ in range(rounds):
+        changed = False
+        for k in range(len(stations)):
+            if k == reference or poses[k] is None:
+                continue
+            others = {i: poses[i] for i in range(len(stations)) if i != k and poses[i] is not None}
+            current = _joint_score(k, poses[k], others, stations, settings)[0]
+            for pose in _alternatives(k, poses, searches):
+                score = _joint_score(k, pose, others, stations, settings)[0]
+                if score > current + 0.02 and _distinct(poses[k], pose, settings):
+                    poses[k], current, changed = pose, score, True
+        if not changed:
+            break
+    return poses

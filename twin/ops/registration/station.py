@@ -32,6 +32,8 @@ class Station:
     features: tuple | None = None  # (structure points, their FPFH features)
     up: np.ndarray | None = None  # the vertical, in the station's frame
     levelled: bool | None = None  # whether that vertical is the frame's z (within a few degrees)
+    upright: bool | None = None  # ... or at least near it, from walls in one direction only
+    returns: object | None = None  # its range image (twin.ops.registration.visibility), when the scanner is known
 
     @property
     def min_normal_radius(self) -> float:
@@ -141,6 +143,11 @@ def features(station: Station, settings: RegistrationSettings):
 
 LEVELLED_DEG = 6.0  # a vertical this close to the frame's z: a (roughly) levelled scanner
 STEEP_COS = 0.35  # normals within ~20 degrees of horizontal: walls, columns, piers
+# The vertical is found again among normals ever closer to horizontal (20, 8.6 and 4
+# degrees): curved and sloping surfaces (an arch's soffit, a battered wall) that pass the
+# first cut bias it by a degree or more; the true walls pass the last.
+STEEP_COS_ROUNDS = (STEEP_COS, 0.15, 0.07, 0.07)
+MIN_VERTICAL_SHARE = 0.15  # share of normals within 4 degrees of horizontal (isotropic normals: 7 %)
 
 
 def up_direction(station: Station, settings: RegistrationSettings) -> np.ndarray:
@@ -155,27 +162,41 @@ def up_direction(station: Station, settings: RegistrationSettings) -> np.ndarray
     ground is no reference: a sloping street or a stepped courtyard is not level. The
     frame counts as levelled (``station.levelled``) when that vertical lies within
     ``LEVELLED_DEG`` of z and is well determined (steep surfaces in more than one
-    direction, so that the smallest eigenvalue stands clear of the next); otherwise
-    only a 6-DoF search can place the station.
+    direction, so that the smallest eigenvalue stands clear of the next) and vertical
+    surfaces make a real share of what it saw (an object's normals point every way).
+    A station whose walls all face one way is still ``upright``: they fix the tilt
+    across them, the frame's z the rest, and both searches run. Otherwise only a 6-DoF
+    search can place the station.
     """
     if station.up is not None:
         return station.up
     z = np.array([0.0, 0.0, 1.0])
     pcd = level(station, settings.check_voxel)
     nrm = np.asarray(pcd.normals)
-    up, levelled = z, False
-    for _ in range(2):
-        steep = nrm[np.abs(nrm @ up) < STEEP_COS]
+    up, determined = z, False
+    for steep_cos in STEEP_COS_ROUNDS:
+        steep = nrm[np.abs(nrm @ up) < steep_cos]
         if len(steep) < 50:
-            levelled = False
+            determined = False
             break
         values, vectors = np.linalg.eigh(steep.T @ steep / len(steep))
-        candidate = vectors[:, 0] if vectors[:, 0] @ z >= 0 else -vectors[:, 0]
         # Well determined: walls in at least two directions leave one clear smallest eigenvalue.
-        levelled = values[0] < 0.2 * values[1]
-        up = candidate
-    if not levelled or up @ z < np.cos(np.radians(LEVELLED_DEG)):
-        up, levelled = z, False
+        determined = values[0] < 0.2 * values[1]
+        if determined:
+            up = vectors[:, 0] if vectors[:, 0] @ z >= 0 else -vectors[:, 0]
+        else:
+            # Walls in one direction only: they fix the tilt across them; z keeps the rest.
+            wall = vectors[:, 2]
+            up = z - (z @ wall) * wall
+            up /= np.linalg.norm(up)
+    # Vertical surfaces must be a real share of what the station saw: an object's normals
+    # point every way, and the band of them around any axis would confirm that axis.
+    upright = bool(np.mean(np.abs(nrm @ up) < STEEP_COS_ROUNDS[-1]) >= MIN_VERTICAL_SHARE
+                   and up @ z >= np.cos(np.radians(LEVELLED_DEG)))
+    if not upright:
+        up = z
+    levelled = upright and determined
+    station.upright = upright
     station.up = up
     station.levelled = levelled
     return up
