@@ -200,12 +200,14 @@ def _vertical_structure(station: Station, lev: np.ndarray, settings: Registratio
 
 
 def _vertical_shift(src_flat: np.ndarray, dst_flat: np.ndarray, yaw: float, shift: np.ndarray,
-                    settings: RegistrationSettings) -> float | None:
-    """The height that lays the source's level surfaces on the target's, once placed in
+                    settings: RegistrationSettings) -> list[float]:
+    """The heights that lay the source's level surfaces on the target's, once placed in
     plan: their heights, where both stations sampled the same plan cells, histogrammed at
-    a third of a unit and cross-correlated (the ground, floors and roof planes line up)."""
+    a third of a unit and cross-correlated (the ground, floors and roof planes line up).
+    Up to three peaks, best first, each at least half the best: a flight of steps
+    correlates with itself one riser up or down almost as well."""
     if len(src_flat) < 20 or len(dst_flat) < 20:
-        return None
+        return []
     cell = settings.plan_cell
     c, s_ = np.cos(yaw), np.sin(yaw)
     xy = np.column_stack([c * src_flat[:, 0] - s_ * src_flat[:, 1], s_ * src_flat[:, 0] + c * src_flat[:, 1]]) + shift
@@ -218,7 +220,7 @@ def _vertical_shift(src_flat: np.ndarray, dst_flat: np.ndarray, yaw: float, shif
     k_src, k_dst = keys(xy), keys(dst_flat[:, :2])
     common = np.intersect1d(k_src, k_dst)
     if len(common) < 5:
-        return None
+        return []
     z_src = src_flat[np.isin(k_src, common), 2]
     z_dst = dst_flat[np.isin(k_dst, common), 2]
     step = settings.unit / 3.0
@@ -227,9 +229,12 @@ def _vertical_shift(src_flat: np.ndarray, dst_flat: np.ndarray, yaw: float, shif
     h_src = np.bincount(((z_src - lo) / step).astype(np.int64), minlength=bins).astype(float)
     h_dst = np.bincount(((z_dst - lo) / step).astype(np.int64), minlength=bins).astype(float)
     corr = np.correlate(h_dst, h_src, mode="full")
-    k = int(np.argmax(corr))
-    frac = _subcell(corr[k - 1 : k + 2]) if 0 < k < len(corr) - 1 else 0.0
-    return (k - (bins - 1) + frac) * step
+    inner = corr[1:-1]
+    local = np.flatnonzero((inner >= corr[:-2]) & (inner > corr[2:]) & (inner >= 0.5 * corr.max())) + 1
+    out = []
+    for k in local[np.argsort(-corr[local], kind="stable")][:3]:
+        out.append((k - (bins - 1) + _subcell(corr[k - 1 : k + 2])) * step)
+    return out
 
 
 def _refine_plan(p: np.ndarray, q: np.ndarray, yaw: float, shift: np.ndarray,
@@ -331,11 +336,15 @@ def yaw_hypotheses(src: Station, dst: Station, settings: RegistrationSettings) -
         yaw, shift = _refine_plan(p, q, yaw, shift, settings)
         h = np.eye(4)
         h[:3, :3] = [[np.cos(yaw), -np.sin(yaw), 0.0], [np.sin(yaw), np.cos(yaw), 0.0], [0.0, 0.0, 1.0]]
-        # Two heights: the level surfaces both saw, and the lowest ground of each (right
-        # when both stand on one ground; the other when they stand on different floors).
-        ground = float(np.quantile(q_all, 0.02) - np.quantile(p_all, 0.02))
-        flat = _vertical_shift(p_flat, q_flat, yaw, shift, settings)
-        for dz in [ground] if flat is None or abs(flat - ground) < settings.unit else [flat, ground]:
+        # Heights: where the level surfaces both saw line up, and where the lowest ground
+        # of each does (right when both stand on one ground; the others when they stand
+        # on different floors).
+        heights: list[float] = []
+        for dz in [*_vertical_shift(p_flat, q_flat, yaw, shift, settings),
+                   float(np.quantile(q_all, 0.02) - np.quantile(p_all, 0.02))]:
+            if all(abs(dz - z) >= 0.5 * settings.unit for z in heights):
+                heights.append(dz)
+        for dz in heights:
             h[:3, 3] = [shift[0], shift[1], dz]
             out.append(np.linalg.inv(l_dst) @ h @ l_src)
     return out
