@@ -11,22 +11,31 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import BinaryIO
 
 
-def atomic_write_bytes(target: Path, data: bytes) -> None:
-    """Write a file so that readers see either the old content or the new, never half."""
+@contextmanager
+def atomic_open(target: Path) -> Iterator[BinaryIO]:
+    """A binary file to write ``target`` through: synced and renamed onto it only when the
+    block ends without an error, removed otherwise."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+            yield fh
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def atomic_write_bytes(target: Path, data: bytes) -> None:
+    """Write a file so that readers see either the old content or the new, never half."""
+    with atomic_open(target) as fh:
+        fh.write(data)
 
 
 @contextmanager

@@ -9,13 +9,12 @@ its JSON metrics, written atomically.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from twin.io.atomic import atomic_open
 from twin.models.mesh import TriMesh
 from twin.models.pointcloud import PointCloud
 
@@ -73,17 +72,8 @@ def save_state(state: ModelState, path: Path) -> None:
     arrays["metrics"] = np.frombuffer(json.dumps(state.metrics).encode("utf-8"), dtype=np.uint8)
     arrays["stations"] = np.frombuffer(json.dumps(list(state.stations)).encode("utf-8"), dtype=np.uint8)
     arrays["lods"] = np.frombuffer(json.dumps(list(state.lods)).encode("utf-8"), dtype=np.uint8)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, **arrays)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_open(path) as fh:
+        np.savez(fh, **arrays)
 
 
 def load_state(path: Path) -> ModelState:
