@@ -266,7 +266,9 @@ def test_surveys_aligned_bulge_column_and_stable_walls(built, compared):
         assert rows[wall]["significant_share"] <= 0.02, (wall, rows[wall])  # stable
     assert rows["wall-north"]["significant_share"] > 0.05
     assert rows["column"]["significant_share"] > 0.3
-    assert rows["column"]["median_distance"] == pytest.approx(-COLUMN_SHIFT, abs=0.012)  # moved toward the centre
+    # Moved toward the centre: the supported peak is the faces the move pushes (the faces it
+    # slides along read about 0, and the box's corners are left out as edges).
+    assert rows["column"]["max_change"] == pytest.approx(-COLUMN_SHIFT, abs=0.003)
 
     # at the bulge's centre the north wall moved outward by BULGE
     core = np.genfromtxt(out / "core_points.csv", delimiter=",", names=True, dtype=None, encoding="utf-8")

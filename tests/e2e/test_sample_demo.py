@@ -127,7 +127,14 @@ def test_change_is_found_where_the_truth_moved_and_nowhere_else(demo):
     expected = np.einsum("ij,ij->i", true_displacement(xyz, truth, "survey-2025"), normal)
     moved = np.abs(expected) > 0.010
     assert moved.sum() > 50
-    ok = moved & np.isfinite(measured)
+    # Core points M3C2 cannot trust (a cylinder holding two surfaces, a normal across an
+    # edge) keep their distance but carry a reason and are never significant.
+    trusted = np.asarray(las["reason"]) == 0
+    left_out = 1.0 - trusted[moved & np.isfinite(measured)].mean()
+    print(f"moved core points left out as untrusted: {left_out:.1%}")
+    assert left_out < 0.3  # 21 % in the last run: most at the column's silhouette and the wall top
+    assert not significant[~trusted].any()
+    ok = moved & np.isfinite(measured) & trusted
     assert significant[ok].mean() > 0.7  # the lean's lower part is within the LoD of a 30 cm column
     assert np.median(np.abs(measured[ok] - expected[ok])) < 0.002
     element_ids = json.loads((folder / "comparison.json").read_text())["labels"]["element"]
@@ -148,3 +155,22 @@ def test_change_is_found_where_the_truth_moved_and_nowhere_else(demo):
     for element, row in rows.items():
         if row.get("stable") and element not in ("column-A5", "wall-north") and row["core_points"] >= 100:
             assert row["significant_share"] <= 0.02, (element, row["significant_share"])
+    # Every element's headline is a supported peak: within 2 mm of the truth's largest
+    # change over its trusted core points, and within 15 cm of where that is (one or two
+    # core spacings: a smooth bulge is flat at its top), or none where nothing moved.
+    checked = 0
+    for element, row in rows.items():
+        if element not in element_ids:
+            continue
+        on = (labels == element_ids.index(element)) & trusted & np.isfinite(measured)
+        if not on.any():
+            continue
+        k = np.flatnonzero(on)[np.argmax(np.abs(expected[on]))]
+        peak = row.get("max_change")
+        if row.get("mean_lod") and abs(expected[k]) > 2 * row["mean_lod"]:
+            assert peak is not None and abs(peak - expected[k]) < 0.002, (element, peak, expected[k])
+            assert np.linalg.norm(np.asarray(row["max_change_xyz"]) - xyz[k]) < 0.15, element
+            checked += 1
+        elif abs(expected[k]) < 0.002:
+            assert peak is None or np.isnan(peak), (element, peak)  # no false headline where nothing moved
+    assert checked == 2  # the leaning column and the bulging wall

@@ -24,15 +24,17 @@ def test_statistics_by_hand():
     assert wall.mean_distance == pytest.approx((0.010 + 0.030 - 0.040) / 3)
     assert wall.median_distance == pytest.approx(0.010)
     assert wall.significant_share == pytest.approx(1.0)
-    assert wall.max_change == pytest.approx(-0.040)  # the largest magnitude, signed
-    assert wall.max_change_xyz == (18.0, 19.0, 20.0)
+    assert wall.raw_max_change == pytest.approx(-0.040)  # the largest magnitude, signed
+    assert wall.raw_max_change_xyz == (18.0, 19.0, 20.0)
+    assert np.isnan(wall.max_change) and wall.max_change_xyz is None  # 3 scattered points support no peak
+    assert wall.changed == 0 and wall.changed_share == 0.0
     assert wall.mean_lod == pytest.approx(0.005)
     roof = stats["roof"]
     assert roof.median_distance == pytest.approx(-0.0005)  # mid-point of an even count
     assert roof.significant == 0 and roof.significant_share == 0.0
-    assert np.isnan(roof.max_change) and roof.max_change_xyz is None
+    assert np.isnan(roof.max_change) and roof.max_change_xyz is None and np.isnan(roof.raw_max_change)
     column = stats["column"]
-    assert column.max_change == pytest.approx(-0.05) and column.max_change_xyz == (15.0, 16.0, 17.0)
+    assert column.raw_max_change == pytest.approx(-0.05) and column.raw_max_change_xyz == (15.0, 16.0, 17.0)
     assert stats["wall"].as_dict()["label"] == "wall"
 
 
@@ -59,4 +61,4 @@ def test_from_an_m3c2_result():
     )  # fmt: skip
     stats = m3c2_label_statistics(result, LABELS)
     assert [s.label for s in stats] == ["", "column", "roof", "wall"]
-    assert stats[0].max_change == pytest.approx(0.9)
+    assert stats[0].raw_max_change == pytest.approx(0.9) and np.isnan(stats[0].max_change)

@@ -125,8 +125,10 @@ def test_element_rows_groups_and_order():
     by = {row["element"]: row for row in rows}
     assert [row["element"] for row in rows][:2] == ["b", "ab"]  # significant first: b 100 %, ab 50 %
     assert by["ab"]["group"] and by["ab"]["core_points"] == 5 and by["ab"]["significant"] == 2
-    assert by["b"]["stable"] is False and by["b"]["max_change"] == pytest.approx(0.031)
-    assert by["b"]["max_change_xyz"] == (3.0, 4.0, 5.0)
+    # Two core points make no supported peak: the headline stays empty, the raw extreme is kept.
+    assert by["b"]["stable"] is False and np.isnan(by["b"]["max_change"])
+    assert by["b"]["raw_max_change"] == pytest.approx(0.031)
+    assert by["b"]["raw_max_change_xyz"] == (3.0, 4.0, 5.0)
     assert by["(unlabelled)"]["core_points"] == 1
     assert by["a"]["with_distance"] == 2 and by["a"]["median_distance"] == pytest.approx(0.001)
     plain = element_rows(r, r.core)

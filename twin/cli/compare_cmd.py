@@ -206,13 +206,16 @@ def _print_summary(summary: dict, as_json: bool) -> None:
         markup=False,
     )
     rows = summary.get("elements") or []
-    table = Table(Column("element", no_wrap=True), "core pts", "significant", "mean mm", "median mm",
-                  "max change mm", "mean LoD mm", title="per element (significant changes first)")
+    table = Table(Column("element", no_wrap=True), "core pts", "significant", "changed", "mean mm", "median mm",
+                  "peak mm", "mean LoD mm", title="per element (supported changes first; peak: a neighbourhood of "
+                  "significant core points that agree, never one point)")
     for r in rows[:20]:
         sig = r.get("significant_share")
+        changed = r.get("changed_share")
         table.add_row(
             r["element"] + (" (group)" if r.get("group") else ""), f"{r['core_points']:,}",
             f"{r['significant']:,}" + (f" ({100 * sig:.0f} %)" if sig is not None else ""),
+            "-" if changed is None or changed != changed else f"{100 * changed:.0f} %",
             _mm(r.get("mean_distance")), _mm(r.get("median_distance")), _mm(r.get("max_change")),
             "-" if r.get("mean_lod") is None else f"{1000 * r['mean_lod']:.1f}",
         )

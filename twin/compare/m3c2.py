@@ -40,7 +40,40 @@ search), ``positive_only``, ``min_points_gate`` ('lod' as CloudCompare, 'distanc
 PDAL), ``no_normal='ball'`` (both references keep a zero normal, which turns the
 cylinder into a ball and the distance into 0), orientations ``none`` and
 ``away_from_points`` (CloudCompare's "from origin"/"from sensor"). ``M3C2Result.reason``
-says why a value is NaN (:data:`REASONS`). Not reproduced: CloudCompare's quantised
+says why a value is NaN (:data:`REASONS`).
+
+Edges and occlusions (twin's own rules, off by default so that the module stays the
+references' M3C2; the ``twin`` preset of ``twin compare`` turns them on). A core point
+whose measurement cannot be trusted keeps its distance for inspection but gets no LoD,
+is never significant, and carries the reason (:data:`REASON_NAMES`):
+
+- ``rough_normal`` (``rough_normal_ratio``, ``rough_normal_turn_deg``): Lague et al.
+  (2013) want the normal scale D (the diameter, ``2 * normal_radius``) at least about 25
+  times the roughness sigma(D) (the standard deviation of the neighbourhood about its
+  fitted plane, ``sqrt`` of the smallest covariance eigenvalue); below that the normal
+  may be wrong. Roughness alone cannot tell an edge from a smooth curve (a 30 cm column
+  under a 25 cm normal radius is as "rough" as a wall's top edge, D/sigma about 9 for
+  both), so the normal is refit at half the scale: on a curved surface it holds (under
+  1 degree), across an edge it turns (5 to 15 degrees where the sphere reaches the
+  other face). The rule flags a core point that fails the ratio *and* whose normal turns
+  by more than ``rough_normal_turn_deg`` (5 degrees) between the two scales.
+- ``multiple_surfaces`` (``surface_depth``): the share of each epoch's points in the
+  cylinder that lie farther than ``surface_depth`` along the axis from that epoch's
+  median differs between the epochs by ``SURFACE_SHARE`` (10 %) or more (and 2 or more
+  such points on one side): the cylinder holds more than the one surface it crosses, in
+  different proportions, either a second surface split off along the axis (a wall top's cylinder
+  reaching the eaves) or a surface running along the axis (the wall's top face, a slab's
+  underside, the side of a pier). One surface crossing the cylinder stays within
+  ``radius * tan(tilt)`` plus its roughness and curvature of its median (under 5 cm for a
+  tilt up to 26 degrees at the default 10 cm radius and half-radius depth; 3 cm across a
+  30 cm column); a real change moves an epoch's median with its points and does not
+  trigger it. The centre of a mixed cylinder weighs the surfaces by how densely each
+  epoch's stations saw them, which differs between surveys and reads as change (tens of
+  millimetres at a wall top under the eaves). This is qM3C2's "max depth" concern (the
+  cylinder should reach only as far as the surface's change; its progressive search
+  stops once ``|centre| + 2 spread`` is inside the depth searched) made a per-point check.
+- ``unseen_epoch1`` / ``unseen_epoch2``: one epoch has no point in the cylinder (occluded
+  or not scanned there): no distance, as in every reference. Not reproduced: CloudCompare's quantised
 (compressed) normals and float32 coordinates, and PDAL's skipping of the first
 neighbour when the core point equals the cloud's first point; these move a point across
 a cylinder wall now and then (4 of the 103 core points of PDAL's autzen-bmx pair).
@@ -112,7 +145,8 @@ DEFAULT_WORKERS = 2  # threads by default: open3d's search holds the GIL, so mor
 Orientation = Literal["vector", "toward_points", "away_from_points", "outward", "inward", "none"]
 
 # why a core point has no distance (or no LoD): ``M3C2Result.reason``
-OK, NO_NORMAL, EMPTY1, EMPTY2, FEW_POINTS, ZERO_NORMAL = range(6)
+OK, NO_NORMAL, EMPTY1, EMPTY2, FEW_POINTS, ZERO_NORMAL, ROUGH_NORMAL, MULTIPLE_SURFACES = range(8)
+SURFACE_SHARE = 0.10  # points away from the median along the axis count as another surface from this share on
 REASONS = {
     OK: "ok",
     NO_NORMAL: "no normal: fewer than 3 points within the normal radius (distance NaN)",
@@ -121,6 +155,15 @@ REASONS = {
     FEW_POINTS: "fewer than min_points in the cylinder on one side (LoD NaN; distance NaN too with "
     "min_points_gate 'distance')",
     ZERO_NORMAL: "no normal: zero normal, the cylinder became a ball (no_normal 'ball'; distance 0)",
+    ROUGH_NORMAL: "normal across an edge: roughness above 1/rough_normal_ratio of the normal scale and the normal "
+    "turns at half the scale (LoD NaN, not significant)",
+    MULTIPLE_SURFACES: "the cylinder holds more than one surface, in proportions that differ between the epochs by "
+    "10 % or more (points farther than surface_depth from each epoch's median along the axis; LoD NaN, not "
+    "significant)",
+}
+REASON_NAMES = {  # short names, for the outputs' reason column
+    OK: "ok", NO_NORMAL: "no_normal", EMPTY1: "unseen_epoch1", EMPTY2: "unseen_epoch2", FEW_POINTS: "few_points",
+    ZERO_NORMAL: "zero_normal", ROUGH_NORMAL: "rough_normal", MULTIPLE_SURFACES: "multiple_surfaces",
 }
 
 
@@ -162,6 +205,18 @@ class M3C2Params(BaseModel):
     )
     normal_source: Literal["epoch1", "epoch2", "core"] = Field(
         default="epoch1", description="the cloud whose neighbours give the normals"
+    )
+    rough_normal_ratio: float = Field(
+        default=0.0, ge=0,
+        description="twin's edge rule: a core point whose normal diameter is less than this many times the "
+        "roughness at that scale, and whose normal turns by more than rough_normal_turn_deg at half the scale, is "
+        "'rough_normal' (Lague et al. 2013 advise 25); 0: off (the references)",
+    )
+    rough_normal_turn_deg: float = Field(default=5.0, gt=0, lt=90, description="see rough_normal_ratio")
+    surface_depth: float = Field(
+        default=0.0, ge=0,
+        description="twin's edge and occlusion rule: 10 % or more of one epoch's cylinder points farther than this "
+        "along the axis from that epoch's median make the core point 'multiple_surfaces'; 0: off (the references)",
     )
     orientation: Orientation = Field(default="vector", description="how normal signs are made consistent")
     orientation_vector: tuple[float, float, float] = Field(
@@ -211,6 +266,14 @@ class M3C2Result:
     params: M3C2Params
     reason: np.ndarray | None = None  # (m,) uint8: why a value is missing (REASONS); OK where all is defined
     normal_scale: np.ndarray | None = None  # (m,) float64: the radius whose PCA gave the normal; NaN where none
+    roughness: np.ndarray | None = None  # (m,) float64: sigma about the fitted plane at that radius; NaN where none
+
+    @property
+    def reason_names(self) -> np.ndarray:
+        """The short name of each core point's reason (:data:`REASON_NAMES`), "ok" without reasons."""
+        if self.reason is None:
+            return np.full(len(self), REASON_NAMES[OK], dtype=object)
+        return np.array([REASON_NAMES[k] for k in range(len(REASON_NAMES))], dtype=object)[self.reason]
 
     def __len__(self) -> int:
         return len(self.distance)
@@ -403,12 +466,13 @@ def cloudcompare_scales(start: float, step: float, stop: float) -> tuple[float, 
 
 
 def _normals_from(index: _Index, found: Found, radii: tuple[float, ...] = ()
-                  ) -> tuple[np.ndarray, np.ndarray, _Neighbourhoods]:
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, _Neighbourhoods]:
     """PCA normals (unit, unoriented) from the neighbourhoods ``found`` in ``index`` (one
     run per query); NaN where a run holds fewer than MIN_NORMAL_POINTS points; the radius
     used per query (NaN where none; ``radii``: the multi-scale candidates, none for the
-    single scale, whose radius the caller knows); and the neighbourhoods' coordinates
-    for the inner cylinder.
+    single scale, whose radius the caller knows); the roughness at that radius (standard
+    deviation about the fitted plane, ``sqrt`` of the smallest eigenvalue); and the
+    neighbourhoods' coordinates for the inner cylinder.
 
     The covariance comes from per-query sums of the coordinates and of their products
     (``Cov = E[pp'] - E[p]E[p]'``) in float64 in the local frame (centred on the core
@@ -428,13 +492,15 @@ def _normals_from(index: _Index, found: Found, radii: tuple[float, ...] = ()
     coords = [np.take(axis, idx) for axis in index.axes]
     normals = np.full((q, 3), np.nan)
     scale = np.full(q, np.nan)
+    roughness = np.full(q, np.nan)
     if not radii:
         counts, cov = _covariances(coords, splits)
         ok = counts >= MIN_NORMAL_POINTS
         if ok.any():
-            _, vectors = np.linalg.eigh(cov[ok])
+            values, vectors = np.linalg.eigh(cov[ok])
             normals[ok] = vectors[:, :, 0]
-        return normals, scale, _Neighbourhoods(coords, dist2, splits)
+            roughness[ok] = np.sqrt(np.maximum(values[:, 0], 0.0))
+        return normals, scale, roughness, _Neighbourhoods(coords, dist2, splits)
     best = np.full(q, -np.inf)
     alive = np.ones(q, dtype=bool)  # no scale with fewer than 3 points met yet
     for radius in sorted(radii, reverse=True):
@@ -451,7 +517,28 @@ def _normals_from(index: _Index, found: Found, radii: tuple[float, ...] = ()
         best[w] = score[win]
         normals[w] = vectors[win, :, 0]
         scale[w] = radius
-    return normals, scale, _Neighbourhoods(coords, dist2, splits)
+        roughness[w] = np.sqrt(np.maximum(values[win, 0], 0.0))
+    return normals, scale, roughness, _Neighbourhoods(coords, dist2, splits)
+
+
+def normal_turn_deg(near: _Neighbourhoods, normals: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """Angle in degrees between each (unoriented) normal and the PCA normal of the same
+    neighbourhood cut to half its radius (``scale``: the radius per query); NaN where the
+    half neighbourhood holds fewer than MIN_NORMAL_POINTS points. Under a degree on a
+    plane or a smooth curve; several degrees where the full sphere reaches across an edge
+    and the half one does not (see the module notes on ``rough_normal``)."""
+    runs = np.diff(near.splits)
+    half = np.repeat(0.25 * scale * scale, runs)
+    with np.errstate(invalid="ignore"):
+        inside = (near.dist2 <= half).astype(np.float64)
+    counts, cov = _covariances(near.coords, near.splits, inside)
+    turn = np.full(len(normals), np.nan)
+    ok = (counts >= MIN_NORMAL_POINTS) & np.isfinite(normals).all(axis=1)
+    if ok.any():
+        _, vectors = np.linalg.eigh(cov[ok])
+        cosine = np.abs(np.einsum("ij,ij->i", vectors[:, :, 0], normals[ok]))
+        turn[ok] = np.degrees(np.arccos(np.clip(cosine, 0.0, 1.0)))
+    return turn
 
 
 def orient_normals(
@@ -590,6 +677,32 @@ def _cylinder_stats(
         dev = t - centre[owner]
         spread = np.sqrt(np.bincount(owner, weights=dev * dev, minlength=m) / count)
     return count, centre, spread
+
+
+def far_share(owner: np.ndarray, t: np.ndarray, m: int, depth: float) -> tuple[np.ndarray, np.ndarray]:
+    """Per core point (``owner`` says whose projection each ``t`` is): the share of its
+    cylinder's points, and their number, that lie farther than ``depth`` from their median
+    along the axis: a second surface in the cylinder (see ``multiple_surfaces``). The
+    share is 0 where the cylinder is empty."""
+    if len(t) == 0 or depth <= 0:
+        return np.zeros(m), np.zeros(m, dtype=np.int64)
+    count = np.bincount(owner, minlength=m)
+    values = t[np.lexsort((t, owner))]
+    median = _median_of_runs(values, np.concatenate(([0], np.cumsum(count)[:-1])), count)
+    far = np.abs(t - median[owner]) > depth
+    n_far = np.bincount(owner[far], minlength=m)
+    return n_far / np.maximum(count, 1), n_far
+
+
+def mixed_surfaces(share1: np.ndarray, n_far1: np.ndarray, share2: np.ndarray, n_far2: np.ndarray,
+                   share: float = SURFACE_SHARE) -> np.ndarray:
+    """Core points whose cylinders hold a second surface in a different proportion in the
+    two epochs (by at least ``share``, and with 2 or more such points on one side: a stray
+    point or two make no surface). A cylinder that reaches the eaves above a wall top in
+    one survey and less in the other moves its centre by the difference in how densely
+    each survey saw the two; a cylinder through both faces of a column in both surveys
+    alike measures the column's movement all the same and is kept."""
+    return ((n_far1 >= 2) | (n_far2 >= 2)) & (np.abs(share1 - share2) >= share)
 
 
 def progressive_half_lengths(radius: float, max_half_length: float) -> list[float]:
@@ -743,6 +856,9 @@ def m3c2(
     n1 = np.zeros(m, dtype=np.int64)
     n2 = np.zeros(m, dtype=np.int64)
     scale_sorted = np.full(m, np.nan)
+    rough_sorted = np.full(m, np.nan)
+    turn_sorted = np.full(m, np.nan)
+    split_sorted = np.zeros(m, dtype=bool)
     stats = _progressive_stats if params.progressive else (
         lambda owner, t, k, p: _cylinder_stats(owner, t, k, p.use_median))
 
@@ -753,10 +869,13 @@ def m3c2(
         if normal_index is not None:
             found = normal_index.ball(c, params.normal_radius)  # one large search: open3d's threads share it
             for a, b in _sub_ranges(found[2], PAIRS_PER_CHUNK):  # numpy in cache-sized parts
-                estimated, scale, near = _normals_from(normal_index, _part(found, a, b), params.normal_radii)
+                estimated, scale, rough, near = _normals_from(normal_index, _part(found, a, b), params.normal_radii)
                 if not params.normal_radii:
                     scale = np.where(np.isfinite(estimated[:, 0]), params.normal_radius, np.nan)
                 scale_sorted[lo + a : lo + b] = scale
+                rough_sorted[lo + a : lo + b] = rough
+                if params.rough_normal_ratio > 0:
+                    turn_sorted[lo + a : lo + b] = normal_turn_deg(near, estimated, scale)
                 oriented = orient_normals(estimated, c[a:b], params, centroid=centroid, shift=shift)
                 normal_sorted[lo + a : lo + b] = oriented
                 if inner > 0.0:
@@ -770,6 +889,7 @@ def m3c2(
         finite = np.isfinite(nrm).all(axis=1)
         ok = np.flatnonzero(finite)
         ball = np.flatnonzero(~finite) if params.no_normal == "ball" and normal_index is not None else ok[:0]
+        far = {}
         for index, count, key in ((idx1, n1, "1"), (idx2, n2, "2")):
             owner, t = _slice_pairs(index, c[ok], nrm[ok], params, inner if index is idx1 else 0.0)
             owner = ok[owner]
@@ -786,7 +906,11 @@ def m3c2(
             if params.positive_only:
                 keep = t >= 0.0
                 owner, t = owner[keep], t[keep]
+            if params.surface_depth > 0:
+                far[key] = far_share(owner, t, hi - lo, params.surface_depth)
             count[lo:hi], out["centre" + key][lo:hi], out["spread" + key][lo:hi] = stats(owner, t, hi - lo, params)
+        if far:
+            split_sorted[lo:hi] = mixed_surfaces(*far["1"], *far["2"])
 
     spans = _chunks(core_sorted, normal_index, idx1, params, chunk_size)
     threads = min(workers or min(DEFAULT_WORKERS, os.cpu_count() or 1), len(spans))
@@ -805,15 +929,26 @@ def m3c2(
     no_normal = ~np.isfinite(normal).all(axis=1)
     ball = no_normal & (params.no_normal == "ball") & (given is None)
     normal[ball] = 0.0
+    roughness = rough_sorted[inverse]
+    scale = scale_sorted[inverse]
+    rough_normal = np.zeros(m, dtype=bool)
+    if params.rough_normal_ratio > 0:
+        with np.errstate(invalid="ignore"):
+            rough_normal = (2.0 * scale < params.rough_normal_ratio * roughness) & (
+                turn_sorted[inverse] > params.rough_normal_turn_deg)
+    split = split_sorted[inverse]
     enough = (n1 >= params.min_points) & (n2 >= params.min_points)
+    trusted = enough & ~rough_normal & ~split
     has_distance = (n1 > 0) & (n2 > 0)
     if params.min_points_gate == "distance":
         has_distance &= enough
     with np.errstate(invalid="ignore", divide="ignore"):
         distance = np.where(has_distance, out["centre2"][inverse] - out["centre1"][inverse], np.nan)
-        lod = np.where(enough, level_of_detection(s1, n1, s2, n2, params.registration_error), np.nan)
-        significant = enough & (np.abs(distance) > lod)
+        lod = np.where(trusted, level_of_detection(s1, n1, s2, n2, params.registration_error), np.nan)
+        significant = trusted & (np.abs(distance) > lod)
     reason = np.full(m, OK, dtype=np.uint8)
+    reason[rough_normal] = ROUGH_NORMAL
+    reason[split] = MULTIPLE_SURFACES
     reason[~enough] = FEW_POINTS
     reason[n2 == 0] = EMPTY2
     reason[n1 == 0] = EMPTY1
@@ -831,7 +966,8 @@ def m3c2(
         sigma2=s2,
         params=params,
         reason=reason,
-        normal_scale=scale_sorted[inverse],
+        normal_scale=scale,
+        roughness=roughness,
     )
 
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from twin.compare.m3c2 import Z95, M3C2Params, m3c2, orient_normals
+from twin.compare.m3c2 import OK, REASON_NAMES, Z95, M3C2Params, m3c2, orient_normals
 from twin.compare.options import CompareOptions
 from twin.errors import UsageError
 
@@ -40,9 +40,32 @@ class CoreResult:
     n2: np.ndarray | None = None
     sigma1: np.ndarray | None = None
     sigma2: np.ndarray | None = None
+    reason: np.ndarray | None = None  # M3C2: uint8 code per core point (twin.compare.m3c2.REASON_NAMES)
 
     def __len__(self) -> int:
         return len(self.distance)
+
+    @property
+    def trusted(self) -> np.ndarray:
+        """Core points whose distance counts as a measurement: a finite distance and, for
+        M3C2, the reason "ok" (edges, split cylinders and thin cylinders are left out)."""
+        ok = np.isfinite(self.distance)
+        if self.reason is not None:
+            ok &= self.reason == OK
+        return ok
+
+    def reason_names(self) -> np.ndarray | None:
+        """The short reason name per core point (M3C2 only)."""
+        if self.reason is None:
+            return None
+        return np.array([REASON_NAMES[k] for k in range(len(REASON_NAMES))], dtype=object)[self.reason]
+
+    def reason_counts(self) -> dict[str, int] | None:
+        """How many core points carry each reason (M3C2 only; the reasons that occur)."""
+        if self.reason is None:
+            return None
+        codes, counts = np.unique(self.reason, return_counts=True)
+        return {REASON_NAMES[int(c)]: int(n) for c, n in zip(codes, counts, strict=True)}
 
     def fields(self) -> dict[str, np.ndarray]:
         """Per-core-point columns for the LAZ extra bytes and the CSV, in order."""
@@ -54,6 +77,8 @@ class CoreResult:
         if self.n1 is not None:
             out.update(n1=self.n1.astype(np.uint32), n2=self.n2.astype(np.uint32),
                        sigma1=self.sigma1.astype(np.float64), sigma2=self.sigma2.astype(np.float64))
+        if self.reason is not None:
+            out["reason"] = self.reason.astype(np.uint8)
         return out
 
     def summary(self) -> dict:
@@ -69,12 +94,15 @@ class CoreResult:
             "median_distance": float(np.median(d)) if len(d) else None,
             "max_abs_distance": float(np.abs(d).max()) if len(d) else None,
             "median_lod": float(np.median(lod)) if len(lod) else None,
+            "trusted": int(self.trusted.sum()),
+            "reasons": self.reason_counts(),
         }
 
 
 def run_m3c2(epoch1: np.ndarray, epoch2: np.ndarray, core: np.ndarray, params: M3C2Params) -> CoreResult:
     r = m3c2(epoch1, epoch2, core, params)
-    return CoreResult("m3c2", core, r.distance, r.lod, r.significant, r.normal, r.n1, r.n2, r.sigma1, r.sigma2)
+    return CoreResult("m3c2", core, r.distance, r.lod, r.significant, r.normal, r.n1, r.n2, r.sigma1, r.sigma2,
+                      r.reason)
 
 
 def _threshold(options: CompareOptions, registration_error: float) -> float:

@@ -3,10 +3,12 @@
 ``core_points.laz``
     the core points (LAS 1.4, offsets at the comparison's origin, 0.1 mm scale) with extra
     bytes ``distance``, ``lod``, ``significant`` (0/1), ``normal_x/y/z`` and, for M3C2,
-    ``n1``, ``n2``, ``sigma1``, ``sigma2``; with layers, ``element``, ``phase`` and
+    ``n1``, ``n2``, ``sigma1``, ``sigma2`` and ``reason`` (uint8, named in
+    ``comparison.json``'s ``reasons``: 0 ok; a core point with another reason is never
+    significant, see :mod:`twin.compare.m3c2`); with layers, ``element``, ``phase`` and
     ``material`` (int32 indices, -1 = none, named in ``comparison.json``'s ``labels``).
 ``core_points.csv``
-    the same, one row per core point, georeferenced ``x,y,z``, labels by name.
+    the same, one row per core point, georeferenced ``x,y,z``, labels and the reason by name.
 ``elements.csv``, ``elements.json``
     per-element statistics, significant changes first.
 ``comparison.json``
@@ -78,6 +80,7 @@ def write_core_points(folder: Path, result: CoreResult, origin: np.ndarray,
 
     fields = result.fields()
     extra = dict(fields)
+    fields.pop("reason", None)  # the CSV names it (a text column below)
     for name, (index, _names) in (labels or {}).items():
         extra[name] = np.asarray(index, dtype=np.int32)
     cloud = PointCloud(result.core, origin, {"normals": result.normal.astype(np.float32)})
@@ -94,9 +97,14 @@ def write_core_points(folder: Path, result: CoreResult, origin: np.ndarray,
     np.savetxt(buf, matrix, fmt=[c[2] for c in columns], delimiter=",")
     lines = buf.getvalue().splitlines()
     header = ",".join(c[0] for c in columns)
-    if labels:
-        header += "," + ",".join(labels)
-        tables = [np.array([*names, ""], dtype=object)[np.asarray(index)] for index, names in labels.values()]
+    text_columns = {}
+    if result.reason is not None:
+        text_columns["reason"] = result.reason_names()
+    for name, (index, names) in (labels or {}).items():
+        text_columns[name] = np.array([*names, ""], dtype=object)[np.asarray(index)]
+    if text_columns:
+        header += "," + ",".join(text_columns)
+        tables = list(text_columns.values())
         lines = [",".join([line, *(_csv_text(t[i]) for t in tables)]) for i, line in enumerate(lines)]
     csv = folder / CORE_CSV
     csv.write_text(header + "\n" + "\n".join(lines) + ("\n" if lines else ""), encoding="utf-8")
@@ -111,21 +119,29 @@ def _csv_text(value) -> str:
 STAT_COLUMNS = (
     "element", "name", "group", "stable", "core_points", "with_distance", "significant", "significant_share",
     "mean_distance", "median_distance", "max_change", "max_change_x", "max_change_y", "max_change_z", "mean_lod",
-    "phases", "materials",
-)  # fmt: skip
+    "max_change_points", "max_change_area", "changed", "changed_share", "changed_area", "trusted", "distance_iqr",
+    "distance_p05", "distance_p95", "raw_max_change", "raw_max_change_x", "raw_max_change_y", "raw_max_change_z",
+    "left_out", "phases", "materials",
+)  # fmt: skip (the first columns as before; ``max_change`` is now the supported peak)
+COORDINATE_COLUMNS = {f"{what}_{axis}" for what in ("max_change", "raw_max_change") for axis in "xyz"}
 
 
 def write_element_stats(folder: Path, rows: list[dict]) -> list[Path]:
-    """Per-element statistics as CSV and JSON (in the given order)."""
+    """Per-element statistics as CSV and JSON (in the given order). ``max_change`` is the
+    supported peak and ``raw_max_change`` the single largest significant core point (see
+    :mod:`twin.compare.stats`); ``left_out`` reads ``reason:count;...``."""
     json_path = folder / ELEMENTS_JSON
     json_path.write_text(json.dumps(clean_json(rows), indent=2, ensure_ascii=False, default=_json_default) + "\n",
                          encoding="utf-8")
     lines = [",".join(STAT_COLUMNS)]
     for row in rows:
-        xyz = row.get("max_change_xyz") or (None, None, None)
-        values = {**row, "max_change_x": xyz[0], "max_change_y": xyz[1], "max_change_z": xyz[2],
-                  "phases": ";".join(row.get("phases") or []), "materials": ";".join(row.get("materials") or [])}
-        lines.append(",".join(_cell(values.get(c), c.startswith("max_change_")) for c in STAT_COLUMNS))
+        values = {**row, "phases": ";".join(row.get("phases") or []),
+                  "materials": ";".join(row.get("materials") or []),
+                  "left_out": ";".join(f"{k}:{v}" for k, v in (row.get("left_out") or {}).items())}
+        for what in ("max_change", "raw_max_change"):
+            xyz = row.get(f"{what}_xyz") or (None, None, None)
+            values.update({f"{what}_{axis}": v for axis, v in zip("xyz", xyz, strict=True)})
+        lines.append(",".join(_cell(values.get(c), c in COORDINATE_COLUMNS) for c in STAT_COLUMNS))
     csv_path = folder / ELEMENTS_CSV
     csv_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return [csv_path, json_path]

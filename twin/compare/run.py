@@ -106,10 +106,20 @@ def compare_files(file_a: Path, file_b: Path, out: Path, options: CompareOptions
         "registration_error": reg,
         "alignment": None,
         "core_points": {"count": len(core), "source": core_what},
+        "reason_codes": _reason_codes(result),
         "figures": result.summary(),
         "elements": rows,
     }
     return _write(out, result, origin, None, rows, summary, started)
+
+
+def _reason_codes(result: CoreResult) -> dict[str, str] | None:
+    """The legend of the core points' ``reason`` extra bytes (M3C2 only)."""
+    if result.reason is None:
+        return None
+    from twin.compare.m3c2 import REASON_NAMES  # noqa: PLC0415
+
+    return {str(code): name for code, name in REASON_NAMES.items()}
 
 
 def _write(out: Path, result: CoreResult, origin: np.ndarray, labels, rows: list[dict], summary: dict,
@@ -241,6 +251,7 @@ def compare_surveys(ws, structure_id: str, from_survey: str, to_survey: str, opt
         "layers": None if revision is None else {"rev": revision.rev, "sha256": revision.sha256},
         "labels": None if labels is None else {k: v[1] for k, v in labels.items()},
         "core_points": {"count": len(core), "source": core_what},
+        "reason_codes": _reason_codes(result),
         "figures": result.summary(),
         "elements": rows,
     }

@@ -260,6 +260,11 @@ def _comparison(data: ReportData, ppm: float | None) -> tuple[str, int]:
         f"{h.num(f.get('median_lod'), 1, 1000)} mm (95 %). Positive distances: the surface moved along its "
         "normal (outward, away from the structure's centre, with the default orientation).</p>"
     )
+    left_out = {k: v for k, v in (f.get("reasons") or {}).items() if k != "ok"}
+    if left_out:
+        out.append("<p>Core points left out (a distance is kept for inspection, but no level of detection and no "
+                   "significance): " + ", ".join(f"{h.esc(k.replace('_', ' '))} {v:,}" for k, v in
+                                                 sorted(left_out.items())) + ".</p>")
     out.append(f'<p class="sub">results: {h.esc(str(data.comparison_folder))}</p>')
     figures = change_maps(data.comparison_folder, c, ppm)
     out.append('<div class="grid">')
@@ -268,21 +273,29 @@ def _comparison(data: ReportData, ppm: float | None) -> tuple[str, int]:
     out.append("</div>")
     out.append("<h3>Per element, significant changes first</h3>")
     out.append(f'<p class="sub">Highlighted: more than {100 * HIGHLIGHT_SHARE:g} % of the element\'s core points '
-               "changed significantly. Distances in mm; the largest significant change and where it is (world "
-               "coordinates).</p>")
+               "changed significantly. Distances in mm. \"Changed %\": the share of the element's core points in "
+               "regions of significant change; \"peak\": the change of the largest supported neighbourhood (at "
+               "least 5 significant core points within 2.5 core spacings agreeing within their levels of "
+               "detection; a single core point never makes it), where it is (world coordinates) and its region's "
+               "area; \"spread\": the interquartile range of the trusted distances; \"left out\": core points "
+               "without a trusted distance (a cylinder holding a second surface in different proportions in the "
+               "two surveys, a survey that did not see the place, too few points).</p>")
     rows, classes = [], []
     for r in c.get("elements") or []:
         xyz = r.get("max_change_xyz")
         where = "" if not xyz else f"{xyz[0]:.2f}, {xyz[1]:.2f}, {xyz[2]:.2f}"
+        share = r.get("changed_share")
+        left_out = r.get("left_out") or {}
         rows.append([r["element"] + (" (group)" if r.get("group") else ""), r.get("name") or "",
                      "" if r.get("stable") is None else ("yes" if r["stable"] else "no"),
-                     f"{r['core_points']:,}", f"{r['significant']:,}",
-                     h.num(None if r.get("significant_share") is None else 100 * r["significant_share"], 1),
-                     h.num(r.get("mean_distance"), 1, 1000, True), h.num(r.get("median_distance"), 1, 1000, True),
-                     h.num(r.get("max_change"), 1, 1000, True), where, h.num(r.get("mean_lod"), 1, 1000)])
-        share = r.get("significant_share")
+                     f"{r['core_points']:,}", f"{sum(left_out.values()):,}", f"{r.get('changed') or 0:,}",
+                     h.num(None if share is None else 100 * share, 1),
+                     h.num(r.get("median_distance"), 1, 1000, True), h.num(r.get("distance_iqr"), 1, 1000),
+                     h.num(r.get("max_change"), 1, 1000, True), where, h.num(r.get("max_change_area"), 2),
+                     h.num(r.get("mean_lod"), 1, 1000)])
         classes.append("sig" if share is not None and share > HIGHLIGHT_SHARE else "")
-    out.append(h.table(["element", "name", "stable", "core points", "significant", "share %", "mean (mm)",
-                        "median (mm)", "largest (mm)", "where (x, y, z)", "mean LoD (mm)"], rows,
-                       numeric=(3, 4, 5, 6, 7, 8, 10), row_classes=classes))
+    out.append(h.table(["element", "name", "stable", "core points", "left out", "changed", "changed %",
+                        "median (mm)", "spread (mm)", "peak (mm)", "where (x, y, z)", "peak area (m²)",
+                        "mean LoD (mm)"], rows,
+                       numeric=(3, 4, 5, 6, 7, 8, 9, 11, 12), row_classes=classes))
     return "\n".join(out), len(figures)
