@@ -85,12 +85,12 @@ class StationPlan:
     start: dt.datetime
 
 
-def _rotation_z(deg: float) -> np.ndarray:
+def rotation_z(deg: float) -> np.ndarray:
     a = np.radians(deg)
     return np.array([[np.cos(a), -np.sin(a), 0.0], [np.sin(a), np.cos(a), 0.0], [0.0, 0.0, 1.0]])
 
 
-def _tilt(deg: float, toward_deg: float) -> np.ndarray:
+def tilt_rotation(deg: float, toward_deg: float) -> np.ndarray:
     """Rotation by ``deg`` about the horizontal axis at ``toward_deg`` (math angle)."""
     a = np.radians(toward_deg)
     k = np.array([np.cos(a), np.sin(a), 0.0])
@@ -146,7 +146,7 @@ def plan_stations(
         yaw = float(rng.uniform(0.0, 360.0))
         tilt = float(rng.uniform(0.05, 0.5))
         toward = float(rng.uniform(0.0, 360.0))
-        rot = _tilt(tilt, toward) @ _rotation_z(yaw)
+        rot = tilt_rotation(tilt, toward) @ rotation_z(yaw)
         pos = np.array([xy[0], xy[1], float(spec.ground_z(xy[0], xy[1])) + height])
         if full_dome:
             aw, ew = (0.0, 360.0), (-60.0, 90.0)
@@ -163,7 +163,7 @@ def plan_stations(
     return out
 
 
-def _sun(azimuth_deg: float, elevation_deg: float) -> np.ndarray:
+def sun_direction(azimuth_deg: float, elevation_deg: float) -> np.ndarray:
     a, e = np.radians(azimuth_deg), np.radians(elevation_deg)
     return np.array([np.sin(a) * np.cos(e), np.cos(a) * np.cos(e), np.sin(e)])
 
@@ -173,7 +173,7 @@ def _gps_time(when: dt.datetime) -> float:
     return (when - GPS_EPOCH).total_seconds() + GPS_LEAP_SECONDS - 1e9
 
 
-def _las_header(date: dt.date, offsets: np.ndarray, station_number: int, crs: pyproj.CRS | None) -> laspy.LasHeader:
+def las_header(date: dt.date, offsets: np.ndarray, station_number: int, crs: pyproj.CRS | None) -> laspy.LasHeader:
     header = laspy.LasHeader(point_format=7, version="1.4")
     header.scales = np.array([LAS_SCALE] * 3)
     header.offsets = np.asarray(offsets, dtype=np.float64)
@@ -209,7 +209,7 @@ def write_station(
         crs = pyproj.CRS.from_epsg(epsg)
     else:
         offsets, crs = np.zeros(3), None
-    header = _las_header(date, offsets, int(st.name[1:]), crs)
+    header = las_header(date, offsets, int(st.name[1:]), crs)
     t0 = _gps_time(plan.start)
     count = outliers = 0
     tmp = path.with_name(path.name + ".tmp")
@@ -352,7 +352,7 @@ def generate(
         survey_dir.mkdir(parents=True, exist_ok=True)
         for stale in survey_dir.glob("S*.laz"):
             stale.unlink()
-        sun = _sun(plan.sun_azimuth_deg, plan.sun_elevation_deg)
+        sun = sun_direction(plan.sun_azimuth_deg, plan.sun_elevation_deg)
         station_truths = []
         for k, sp in enumerate(plan_stations(scene, spec, stations, si, plan, seed, points_per_station, model, full_dome)):
             st = sp.setup

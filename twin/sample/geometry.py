@@ -291,7 +291,7 @@ class LabelledMesh:
 
 
 @dataclass
-class _Builder:
+class MeshBuilder:
     vertices: list[np.ndarray] = field(default_factory=list)
     triangles: list[np.ndarray] = field(default_factory=list)
     labels: list[np.ndarray] = field(default_factory=list)
@@ -325,7 +325,7 @@ class _Builder:
         )
 
 
-def _grid_lines(a: float, b: float, cell: float, extra: list[float] = ()) -> np.ndarray:
+def grid_lines(a: float, b: float, cell: float, extra: list[float] = ()) -> np.ndarray:
     n = max(1, int(np.ceil((b - a) / cell - 1e-9)))
     lines = np.concatenate([np.linspace(a, b, n + 1), [x for x in extra if a < x < b]])
     return np.unique(np.round(lines, 9))
@@ -384,7 +384,7 @@ def box(lo, hi, skip: tuple[str, ...] = ()) -> tuple[np.ndarray, np.ndarray]:
         "-z": quad((x0, y0, z0), (x0, y1, z0), (x1, y1, z0), (x1, y0, z0)),
         "+z": quad((x0, y0, z1), (x1, y0, z1), (x1, y1, z1), (x0, y1, z1)),
     }
-    return _merge([f for k, f in faces.items() if k not in skip])
+    return merge_parts([f for k, f in faces.items() if k not in skip])
 
 
 def cylinder(
@@ -408,7 +408,7 @@ def cylinder(
     return v, tris
 
 
-def _merge(parts: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+def merge_parts(parts: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
     vs, ts, n = [], [], 0
     for v, t in parts:
         vs.append(v)
@@ -429,7 +429,7 @@ def _band(lower: np.ndarray, upper: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     for k in range(4):
         m = (k + 1) % 4
         parts.append(quad(lower[k], lower[m], upper[m], upper[k]))
-    return _merge(parts)
+    return merge_parts(parts)
 
 
 def wall(
@@ -456,8 +456,8 @@ def wall(
     o_in = o_out - thickness * n
     s_extra = [x for op in openings for x in op[:2]]
     z_extra = [x for op in openings for x in op[2:]]
-    ss = _grid_lines(0.0, length, cell, s_extra)
-    zs = _grid_lines(z0, z1, cell, z_extra)
+    ss = grid_lines(0.0, length, cell, s_extra)
+    zs = grid_lines(z0, z1, cell, z_extra)
     parts = [
         grid_face(o_out, u, z, ss, zs, n, openings),
         grid_face(o_in, u, z, ss, zs, -n, openings),
@@ -474,7 +474,7 @@ def wall(
         parts.append(grid_face(o_out + oz1 * z, u, -n, np.array([s0, s1]), t, -z))  # head
         if oz0 > z0 + 1e-9:
             parts.append(grid_face(o_out + oz0 * z, u, -n, np.array([s0, s1]), t, z))  # sill
-    return _merge(parts)
+    return merge_parts(parts)
 
 
 def staircase(x0: float, x1: float, y_face: float, count: int, rise: float, tread: float, base: float = 0.0):
@@ -493,7 +493,7 @@ def staircase(x0: float, x1: float, y_face: float, count: int, rise: float, trea
         parts.append(quad((x0, ya, below), (x1, ya, below), (x1, ya, top), (x0, ya, top)))  # riser
         parts.append(quad((x0, ya, base), (x0, ya, top), (x0, yb, top), (x0, yb, base)))  # west side
         parts.append(quad((x1, ya, base), (x1, yb, base), (x1, yb, top), (x1, ya, top)))  # east side
-    return _merge(parts)
+    return merge_parts(parts)
 
 
 # --------------------------------------------------------------------------- the pavilion
@@ -502,13 +502,13 @@ def staircase(x0: float, x1: float, y_face: float, count: int, rise: float, trea
 def build_pavilion(spec: SiteSpec | None = None) -> LabelledMesh:
     """The undeformed pavilion (the reference survey's geometry), site frame."""
     s = spec or SiteSpec()
-    b = _Builder()
+    b = MeshBuilder()
     ph = s.platform_height
     (px0, px1), (py0, py1) = s.platform_x, s.platform_y
 
     b.element(ElementInfo("courtyard", "courtyard", "paved courtyard", "paving", 9))
     cx, cy = s.courtyard_half
-    v, tri = grid_face((-cx, -cy, 0.0), (1, 0, 0), (0, 1, 0), _grid_lines(0, 2 * cx, 4.0), _grid_lines(0, 2 * cy, 4.0), (0, 0, 1))
+    v, tri = grid_face((-cx, -cy, 0.0), (1, 0, 0), (0, 1, 0), grid_lines(0, 2 * cx, 4.0), grid_lines(0, 2 * cy, 4.0), (0, 0, 1))
     v[:, 2] = s.ground_z(v[:, 0], v[:, 1])
     b.add(v, tri)
     deep = -s.foundation_depth
@@ -607,10 +607,10 @@ def build_pavilion(spec: SiteSpec | None = None) -> LabelledMesh:
     under = _rect_ring(ex, ey, z_under)
     eave = _rect_ring(ex, ey, s.roof_lower_eave_z)
     topr = _rect_ring(tx, ty, s.roof_lower_top_z)
-    b.add(*_merge([
+    b.add(*merge_parts([
         (ceiling[::-1].copy(), np.array([[0, 1, 2], [0, 2, 3]])),  # facing down
         _band(ceiling, frieze),
-        _facing(_band(frieze, under), np.array([0.0, 0.0, -1.0])),  # the eaves' underside
+        facing_toward(_band(frieze, under), np.array([0.0, 0.0, -1.0])),  # the eaves' underside
         _band(under, eave),
         _band(eave, topr),
         (topr, np.array([[0, 1, 2], [0, 2, 3]])),
@@ -633,7 +633,7 @@ def build_pavilion(spec: SiteSpec | None = None) -> LabelledMesh:
     ]
     # soffit ring between the drum and the eave (facing down), as four quads
     ring = [quad(usoffit[k], drum_hi[k], drum_hi[(k + 1) % 4], usoffit[(k + 1) % 4]) for k in range(4)]
-    b.add(*_merge([_band(drum_lo, drum_hi), *ring, _band(usoffit, ueave), *hip]))
+    b.add(*merge_parts([_band(drum_lo, drum_hi), *ring, _band(usoffit, ueave), *hip]))
 
     b.element(ElementInfo("stele", "stele", "stone stele on its base", "stele", 1))
     sx, sy = s.stele_centre
@@ -649,7 +649,7 @@ def build_pavilion(spec: SiteSpec | None = None) -> LabelledMesh:
     o = s.annex_overhang
     rx0, ry0, ry1 = ax0 - o, ay0 - o, ay1 + o
     zl, zh, zb = s.annex_roof_low, s.annex_roof_high, s.annex_wall_top
-    roof = _merge([
+    roof = merge_parts([
         quad((rx0, ry0, zl), (ax1, ry0, zh), (ax1, ry1, zh), (rx0, ry1, zl)),  # sloping top
         quad((rx0, ry0, zb), (rx0, ry1, zb), (ax1, ry1, zb), (ax1, ry0, zb)),  # underside
         quad((rx0, ry0, zb), (ax1, ry0, zb), (ax1, ry0, zh), (rx0, ry0, zl)),  # south edge
@@ -698,7 +698,7 @@ def shrub(centre, radius: float, rng: np.random.Generator) -> tuple[np.ndarray, 
     return v, np.asarray(ico.faces, dtype=np.int64)
 
 
-def _facing(mesh: tuple[np.ndarray, np.ndarray], want: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def facing_toward(mesh: tuple[np.ndarray, np.ndarray], want: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Flip the triangles whose normal points away from ``want``."""
     v, t = mesh
     t = np.asarray(t).copy()

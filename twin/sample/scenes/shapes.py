@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from twin.sample.geometry import _facing, _grid_lines, _merge, grid_face, quad
+from twin.sample.geometry import facing_toward, grid_face, grid_lines, merge_parts, quad
 
 Mesh = tuple[np.ndarray, np.ndarray]
 Ground = Callable[[np.ndarray, np.ndarray], np.ndarray]
@@ -33,8 +33,8 @@ def ground_function(rng: np.random.Generator, slope: float, bumps: float, wavele
 
 
 def terrain(ground: Ground, x: tuple[float, float], y: tuple[float, float], cell: float) -> Mesh:
-    v, t = grid_face((x[0], y[0], 0.0), (1, 0, 0), (0, 1, 0), _grid_lines(0, x[1] - x[0], cell),
-                     _grid_lines(0, y[1] - y[0], cell), (0, 0, 1))  # fmt: skip
+    v, t = grid_face((x[0], y[0], 0.0), (1, 0, 0), (0, 1, 0), grid_lines(0, x[1] - x[0], cell),
+                     grid_lines(0, y[1] - y[0], cell), (0, 0, 1))  # fmt: skip
     v[:, 2] = ground(v[:, 0], v[:, 1])
     return v, t
 
@@ -77,7 +77,7 @@ def hipped_roof(x: tuple[float, float], y: tuple[float, float], eave: float, rid
     ym = (y0 + y1) / 2
     r0, r1 = (x0 + ridge_inset, ym, ridge), (x1 - ridge_inset, ym, ridge)
     c = [(x0, y0, eave), (x1, y0, eave), (x1, y1, eave), (x0, y1, eave)]
-    return _merge([
+    return merge_parts([
         quad(c[0], c[1], r1, r0),
         (np.array([c[1], c[2], r1]), np.array([[0, 1, 2]])),
         quad(c[2], c[3], r0, r1),
@@ -112,7 +112,7 @@ def arched_block(x: tuple[float, float], y: tuple[float, float], z: tuple[float,
                   quad((ax1, yf, zb), (x1, yf, zb), (x1, yf, zt), (ax1, yf, zt))]  # fmt: skip
         for (xa, za), (xb, zc) in zip(arch[:-1], arch[1:], strict=True):
             strips.append(quad((xa, yf, za), (xb, yf, zc), (xb, yf, zt), (xa, yf, zt)))
-        v, t = _merge(strips)
+        v, t = merge_parts(strips)
         parts.append(_face_toward((v, t), np.array([0.0, sign, 0.0])))
     parts.append(
         quad((ax0, y0, zb), (ax0, y1, zb), (ax0, y1, arch[0, 1]), (ax0, y0, arch[0, 1]))
@@ -123,10 +123,10 @@ def arched_block(x: tuple[float, float], y: tuple[float, float], z: tuple[float,
         centre = np.array([(ax0 + ax1) / 2, 0.0, arch[0, 1]])
         mid = v.mean(axis=0)
         parts.append(_face_toward((v, t), np.array([centre[0] - mid[0], 0.0, centre[2] - mid[2]])))
-    return _merge(parts)
+    return merge_parts(parts)
 
 
-_face_toward = _facing  # the pavilion's: flip the triangles whose normal points away from ``want``
+_face_toward = facing_toward  # the pavilion's: flip the triangles whose normal points away from ``want``
 
 
 def ellipsoid(centre, radii, rotation: np.ndarray, rng: np.random.Generator | None = None,

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from twin.sample.geometry import ElementInfo, LabelledMesh, _Builder
+from twin.sample.geometry import ElementInfo, LabelledMesh, MeshBuilder
 from twin.sample.scenes.shapes import Ground, Mesh
 
 
@@ -28,7 +28,7 @@ class Site:
     weak: list[tuple[int, int]] = field(default_factory=list)  # neighbours meant to overlap little
 
 
-class SceneBuilder(_Builder):
+class SceneBuilder(MeshBuilder):
     """twin.sample.geometry's builder with one call per element."""
 
     def part(self, eid: str, kind: str, material: str, *meshes: Mesh, label: str | None = None) -> None:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from twin.sample.generate import _rotation_z, _tilt
+from twin.sample.generate import rotation_z, tilt_rotation
 from twin.sample.scanner import MeshScene, ScannerModel, StationSetup, directions, step_for_points, window_for
 from twin.sample.scenes.shapes import rotation
 from twin.sample.scenes.site import Site
@@ -96,7 +96,7 @@ def plan_buildings(
     doubled = doubled_stations(rng, n, doubling)
     poses, full, narrow = [], [], []
     for spot in site.spots:
-        rot = _tilt(rng.uniform(0.0, 3.0), rng.uniform(0.0, 360.0)) @ _rotation_z(rng.uniform(0.0, 360.0))
+        rot = tilt_rotation(rng.uniform(0.0, 3.0), rng.uniform(0.0, 360.0)) @ rotation_z(rng.uniform(0.0, 360.0))
         pos = spot.xyz + [0.0, 0.0, rng.uniform(1.3, 1.8)]
         aw, ew = (
             ((0.0, 360.0), (-60.0, 90.0))

@@ -8,7 +8,7 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from twin.errors import UsageError
-from twin.sample.generate import _sun
+from twin.sample.generate import sun_direction
 from twin.sample.geometry import LabelledMesh
 from twin.sample.scanner import MeshScene, scan
 from twin.sample.scenes.buildings import BUILDERS
@@ -124,7 +124,7 @@ def generate_scene(
         if score >= 1.0:
             break
     site, mesh_scene, plans, _ = layout(best[1], steps=True)
-    sun = _sun(rng.uniform(0.0, 360.0), rng.uniform(20.0, 70.0))
+    sun = sun_direction(rng.uniform(0.0, 360.0), rng.uniform(20.0, 70.0))
     out, gaps = [], []
     for p in plans:
         pts = _scan_station(mesh_scene, p, seed, sun)

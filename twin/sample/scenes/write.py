@@ -12,7 +12,7 @@ import laspy
 import numpy as np
 
 from twin import __version__
-from twin.sample.generate import _las_header
+from twin.sample.generate import las_header
 from twin.sample.scenes.survey import GeneratedScene
 
 TRUTH_FILE = "truth.json"
@@ -26,7 +26,7 @@ def _scale(scene: GeneratedScene) -> float:
 
 def _write_las(path: Path, scene: GeneratedScene, index: int) -> None:
     st = scene.stations[index]
-    header = _las_header(DATE, np.zeros(3), index + 1, None)
+    header = las_header(DATE, np.zeros(3), index + 1, None)
     header.scales = np.full(3, _scale(scene))
     n = len(st.xyz)
     rec = laspy.ScaleAwarePointRecord.zeros(n, header=header)
