@@ -1,4 +1,4 @@
-"""Registration over the scene family: success rate, errors against the truth, time per station.
+"""Registration over the scene family: success rate, errors against the truth, time per station, peak RSS.
 
     ./run bench registration [--seeds 20] [--kinds gate,hall,tower,courtyard,statue] [--points 30000]
 
@@ -11,6 +11,7 @@ station's centroid (the worst station of the survey), against the issue's limits
 from __future__ import annotations
 
 import argparse
+import resource
 import time
 
 import numpy as np
@@ -84,6 +85,17 @@ def main() -> None:
               f"{per_station:.1f} s per station of {args.points:,} points")
     total = sum(r["ok"] for r in rows)
     print(f"all: {total}/{len(rows)} surveys within limits ({100 * total / max(1, len(rows)):.0f} %)")
+    points = sum(r["stations"] for r in rows) * args.points
+    seconds = sum(r["seconds"] for r in rows)
+    print(f"{points / max(seconds, 1e-9):,.0f} points registered per second; peak RSS {peak_rss_mb():,.0f} MB "
+          "(this process and its children, scene generation included)")
+
+
+def peak_rss_mb() -> float:
+    """The largest resident set of this process and of any child it waited for, in MB."""
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return max(own, children) / 1024.0
 
 
 if __name__ == "__main__":
