@@ -199,6 +199,16 @@ def _vertical_structure(station: Station, lev: np.ndarray, settings: Registratio
     return pts[np.abs(normals[:, 2]) < 0.3], pts[np.abs(normals[:, 2]) > 0.9], pts[:, 2]
 
 
+CELL_KEY_ROW = np.int64(1 << 32)  # one plan cell's key: row x this + column (both offset to stay positive)
+
+
+def _cell_keys(xy: np.ndarray, cell: float) -> np.ndarray:
+    """One integer per point naming its plan cell (a shift by (di, dj) cells adds
+    di x CELL_KEY_ROW + dj)."""
+    ij = np.floor(xy[:, :2] / cell).astype(np.int64) + (1 << 30)
+    return ij[:, 0] * CELL_KEY_ROW + ij[:, 1]
+
+
 def _vertical_shift(src_flat: np.ndarray, dst_flat: np.ndarray, yaw: float, shift: np.ndarray,
                     settings: RegistrationSettings) -> list[float]:
     """The heights that lay the source's level surfaces on the target's, once placed in
@@ -209,15 +219,8 @@ def _vertical_shift(src_flat: np.ndarray, dst_flat: np.ndarray, yaw: float, shif
     if len(src_flat) < 20 or len(dst_flat) < 20:
         return []
     cell = settings.plan_cell
-    c, s_ = np.cos(yaw), np.sin(yaw)
-    xy = np.column_stack([c * src_flat[:, 0] - s_ * src_flat[:, 1], s_ * src_flat[:, 0] + c * src_flat[:, 1]]) + shift
-    big = np.int64(1 << 32)
-
-    def keys(p: np.ndarray) -> np.ndarray:
-        ij = np.floor(p / cell).astype(np.int64) + (1 << 30)
-        return ij[:, 0] * big + ij[:, 1]
-
-    k_src, k_dst = keys(xy), keys(dst_flat[:, :2])
+    xy = _rotate_xy(src_flat, yaw) + shift
+    k_src, k_dst = _cell_keys(xy, cell), _cell_keys(dst_flat[:, :2], cell)
     common = np.intersect1d(k_src, k_dst)
     if len(common) < 5:
         return []
@@ -246,20 +249,13 @@ def _refine_plan(p: np.ndarray, q: np.ndarray, yaw: float, shift: np.ndarray,
     ±6 cells; the best count wins, with a sub-cell parabola on the shift.
     """
     cell = settings.plan_fine_cell
-    big = np.int64(1 << 32)
-
-    def keys(xy: np.ndarray) -> np.ndarray:
-        ij = np.floor(xy / cell).astype(np.int64) + (1 << 30)
-        return np.unique(ij[:, 0] * big + ij[:, 1])
-
-    target = keys(q[:, :2])
+    big = CELL_KEY_ROW
+    target = np.unique(_cell_keys(q[:, :2], cell))
     reach = 6
     offsets = np.arange(-reach, reach + 1)
     best = (-1, yaw, shift, None)
     for y in yaw + np.radians(np.arange(-1.0, 1.0001, 0.125)):
-        c, s_ = np.cos(y), np.sin(y)
-        xy = np.column_stack([c * p[:, 0] - s_ * p[:, 1], s_ * p[:, 0] + c * p[:, 1]]) + shift
-        src = keys(xy)
+        src = np.unique(_cell_keys(_rotate_xy(p, y) + shift, cell))
         counts = np.zeros((len(offsets), len(offsets)))
         for a, di in enumerate(offsets):
             for b, dj in enumerate(offsets):
