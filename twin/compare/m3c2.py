@@ -167,6 +167,11 @@ REASON_NAMES = {  # short names, for the outputs' reason column
 }
 
 
+def reason_names(codes: np.ndarray) -> np.ndarray:
+    """The short name (:data:`REASON_NAMES`) of each reason code."""
+    return np.array([REASON_NAMES[k] for k in range(len(REASON_NAMES))], dtype=object)[codes]
+
+
 class M3C2Params(BaseModel):
     """Parameters of :func:`m3c2`; lengths in the clouds' unit (metres)."""
 
@@ -273,7 +278,7 @@ class M3C2Result:
         """The short name of each core point's reason (:data:`REASON_NAMES`), "ok" without reasons."""
         if self.reason is None:
             return np.full(len(self), REASON_NAMES[OK], dtype=object)
-        return np.array([REASON_NAMES[k] for k in range(len(REASON_NAMES))], dtype=object)[self.reason]
+        return reason_names(self.reason)
 
     def __len__(self) -> int:
         return len(self.distance)

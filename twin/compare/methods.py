@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from twin.compare.m3c2 import OK, REASON_NAMES, Z95, M3C2Params, m3c2, orient_normals
+from twin.compare.m3c2 import OK, REASON_NAMES, Z95, M3C2Params, m3c2, orient_normals, reason_names
 from twin.compare.options import CompareOptions
 from twin.errors import UsageError
 
@@ -58,7 +58,7 @@ class CoreResult:
         """The short reason name per core point (M3C2 only)."""
         if self.reason is None:
             return None
-        return np.array([REASON_NAMES[k] for k in range(len(REASON_NAMES))], dtype=object)[self.reason]
+        return reason_names(self.reason)
 
     def reason_counts(self) -> dict[str, int] | None:
         """How many core points carry each reason (M3C2 only; the reasons that occur)."""
