@@ -123,13 +123,13 @@ def test_auto_and_the_same_number_give_the_same_model(monkeypatch):
     from twin.ops import meshing
 
     calls = []
-    real = meshing.poisson_mesh
+    real = meshing.poisson_reconstruct
 
     def spy(cloud, **kwargs):
         calls.append((cloud.xyz.copy(), cloud.attrs["normals"].copy(), kwargs))
         return real(cloud, **kwargs)
 
-    monkeypatch.setattr(meshing, "poisson_mesh", spy)
+    monkeypatch.setattr(meshing, "poisson_reconstruct", spy)
     rng = np.random.default_rng(3)
     d = rng.normal(size=(6_000, 3))
     xyz = 0.1 * d / np.linalg.norm(d, axis=1, keepdims=True)  # a 20 cm sphere, about 2 mm spacing

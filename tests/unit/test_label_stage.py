@@ -84,7 +84,7 @@ def _ran(events) -> list[str]:
 def test_bundled_pipelines_label_just_before_writing(name):
     spec, _ = load_pipeline(name)
     assert [s.stage for s in spec.stages][-2:] == ["label", "write"]
-    assert spec.stages[-2].faces == "centroid"
+    assert spec.stages[-2].faces == "points"  # faces take the label of the points the scanners saw there
 
 
 @pytest.mark.parametrize(
@@ -93,7 +93,7 @@ def test_bundled_pipelines_label_just_before_writing(name):
         ("  - stage: label\n  - stage: voxel_downsample\n    voxel_size: 0.1\n  - stage: write\n",
          "(label) must come right before write"),
         ("  - stage: label\n  - stage: label\n  - stage: write\n", "label and write may each appear once"),
-        ("  - stage: label\n    faces: majority\n  - stage: write\n", "faces: Input should be 'centroid' or 'vertices'"),
+        ("  - stage: label\n    faces: majority\n  - stage: write\n", "faces: Input should be 'points', 'centroid' or 'vertices'"),
         ("  - stage: label\n    layers: x.yaml\n  - stage: write\n", "unknown parameter 'layers'"),
     ],
 )
@@ -158,7 +158,7 @@ def test_label_stage_labels_points_vertices_and_faces(tmp_path):
     assert set(np.unique(expected)) == {-1, 0, 1}  # the corner x > 749020, y > 1821026 above the split: none
     for level in (state.mesh, state.lods["small"]):
         faces = level.face_attrs["element"]
-        assert np.array_equal(faces, label_faces(compiled, level))
+        assert np.array_equal(faces, label_faces(compiled, level, cloud=state.cloud))
         assert list(np.bincount(faces + 1)) == [12, 12, 24]  # 12 triangles a box: outside, lower, upper (two boxes)
         assert np.array_equal(level.vertex_attrs["element"], label_points(compiled, level.vertices, origin))
         assert level.face_attrs["phase"].dtype == np.int32

@@ -12,6 +12,7 @@ from twin.models.layers import LayerFile
 from twin.models.mesh import TriMesh
 from twin.models.pointcloud import PointCloud
 from twin.ops.labelling import (
+    label_faces_from_points,
     compile_layers,
     label_cloud,
     label_counts,
@@ -260,6 +261,33 @@ def test_faces_by_centroid_and_by_vertices():
     assert set(result) == {"element", "phase", "material"} and result["phase"].tolist() == [-1, -1, -1]
     with pytest.raises(ValueError, match="unknown face labelling method"):
         label_faces(layers, mesh, "majority")
+
+
+def test_faces_take_the_label_most_of_their_supporting_points_carry():
+    """A paving whose region is 6 cm thick around its points, meshed 4 cm low (Poisson's
+    surface off a ground seen at grazing incidence): every centroid lies outside the
+    region, but the points under each face lie inside it, and the faces take their
+    label. Faces over points outside every region stay unlabelled; where the votes tie,
+    the nearest point's label wins."""
+    layers = layers_with([box("paving", (749000, 1821000, 4.97), (749002, 1821001, 5.03)),
+                          box("kerb", (749002, 1821000, 4.97), (749003, 1821001, 5.03))])
+    gx, gy = np.meshgrid(np.arange(749000.05, 749004.0, 0.1), np.arange(1821000.05, 1821001.0, 0.1), indexing="ij")
+    points = world(*np.column_stack([gx.ravel(), gy.ravel(), np.full(gx.size, 5.0)])) - ORIGIN
+    cloud = PointCloud(points, ORIGIN.copy())
+    centres = np.array([[749000.5, 1821000.5], [749002.5, 1821000.5], [749003.5, 1821000.5]])
+    v = np.concatenate([world(*np.column_stack([c[0] + np.array([-0.05, 0.05, 0.0]), c[1] + np.array([-0.05, -0.05, 0.05]),
+                                                np.full(3, 4.96)])) for c in centres]) - ORIGIN
+    mesh = TriMesh(v, np.arange(9).reshape(3, 3), ORIGIN)
+    compiled = compile_layers(layers)
+    paving, kerb = compiled.element_index("paving"), compiled.element_index("kerb")
+    assert label_faces(layers, mesh, "centroid").tolist() == [-1, -1, -1]
+    assert label_faces(layers, mesh, cloud=cloud).tolist() == [paving, kerb, -1]
+    element = np.array([0, 0, 1, 1], dtype=np.int32)  # a tie, 2 against 2: the nearest point's label
+    square = PointCloud(np.array([[0.0, 0, 0], [1, 1, 0], [0.2, 0, 0], [1, 0, 0]]))
+    face = TriMesh(np.array([[0.2, 0.1, 0], [0.3, 0.1, 0], [0.25, 0.2, 0]]), np.array([[0, 1, 2]]))
+    assert label_faces_from_points(face, square.xyz, element, k=4).tolist() == [1]
+    with pytest.raises(ValueError, match="labels for"):
+        label_faces_from_points(face, square.xyz, element[:3])
 
 
 def test_relabelling_follows_a_changed_layer_file():

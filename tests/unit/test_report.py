@@ -14,7 +14,7 @@ import pytest
 
 from tests.unit.test_render import cube
 from twin.compare.element_stats import element_rows, sort_rows, union_members
-from twin.compare.meshstats import closed_volume, face_areas, is_closed
+from twin.compare.meshstats import capped_volume, closed_volume, face_areas, is_closed
 from twin.compare.methods import CoreResult
 from twin.compare.output import check_out_folder, staged_folder, write_core_points, write_element_stats
 from twin.errors import UsageError
@@ -70,6 +70,41 @@ def test_closed_cube_volume_and_open_box():
     flipped = f.copy()
     flipped[0] = flipped[0, ::-1]
     assert not is_closed(flipped)  # inconsistent orientation
+
+
+def _shaft(radius=0.15, height=3.76, sections=96, rings=80):
+    """A column's shaft as a fine tube (outward faces), open at both ends, and its triangles' centres."""
+    a = np.linspace(0, 2 * np.pi, sections, endpoint=False)
+    z = np.linspace(0, height, rings + 1)
+    aa, zz = np.meshgrid(a, z, indexing="ij")
+    v = np.column_stack([749_000 + radius * np.cos(aa.ravel()), 1_821_000 + radius * np.sin(aa.ravel()), zz.ravel()])
+    i, j = np.meshgrid(np.arange(sections), np.arange(rings), indexing="ij")
+    p00, p10 = i * (rings + 1) + j, ((i + 1) % sections) * (rings + 1) + j
+    f = np.concatenate([np.column_stack([p00.ravel(), p10.ravel(), p10.ravel() + 1]),
+                        np.column_stack([p00.ravel(), p10.ravel() + 1, p00.ravel() + 1])])
+    return v, f
+
+
+def test_a_column_scanned_with_holes_gets_its_volume_and_the_share_measured():
+    """The shaft as scans leave it: open where it meets its base and capital, and with a
+    patch of its side no scan reached (a quarter of the way round, 1 m high). Filled, its
+    volume is within 1 % of the cylinder's (0.53 % under, measured; a flat fan from the
+    rim's centre loses 1.2 %), and the measured share is the tube's area over the closed
+    surface's."""
+    v, f = _shaft()
+    exact = np.pi * 0.15**2 * 3.76  # 0.2658 m³ (the polygon's own volume is 0.07 % less)
+    volume, measured = capped_volume(v, f)
+    side, ends = face_areas(v, f).sum(), 2 * np.pi * 0.15**2
+    assert volume == pytest.approx(exact, rel=0.001) and measured == pytest.approx(side / (side + ends), rel=0.002)
+    centre = v[f].mean(axis=1)
+    angle = np.arctan2(centre[:, 1] - 1_821_000, centre[:, 0] - 749_000)
+    hole = (angle > 0) & (angle < np.pi / 2) & (centre[:, 2] > 1.0) & (centre[:, 2] < 2.0)
+    volume, measured = capped_volume(v, f[~hole])
+    assert volume == pytest.approx(exact, rel=0.01)
+    assert measured < side / (side + ends) - 0.05
+    closed_v, closed_f = cube(lo=(749_000.0, 1_821_000.0, 5.0), size=2.0)
+    assert capped_volume(closed_v, closed_f) == pytest.approx((8.0, 1.0), rel=1e-9)
+    assert capped_volume(closed_v, closed_f[:0]) is None
 
 
 # ------------------------------------------------------------------ outputs and stats

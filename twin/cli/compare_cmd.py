@@ -250,7 +250,10 @@ def _print_classes(result) -> None:
         a = area(r.area_m2)
         if r.id in before and before[r.id].area_m2 != r.area_m2:
             a = f"{area(before[r.id].area_m2)} → {a}"
-        cells = [r.id, r.label or "", a, f"{r.points:,}", area(r.volume_m3), r.date or _span(r.earliest, r.latest)]
+        volume = area(r.volume_m3)
+        if r.measured_share is not None:  # an element: how much of its closed surface was measured
+            volume = f"{volume} ({r.measured_share:.0%} measured)"
+        cells = [r.id, r.label or "", a, f"{r.points:,}", volume, r.date or _span(r.earliest, r.latest)]
         if result.by != "element":
             cells.append(", ".join(r.elements[:6]) + (" …" if len(r.elements) > 6 else ""))
         table.add_row(*cells)

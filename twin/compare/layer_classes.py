@@ -2,14 +2,17 @@
 much surface (mesh face area), how many points, what volume, which dates; and between
 two revisions of the layers, which elements changed phase or material.
 
-Faces are labelled by their centroid and points by their position
-(:mod:`twin.ops.labelling`), each with the leaf element whose region holds it. An element
+Points are labelled by their position, each with the leaf element whose region holds it,
+and faces by the points that support them: each takes the element most of the cloud
+points nearest it carry (:func:`twin.ops.labelling.label_faces`). An element
 counts in every phase and material that holds for it, its own and those of the unions
 that contain it, so a surface rebuilt in 1833 and restored in 1925 counts under both and
 the classes of ``--by phase`` can add up to more than the whole. A union element (a
-group) gathers its members. Volume is given where the element's faces close a volume
-(:mod:`twin.compare.meshstats`); for a phase or material, the sum over its closed
-elements, with how many of its elements that covers. Date ranges are the EDTF spans of the
+group) gathers its members. Volume is given where the element's faces close a volume once
+their holes are filled (:func:`twin.compare.meshstats.capped_volume`) and at least
+``MIN_MEASURED_SHARE`` of the closed surface is measured rather than filled; the share is
+given with it. For a phase or material, the sum over its closed elements, with how many
+of its elements that covers. Date ranges are the EDTF spans of the
 phases (earliest and latest possible day).
 """
 
@@ -21,11 +24,12 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from twin.compare.element_stats import union_members
-from twin.compare.meshstats import closed_volume, face_areas
+from twin.compare.meshstats import capped_volume, face_areas
 from twin.errors import UsageError
 from twin.models.layers import LayerFile, UnionRegion, effective_links
 
 By = Literal["phase", "material", "element"]
+MIN_MEASURED_SHARE = 0.8  # of a closed surface, measured (the rest filled), to state its volume
 BY = ("phase", "material", "element")
 
 
@@ -40,6 +44,7 @@ class ClassRow(BaseModel):
     area_m2: float | None = None  # None without a mesh
     points: int = 0
     volume_m3: float | None = None
+    measured_share: float | None = None  # of an element's closed surface: its own faces, not the fill
     closed_elements: int = 0
     earliest: str | None = None
     latest: str | None = None
@@ -85,23 +90,25 @@ class _Measures:
         self.compiled = compile_layers(layers)
         n = len(self.compiled.element_ids)
         self.has_mesh = mesh is not None
+        point_label = label_points(self.compiled, cloud.xyz, cloud.origin)
         if mesh is not None:
-            face_label = label_faces(self.compiled, mesh)
+            face_label = label_faces(self.compiled, mesh, cloud=cloud, point_element=point_label)
             areas = face_areas(mesh.vertices, mesh.faces)
             self.faces = np.bincount(face_label + 1, minlength=n + 1)
             self.area = np.bincount(face_label + 1, weights=areas, minlength=n + 1)
             order = np.argsort(face_label, kind="stable")
             bounds = np.searchsorted(face_label[order], np.arange(-1, n + 1))
+            closed = [capped_volume(mesh.vertices, mesh.faces[order[bounds[i + 1]: bounds[i + 2]]])
+                      if bounds[i + 2] > bounds[i + 1] else None for i in range(n)]
+            self.measured: list[float | None] = [c[1] if c is not None else None for c in closed]
             self.volume: list[float | None] = [
-                closed_volume(mesh.vertices, mesh.faces[order[bounds[i + 1]: bounds[i + 2]]])
-                if bounds[i + 2] > bounds[i + 1] else None
-                for i in range(n)
+                c[0] if c is not None and c[1] >= MIN_MEASURED_SHARE else None for c in closed
             ]
         else:
             self.faces = np.zeros(n + 1, dtype=np.int64)
             self.area = np.zeros(n + 1)
             self.volume = [None] * n
-        point_label = label_points(self.compiled, cloud.xyz, cloud.origin)
+            self.measured = [None] * n
         self.points = np.bincount(point_label + 1, minlength=n + 1)
         self.leaf = np.array([not isinstance(e.region, UnionRegion) for e in layers.elements], dtype=bool)
         self.spans = {p.id: p.span() for p in layers.phases}
@@ -122,6 +129,7 @@ class _Measures:
             "area_m2": float(self.area[leaves + 1].sum()) if self.has_mesh else None,
             "points": int(self.points[leaves + 1].sum()),
             "volume_m3": float(sum(closed)) if closed else None,
+            "measured_share": self.measured[int(leaves[0])] if len(leaves) == 1 else None,
             "closed_elements": len(closed),
         }
 

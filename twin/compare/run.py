@@ -195,6 +195,7 @@ def compare_surveys(ws, structure_id: str, from_survey: str, to_survey: str, opt
         r = align_epochs(earlier.xyz, later.xyz, max_distance=options.align_max_distance, voxel=options.align_voxel,
                          stable=stable)
         moved = r.apply(later.xyz)
+        displacement = np.linalg.norm(moved - later.xyz, axis=1)  # what the alignment did at the structure
         if options.registration_error is None:
             registration_error = r.residual
         shift = np.eye(4)
@@ -204,6 +205,8 @@ def compare_surveys(ws, structure_id: str, from_survey: str, to_survey: str, opt
             "transform": world.tolist(), "transform_local": r.transform.tolist(), "residual": r.residual,
             "sigma": r.sigma, "kernel": r.kernel, "fitness": r.fitness, "stable_share": r.stable_share,
             "correspondences": r.correspondences, "translation_m": r.translation, "rotation_deg": r.rotation_deg,
+            "mean_displacement_m": float(displacement.mean()) if len(displacement) else None,
+            "max_displacement_m": float(displacement.max()) if len(displacement) else None,
             "excluded_elements": unstable, "max_distance": options.align_max_distance, "voxel": options.align_voxel,
         }
 

@@ -235,13 +235,19 @@ def _write_exports(ws, model, revision, folder: Path, wanted: list[str], crs, ba
         report.files.append(ExportedFile(path=str(path.relative_to(folder)), format=fmt,
                                          size_bytes=path.stat().st_size))
 
+    cloud = None
+    if ({"glb", "ply", "laz"} & set(wanted)) and model.cloud is not None:
+        on_step(f"labelling the cloud ({model.point_count:,} points)")
+        cloud = read_scan(model.cloud)
+        cloud.attrs["element"] = label_points(compiled, cloud.xyz, cloud.origin)
     levels = {}
     if {"glb", "ply", "laz"} & set(wanted):
         for name, path in model.meshes.items():
             on_step(f"labelling mesh level {name}")
             mesh = read_mesh_ply(path)
             mesh.vertex_attrs["element"] = label_points(compiled, mesh.vertices, mesh.origin)
-            levels[name] = (mesh, label_faces(compiled, mesh))
+            levels[name] = (mesh, label_faces(compiled, mesh, cloud=cloud,
+                                              point_element=cloud.attrs["element"] if cloud is not None else None))
     if "glb" in wanted:
         from twin.export.gltf import write_glb  # noqa: PLC0415
 
@@ -249,11 +255,6 @@ def _write_exports(ws, model, revision, folder: Path, wanted: list[str], crs, ba
             on_step(f"writing GLB of level {name}")
             done(write_glb(mesh, folder / f"{stem}-{name}.glb", layers, compiled=compiled, face_element=faces,
                            crs=crs, structure_id=structure_id, level=name), "glb")
-    cloud = None
-    if ({"ply", "laz"} & set(wanted)) and model.cloud is not None:
-        on_step(f"labelling the cloud ({model.point_count:,} points)")
-        cloud = read_scan(model.cloud)
-        cloud.attrs["element"] = label_points(compiled, cloud.xyz, cloud.origin)
     for fmt in ("ply", "laz"):
         if fmt not in wanted:
             continue

@@ -187,9 +187,10 @@ class LabelStage(_Stage):
     nothing and says so."""
 
     stage: Literal["label"]
-    faces: Literal["centroid", "vertices"] = Field(
-        default="centroid",
-        description="a face's element: the one its centroid lies in, or the one two of its vertices share",
+    faces: Literal["points", "centroid", "vertices"] = Field(
+        default="points",
+        description="a face's element: the one most of the cloud points nearest it carry (what the scanners saw "
+                    "there), the one its centroid lies in, or the one two of its vertices share",
     )
 
 

@@ -317,19 +317,36 @@ def label_cloud(compiled: CompiledLayers | LayerFile, cloud: PointCloud) -> Poin
     return PointCloud(cloud.xyz, cloud.origin.copy(), attrs)
 
 
-def label_faces(compiled: CompiledLayers | LayerFile, mesh: TriMesh, method: str = "centroid", *,
+FACE_METHODS = ("points", "centroid", "vertices")
+FACE_SUPPORT_POINTS = 8  # the cloud points nearest a face's centroid that vote on its element
+
+
+def label_faces(compiled: CompiledLayers | LayerFile, mesh: TriMesh, method: str = "points", *,
+                cloud: PointCloud | None = None, point_element: np.ndarray | None = None,
                 chunk: int = CHUNK) -> np.ndarray:
     """The element index of every face (int32; -1 = none).
+
+    ``points`` (the default where a ``cloud`` is given): the element most of the cloud
+    points that support the face carry (see ``label_faces_from_points``); the points'
+    labels are ``point_element`` where given (made with these layers), else labelled
+    here. A face the scanners saw takes the label of what they saw, wherever the mesh
+    lies against the regions: Poisson's surface can stand a centimetre off a ground
+    whose region is a few centimetres thick, and its centroid outside it. Without a
+    cloud, ``points`` falls back to ``centroid``.
 
     ``centroid``: the label of the face's centroid. ``vertices``: the label two or three of
     its vertices share, else the centroid's.
     """
     if isinstance(compiled, LayerFile):
         compiled = compile_layers(compiled)
-    if method not in ("centroid", "vertices"):
-        raise ValueError(f"unknown face labelling method {method!r}: use centroid or vertices")
+    if method not in FACE_METHODS:
+        raise ValueError(f"unknown face labelling method {method!r}: use {', '.join(FACE_METHODS)}")
     faces, v = mesh.faces, mesh.vertices
-    if method == "centroid":
+    if method == "points" and cloud is not None:
+        if point_element is None:
+            point_element = label_points(compiled, cloud.xyz, cloud.origin, chunk=chunk)
+        return label_faces_from_points(mesh, cloud.xyz + (cloud.origin - mesh.origin), point_element)
+    if method in ("points", "centroid"):
         return _centroid_labels(compiled, v, faces, mesh.origin, chunk)
     vl = label_points(compiled, v, mesh.origin, chunk=chunk)
     a, b, c = vl[faces[:, 0]], vl[faces[:, 1]], vl[faces[:, 2]]
@@ -337,6 +354,33 @@ def label_faces(compiled: CompiledLayers | LayerFile, mesh: TriMesh, method: str
     split = np.flatnonzero((a != b) & (a != c) & (b != c))
     if len(split):
         out[split] = _centroid_labels(compiled, v, faces[split], mesh.origin, chunk)
+    return out
+
+
+def label_faces_from_points(mesh: TriMesh, xyz: np.ndarray, element: np.ndarray, k: int = FACE_SUPPORT_POINTS,
+                            chunk: int = 1 << 18) -> np.ndarray:
+    """Per face, the label most of the ``k`` points nearest its centroid carry (int32).
+
+    ``xyz`` are in the mesh's frame, ``element`` their labels (-1 = none, which votes
+    like any label: a face among unlabelled points stays unlabelled). A tie goes to the
+    label of the nearest point among the tied."""
+    from twin.ops.neighbours import KdTree  # noqa: PLC0415
+
+    element = np.asarray(element, dtype=np.int32)
+    if len(element) != len(xyz):
+        raise ValueError(f"{len(element)} labels for {len(xyz)} points")
+    out = np.full(mesh.n_faces, NO_LABEL, dtype=np.int32)
+    if mesh.n_faces == 0 or len(xyz) == 0:
+        return out
+    k = min(k, len(xyz))
+    tree = KdTree(np.asarray(xyz, dtype=np.float64))
+    for start in range(0, mesh.n_faces, chunk):
+        f = mesh.faces[start:start + chunk]
+        centroids = mesh.vertices[f].mean(axis=1)
+        _, idx = tree.query(centroids, k=k)
+        votes = element[np.asarray(idx).reshape(len(f), k)]  # nearest first
+        agree = (votes[:, :, None] == votes[:, None, :]).sum(axis=2)
+        out[start:start + chunk] = votes[np.arange(len(f)), np.argmax(agree, axis=1)]  # first of the most agreed
     return out
 
 
@@ -349,11 +393,12 @@ def _centroid_labels(compiled: CompiledLayers, v: np.ndarray, faces: np.ndarray,
     return out
 
 
-def label_mesh(compiled: CompiledLayers | LayerFile, mesh: TriMesh, method: str = "centroid") -> dict[str, np.ndarray]:
-    """Per-face ``element``, ``phase`` and ``material`` (int32, -1 = none)."""
+def label_mesh(compiled: CompiledLayers | LayerFile, mesh: TriMesh, method: str = "points", *,
+               cloud: PointCloud | None = None, point_element: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Per-face ``element``, ``phase`` and ``material`` (int32, -1 = none); see ``label_faces``."""
     if isinstance(compiled, LayerFile):
         compiled = compile_layers(compiled)
-    element = label_faces(compiled, mesh, method)
+    element = label_faces(compiled, mesh, method, cloud=cloud, point_element=point_element)
     return {"element": element, "phase": compiled.phase_of(element), "material": compiled.material_of(element)}
 
 

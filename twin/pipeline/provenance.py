@@ -60,6 +60,7 @@ class RunProvenance(BaseModel):
     stages: list[StageRecord] = Field(default_factory=list)
     outputs: list[OutputRecord] = Field(default_factory=list)
     registration: dict | None = None
+    mesh_support: dict | None = None  # twin.ops.meshing.MeshSupport: how much of the mesh the points support
     crs: dict | None = None
     origin: tuple[float, float, float] | None = None
     labels: dict | None = None  # the label stage: layers revision and SHA-256, points per element

@@ -198,6 +198,7 @@ def run_model(
             if i < len(keys) - 1:
                 save_state(state, cache_path(ws, keys[i]))
         prov.registration = state.metrics.get("registration")
+        prov.mesh_support = state.metrics.get("mesh_support")
         prov.warnings = list(state.metrics.get("warnings") or [])
         prov.lengths = list(state.metrics.get("lengths") or [])
         labels = state.metrics.get("labels")

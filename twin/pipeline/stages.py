@@ -299,8 +299,10 @@ def mesh(state: ModelState, stage: spec.MeshStage, ctx: StageContext) -> ModelSt
             "max_distance": local_trim,
         })
         max_distance = None if spec.is_auto(stage.max_distance) else values["max_distance"]
-        result = meshing.poisson_mesh(state.cloud, depth=values["depth"], scale=stage.scale,
-                                      density_quantile=stage.density_quantile, max_distance=max_distance)
+        built = meshing.poisson_reconstruct(state.cloud, depth=values["depth"], scale=stage.scale,
+                                            density_quantile=stage.density_quantile, max_distance=max_distance)
+        result = built.mesh
+        state.metrics["mesh_support"] = built.support.as_dict()
     else:
         radii = resolve_lengths(state, stage, ctx, {"radii": auto.ball_radii})["radii"]
         result = meshing.ball_pivoting_mesh(state.cloud, radii=tuple(radii))
@@ -349,10 +351,12 @@ def label(state: ModelState, stage: spec.LabelStage, ctx: StageContext) -> Model
     compiled = compile_layers(revision.layers)
     state = _per_cloud(state, lambda c: label_cloud(compiled, c))
     meshes = {id(m): m for m in [state.mesh, *state.lods.values()] if m is not None}  # a level may be the mesh
+    cloud = state.cloud
     for mesh in meshes.values():
         vertex = label_points(compiled, mesh.vertices, mesh.origin)
         mesh.vertex_attrs.update(element=vertex, phase=compiled.phase_of(vertex), material=compiled.material_of(vertex))
-        mesh.face_attrs.update(label_mesh(compiled, mesh, stage.faces))
+        mesh.face_attrs.update(label_mesh(compiled, mesh, stage.faces, cloud=cloud,
+                                          point_element=cloud.attrs["element"] if cloud is not None else None))
     clouds = [state.cloud] if state.cloud is not None else list(state.stations.values())
     elements = [c.attrs["element"] for c in clouds]
     counts = label_counts(compiled, np.concatenate(elements) if elements else np.zeros(0, dtype=np.int32))

@@ -182,7 +182,10 @@ def _registration(data: ReportData) -> tuple[str, int]:
         out.append(
             f"<p>Survey-to-survey alignment ({h.esc(data.comparison['inputs']['to']['survey'])} onto "
             f"{h.esc(data.comparison['inputs']['from']['survey'])}, robust ICP on the stable parts): "
-            f"moved {h.num(a.get('translation_m'), 1, 1000)} mm and {h.num(a.get('rotation_deg'), 4)}°; residual "
+            f"moved the structure's points {h.num(a.get('mean_displacement_m'), 1, 1000)} mm on average and "
+            f"{h.num(a.get('max_displacement_m'), 1, 1000)} mm at most (a rotation of "
+            f"{h.num(a.get('rotation_deg'), 4)}°; at the model's local origin, away from the structure, the shift "
+            f"is {h.num(a.get('translation_m'), 1, 1000)} mm); residual "
             f"{h.num(a.get('residual'), 1, 1000)} mm over {a.get('correspondences', 0):,} correspondences "
             f"(fitness {h.num(a.get('fitness'), 2)}, stable share {h.num(a.get('stable_share'), 2)}).</p>"
         )

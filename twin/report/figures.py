@@ -52,6 +52,7 @@ class Geometry:
     def __init__(self, model):
         from twin.compare.inputs import read_cloud, read_mesh  # noqa: PLC0415
 
+        self.model = model
         self.mesh = None
         self.cloud = None
         mesh_path = model.finest_mesh()
@@ -67,10 +68,12 @@ class Geometry:
         self.world_max = np.array([world[:, k].max() for k in range(3)])
 
     def labels(self, compiled) -> np.ndarray:
+        from twin.compare.inputs import read_cloud  # noqa: PLC0415
         from twin.ops.labelling import label_faces, label_points  # noqa: PLC0415
 
         if self.mesh is not None:
-            return label_faces(compiled, self.mesh)
+            cloud = read_cloud(self.model.cloud) if self.model.cloud is not None else None
+            return label_faces(compiled, self.mesh, cloud=cloud)
         return label_points(compiled, self.cloud.xyz, self.cloud.origin)
 
     def render(self, view_name: str, ppm: float, colouring, title: str):

@@ -299,3 +299,19 @@ def label_shares(model_folder: Path, truth: GroundTruth, survey_id: str, *, min_
         if on.sum() >= min_points:
             out[element] = (float((got[on] == element).mean()), int(on.sum()))
     return out
+
+
+def mesh_area_on_true_elements(mesh: TriMesh, truth: GroundTruth, survey_id: str, *,
+                               max_distance: float = 0.05) -> dict[str, float]:
+    """The area (m²) of ``mesh``'s faces that lie on each element's true surface: each face
+    goes to the element of the true surface nearest its centroid, if that lies within
+    ``max_distance``. The reference for areas per element, phase and material: what the
+    mesh holds of each, whichever way the product labels its faces."""
+    true_mesh = load_truth_mesh(truth, survey_id)
+    centroids = mesh.vertices[mesh.faces].mean(axis=1) + mesh.origin
+    distance, element = true_mesh.closest(centroids)
+    on = distance <= max_distance
+    areas = _areas(mesh.vertices, mesh.faces)
+    ids = truth.element_ids()
+    per = np.bincount(element[on], weights=areas[on], minlength=len(ids))
+    return {e: float(a) for e, a in zip(ids, per, strict=True)}
