@@ -82,41 +82,64 @@ def spatial_order(xyz: np.ndarray) -> np.ndarray:
     return np.argsort(code)
 
 
-def _knn_mean_distances_sorted(xyz: np.ndarray, k: int, backend: str) -> np.ndarray:
-    """Mean distance to the k nearest neighbours (self included) of spatially sorted points."""
-    out = np.empty(len(xyz), dtype=np.float64)
+def _knn_mean_distances_sorted(xyz: np.ndarray, k: int, backend: str, queries: int | None = None
+                               ) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and largest distance to the k nearest neighbours (self included) of spatially
+    sorted points; with ``queries``, of the first ``queries`` of them only (neighbours are
+    still sought among all)."""
+    count = len(xyz) if queries is None else int(queries)
+    mean = np.empty(count, dtype=np.float64)
+    kth = np.empty(count, dtype=np.float64)
     if backend == "pykdtree":
         from pykdtree.kdtree import KDTree  # noqa: PLC0415
 
         centre = (xyz.min(axis=0) + xyz.max(axis=0)) / 2.0
         pts = (xyz - centre).astype(np.float32)  # centred: float32 keeps micrometres over ±100 m
         tree = KDTree(pts, leafsize=16)
-        for i in range(0, len(pts), _QUERY_BATCH):
-            dist, _ = tree.query(pts[i : i + _QUERY_BATCH], k=k)
-            out[i : i + _QUERY_BATCH] = dist.reshape(len(dist), -1).mean(axis=1, dtype=np.float64)
-        return out
-    if backend == "scipy":
+
+        def query(rows):
+            return tree.query(pts[rows], k=k)[0]
+    elif backend == "scipy":
         from scipy.spatial import cKDTree  # noqa: PLC0415
 
         tree = cKDTree(xyz, leafsize=16, balanced_tree=False, compact_nodes=False)
-        for i in range(0, len(xyz), _QUERY_BATCH):
-            dist, _ = tree.query(xyz[i : i + _QUERY_BATCH], k=k, workers=os.cpu_count() or 1)
-            out[i : i + _QUERY_BATCH] = dist.reshape(len(dist), -1).mean(axis=1)
-        return out
-    raise UsageError(f"backend {backend!r} does not give neighbour distances")
+
+        def query(rows):
+            return tree.query(xyz[rows], k=k, workers=os.cpu_count() or 1)[0]
+    else:
+        raise UsageError(f"backend {backend!r} does not give neighbour distances")
+    for i in range(0, count, _QUERY_BATCH):
+        rows = slice(i, min(i + _QUERY_BATCH, count))
+        dist = query(rows).reshape(rows.stop - rows.start, -1)
+        mean[rows] = dist.mean(axis=1, dtype=np.float64)
+        kth[rows] = dist[:, -1]
+    return mean, kth
 
 
 def knn_mean_distances(xyz: np.ndarray, k: int, backend: str = "auto") -> np.ndarray:
     """Mean distance of each point to its k nearest neighbours, the point itself included."""
+    return knn_mean_distances_of(xyz, len(xyz), k, backend)[0]
+
+
+def knn_mean_distances_of(xyz: np.ndarray, queries: int, k: int, backend: str = "auto"
+                          ) -> tuple[np.ndarray, np.ndarray]:
+    """For the first ``queries`` points of ``xyz`` (a tile's own points, before its halo):
+    the mean and the largest distance to their k nearest neighbours among all of ``xyz``."""
     xyz = np.asarray(xyz, dtype=np.float64)
     backend = resolve_backend(backend)
     if backend == "open3d":
         backend = "pykdtree" if _have_pykdtree() else "scipy"
     k = min(k, len(xyz))
-    order = spatial_order(xyz)
-    means = np.empty(len(xyz), dtype=np.float64)
-    means[order] = _knn_mean_distances_sorted(np.take(xyz, order, axis=0), k, backend)
-    return means
+    queries = int(queries)
+    if queries == 0:
+        return np.zeros(0), np.zeros(0)
+    # sort the queries and the rest each by space, queries first, so the first rows stay theirs
+    parts = [spatial_order(xyz[:queries])] + ([queries + spatial_order(xyz[queries:])] if queries < len(xyz) else [])
+    order = np.concatenate(parts)
+    mean_sorted, kth_sorted = _knn_mean_distances_sorted(np.take(xyz, order, axis=0), k, backend, queries)
+    mean, kth = np.empty(queries), np.empty(queries)
+    mean[order[:queries]], kth[order[:queries]] = mean_sorted, kth_sorted
+    return mean, kth
 
 
 def _check_statistical(k: int, std_ratio: float) -> None:
@@ -154,7 +177,7 @@ def statistical_outlier_mask(xyz: np.ndarray, k: int = 20, std_ratio: float = 2.
         outlier_sorted = np.ones(n, dtype=bool)
         outlier_sorted[np.asarray(kept, dtype=np.int64)] = False
     else:
-        means = _knn_mean_distances_sorted(ordered, int(min(k, n)), backend)
+        means, _ = _knn_mean_distances_sorted(ordered, int(min(k, n)), backend)
         outlier_sorted = _outliers_from_means(means, std_ratio)
     outlier = np.empty(n, dtype=bool)
     outlier[order] = outlier_sorted

@@ -1,0 +1,115 @@
+"""Work over the tiles of a store, in this process or on a Dask cluster.
+
+:func:`map_tiles` runs one function per tile: a plain loop without a client, else
+``client.map`` with retries, so a tile whose worker dies runs again elsewhere (Dask
+re-runs the lost task; the function must be safe to run twice, which writing a tile's
+arrays atomically makes it). Functions get the store's folder and a tile key, never
+arrays, so nothing big travels to the workers: the workspace must be on a path every
+worker sees (a shared disk for a real cluster).
+
+:func:`flag_statistical_outliers_tiled` is the first step built this way. open3d's
+statistical rule compares each point's mean neighbour distance with the mean and spread
+over the *whole* cloud, so it runs in two passes: each tile's own points measured
+against their neighbours in the tile and its halo, then the survey's mean and spread
+summed from the tiles' partial sums, then each tile flagged. The flags equal the untiled
+step's wherever the halo holds every neighbour, and the step says how many points it
+could not vouch for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel
+
+from twin.ops.flags import FLAG_STAT_OUTLIER
+from twin.tiles.store import TileStore
+
+Key = tuple[int, int]
+
+
+def map_tiles(fn: Callable[[str, Key], Any], folder: Path, keys: Iterable[Key], *, client=None, retries: int = 3,
+              on_done: Callable[[Key, Any], None] | None = None) -> dict[Key, Any]:
+    """``fn(str(folder), key)`` for every key; results by key."""
+    keys = [tuple(k) for k in keys]
+    results: dict[Key, Any] = {}
+    if client is None:
+        for key in keys:
+            results[key] = fn(str(folder), key)
+            if on_done:
+                on_done(key, results[key])
+        return results
+    from distributed import as_completed  # noqa: PLC0415
+
+    futures = client.map(fn, [str(folder)] * len(keys), keys, retries=retries, pure=False)
+    by_future = {f.key: k for f, k in zip(futures, keys, strict=True)}
+    for future in as_completed(futures):
+        key = by_future[future.key]
+        results[key] = future.result()
+        if on_done:
+            on_done(key, results[key])
+    return results
+
+
+class TiledOutliers(BaseModel):
+    points: int
+    flagged: int
+    mean: float  # the survey's mean neighbour distance (open3d's μ)
+    sigma: float
+    unsure: int  # points whose k-th neighbour may lie beyond the halo: their mean may differ from untiled
+
+
+def _measure(folder: str, key: Key, k: int) -> dict:
+    from twin.ops.outliers import knn_mean_distances_of  # noqa: PLC0415
+
+    store = TileStore.open(Path(folder))
+    cloud, own = store.read(key)
+    mean, kth = knn_mean_distances_of(cloud.xyz, own, k)
+    store.update(key, {"knn_mean": mean})
+    lo, hi = store.layout.bounds(key)
+    xy = cloud.xyz[:own, :2]
+    to_edge = np.minimum(xy - lo, hi - xy).min(axis=1)  # inf at the grid's outer edges
+    positive = mean > 0
+    return {"points": own, "sum": float(mean[positive].sum()), "sum_sq": float((mean[positive] ** 2).sum()),
+            "positive": int(positive.sum()), "unsure": int((kth > to_edge + store.layout.halo).sum())}
+
+
+def _flag(folder: str, key: Key, limit: float) -> int:
+    from twin.ops.flags import with_flag  # noqa: PLC0415
+    from twin.models.pointcloud import PointCloud  # noqa: PLC0415
+
+    store = TileStore.open(Path(folder))
+    arrays = store.arrays(key)
+    mean = arrays["knn_mean"]
+    outlier = ~((mean > 0) & (mean < limit))
+    flags = with_flag(PointCloud(arrays["xyz"], attrs={"flags": arrays["flags"]} if "flags" in arrays else {}),
+                      outlier, FLAG_STAT_OUTLIER).attrs["flags"]
+    store.update(key, {"flags": flags})
+    return int(outlier.sum())
+
+
+def flag_statistical_outliers_tiled(folder: Path, k: int = 20, std_ratio: float = 2.0, *, client=None,
+                                    on_tile: Callable[[Key, Any], None] | None = None) -> TiledOutliers:
+    """open3d's statistical outlier rule over every point of the store, tile by tile
+    (see the module's docstring); each tile gets ``knn_mean`` and its ``flags``."""
+    from functools import partial  # noqa: PLC0415
+
+    from twin.ops.outliers import _check_statistical  # noqa: PLC0415
+
+    _check_statistical(k, std_ratio)
+    store = TileStore.open(folder)
+    parts = map_tiles(partial(_measure, k=int(k)), folder, store.keys, client=client, on_done=on_tile)
+    n = sum(p["points"] for p in parts.values())
+    total = sum(p["sum"] for p in parts.values())
+    total_sq = sum(p["sum_sq"] for p in parts.values())
+    positive = sum(p["positive"] for p in parts.values())
+    mu = total / n
+    # Σ(m - μ)² over the positive means, from the partial sums
+    sigma = float(np.sqrt(max(total_sq - 2 * mu * total + positive * mu**2, 0.0) / max(n - 1, 1)))
+    flagged = map_tiles(partial(_flag, limit=mu + std_ratio * sigma), folder, store.keys, client=client,
+                        on_done=on_tile)
+    return TiledOutliers(points=n, flagged=sum(flagged.values()), mean=mu, sigma=sigma,
+                         unsure=sum(p["unsure"] for p in parts.values()))
