@@ -139,6 +139,7 @@ def test_default_export_is_a_bag_of_every_format(package):
         "pavilion-2024-full.glb", "pavilion-2024-small.glb",
         "pavilion-2024-cloud.ply", "pavilion-2024-mesh-full.ply", "pavilion-2024-mesh-small.ply",
         "pavilion-2024-cloud.laz", "pavilion-2024-mesh-full.laz", "pavilion-2024-mesh-small.laz",
+        "pavilion-2024-cloud.copc.laz",
         "legend.json", "legend.csv", "pavilion.jsonld", "pavilion.wgs84.geojson", "pavilion.crs.geojson",
         "export.json",
     ])
@@ -152,7 +153,7 @@ def test_default_export_is_a_bag_of_every_format(package):
     assert (package / "manifest-sha512.txt").is_file() and (package / "tagmanifest-sha512.txt").is_file()
     assert _hidden(package.parent) == []  # no temporary folder left beside it
     report = json.loads((exports / "export.json").read_text())
-    assert report["layers_rev"] == 1 and report["formats"] == ["glb", "ply", "laz", "jsonld", "bagit", "geojson"]
+    assert report["layers_rev"] == 1 and report["formats"] == ["glb", "ply", "laz", "copc", "jsonld", "bagit", "geojson"]
 
 
 def test_every_glb_passes_the_khronos_validator(package):
@@ -188,6 +189,28 @@ def test_glb_and_laz_labels_read_back_to_the_same_element_for_the_same_point(pac
     assert np.all(element[x < ORIGIN[0] + 14.5] == ids.index("platform"))
     assert np.all(element[x > ORIGIN[0] + 15.5] == ids.index("stele"))
     assert np.array_equal(np.asarray(cloud.material)[x > ORIGIN[0] + 15.5], np.full((x > ORIGIN[0] + 15.5).sum(), 1))
+
+
+def test_the_copc_cloud_answers_bounds_queries_with_its_labels(package):
+    """The COPC export holds the same points and labels as the cloud's LAZ, and laspy's
+    CopcReader answers a bounds query with exactly the points inside the box."""
+    exports = package / "data" / "exports"
+    plain = laspy.read(exports / "pavilion-2024-cloud.laz")
+    xyz = np.column_stack([np.asarray(plain.x), np.asarray(plain.y), np.asarray(plain.z)])
+    with laspy.CopcReader.open(exports / "pavilion-2024-cloud.copc.laz") as reader:
+        assert reader.header.point_count == len(xyz)
+        everything = reader.query()
+        lo = np.array([xyz[:, 0].mean() - 1.0, xyz[:, 1].min() - 1.0, xyz[:, 2].min() - 1.0])
+        hi = np.array([xyz[:, 0].mean() + 1.0, xyz[:, 1].max() + 1.0, xyz[:, 2].max() + 1.0])
+        box = laspy.copc.Bounds(mins=lo, maxs=hi)
+        inside = reader.query(bounds=box)
+    got = np.column_stack([np.asarray(everything.x), np.asarray(everything.y), np.asarray(everything.z)])
+    order_a, order_b = np.lexsort(xyz.T[::-1]), np.lexsort(got.T[::-1])
+    np.testing.assert_allclose(got[order_b], xyz[order_a], atol=1e-4)
+    for name in ("element", "phase", "material"):
+        assert np.array_equal(np.asarray(everything[name])[order_b], np.asarray(plain[name])[order_a]), name
+    expected = np.all((xyz >= lo) & (xyz < hi), axis=1).sum()
+    assert 0 < len(inside) == expected < len(xyz)
 
 
 def test_ply_jsonld_and_geojson(package):

@@ -111,7 +111,7 @@ def test_labels_from_other_layers_are_refused(tmp_path, cloud, compiled):
         write_labelled_cloud(cloud, compiled, tmp_path / "c.laz", element=np.full(len(cloud), 50))
     with pytest.raises(ValueError, match="labels for"):
         write_labelled_cloud(cloud, compiled, tmp_path / "c.laz", element=np.zeros(3, dtype=np.int32))
-    with pytest.raises(ValueError, match=".ply, .las or .laz"):
+    with pytest.raises(ValueError, match=".ply, .las, .laz or .copc.laz"):
         write_labelled_cloud(cloud, compiled, tmp_path / "c.xyz")
     assert list(tmp_path.iterdir()) == []
 

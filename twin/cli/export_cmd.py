@@ -19,7 +19,7 @@ def export(
     formats: Annotated[
         list[str] | None,
         typer.Option("--format", "-f", metavar="FORMAT",
-                     help="glb, ply, laz, jsonld, bagit or geojson; repeat for several (default: all)."),
+                     help="glb, ply, laz, copc, jsonld, bagit or geojson; repeat for several (default: all)."),
     ] = None,
     base_uri: Annotated[
         str | None, typer.Option("--base-uri", help="Namespace for the JSON-LD IRIs (default: urn:twin:).")

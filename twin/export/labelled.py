@@ -91,15 +91,19 @@ def _crs_wkt(crs: CRSInfo | None) -> str | None:
 
 
 def _suffix(path: Path) -> str:
+    if path.name.lower().endswith(".copc.laz"):
+        return ".copc.laz"
     suffix = path.suffix.lower()
     if suffix not in (".ply", ".las", ".laz"):
-        raise ValueError(f"{path}: write labelled models as .ply, .las or .laz")
+        raise ValueError(f"{path}: write labelled models as .ply, .las, .laz or .copc.laz")
     return suffix
 
 
 def write_labelled_cloud(cloud: PointCloud, compiled: CompiledLayers, path: Path, *, crs: CRSInfo | None = None,
                          element: np.ndarray | None = None) -> Path:
-    """Write a cloud with per-point ``element``, ``phase`` and ``material`` (.ply, .las, .laz).
+    """Write a cloud with per-point ``element``, ``phase`` and ``material`` (.ply, .las,
+    .laz, or .copc.laz: one COPC file, an octree that viewers and laspy's CopcReader query
+    by bounds and level, written in bounded memory by :mod:`twin.io.copc`).
 
     ``element`` defaults to the cloud's own ``element`` attribute (from
     :func:`twin.ops.labelling.label_cloud`), else the points are labelled here.
@@ -118,6 +122,11 @@ def write_labelled_cloud(cloud: PointCloud, compiled: CompiledLayers, path: Path
         from twin.io.ply_write import write_cloud_ply  # noqa: PLC0415
 
         return write_cloud_ply(plain, path, _crs_name(crs), vertex_props=labels)
+    if suffix == ".copc.laz":
+        from twin.io.copc import write_cloud_copc  # noqa: PLC0415
+
+        write_cloud_copc(PointCloud(plain.xyz, plain.origin, plain.attrs | labels), path, crs_wkt=_crs_wkt(crs))
+        return path
     from twin.io.las import write_las  # noqa: PLC0415
 
     return write_las(plain, path, crs_wkt=_crs_wkt(crs), extra_dims=labels)

@@ -8,7 +8,8 @@ What is written (``<stem>`` is ``<structure>-<survey>``)::
     <stem>-mesh-<level>.ply        ply: each mesh level, labels per vertex and per face
     <stem>-cloud.laz               laz: the cloud, labels as LAS 1.4 extra bytes
     <stem>-mesh-<level>.laz        laz: each mesh level's vertices, labelled
-    legend.json, legend.csv        ply, laz: what each label value means
+    <stem>-cloud.copc.laz          copc: the cloud as one COPC file (octree, bounds and level queries), labelled
+    legend.json, legend.csv        ply, laz, copc: what each label value means
     <structure>.jsonld             jsonld: layers in CIDOC-CRM/CRMba, processing history in CRMdig
     <structure>.wgs84.geojson      geojson: footprints in WGS 84 (RFC 7946)
     <structure>.crs.geojson        geojson: the same in the structure's CRS
@@ -42,7 +43,7 @@ from pydantic import BaseModel, Field
 
 from twin.errors import UsageError
 
-FORMATS = ("glb", "ply", "laz", "jsonld", "bagit", "geojson")
+FORMATS = ("glb", "ply", "laz", "copc", "jsonld", "bagit", "geojson")
 _URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:\S*$")
 
 
@@ -157,6 +158,7 @@ def export_package(ws, structure_id: str, survey_id: str, out: Path, formats: Se
     needs = {"glb": (bool(meshes), "the model has no mesh (its pipeline has no mesh stage)"),
              "ply": (cloud_path is not None or bool(meshes), "the model has no cloud and no mesh"),
              "laz": (cloud_path is not None or bool(meshes), "the model has no cloud and no mesh"),
+             "copc": (cloud_path is not None, "the model has no cloud"),
              "geojson": (crs is not None or revision.layers.crs is not None,
                          "neither the model nor the layers have a coordinate system")}
     for name, (ok, why) in needs.items():
@@ -236,7 +238,7 @@ def _write_exports(ws, model, revision, folder: Path, wanted: list[str], crs, ba
                                          size_bytes=path.stat().st_size))
 
     cloud = None
-    if ({"glb", "ply", "laz"} & set(wanted)) and model.cloud is not None:
+    if ({"glb", "ply", "laz", "copc"} & set(wanted)) and model.cloud is not None:
         on_step(f"labelling the cloud ({model.point_count:,} points)")
         cloud = read_scan(model.cloud)
         cloud.attrs["element"] = label_points(compiled, cloud.xyz, cloud.origin)
@@ -264,7 +266,10 @@ def _write_exports(ws, model, revision, folder: Path, wanted: list[str], crs, ba
         for name, (mesh, faces) in levels.items():
             done(write_labelled_mesh(mesh, compiled, folder / f"{stem}-mesh-{name}.{fmt}", crs=crs,
                                      face_element=faces), fmt)
-    if "ply" in wanted or "laz" in wanted:
+    if "copc" in wanted and cloud is not None:
+        on_step("writing the labelled cloud as COPC")
+        done(write_labelled_cloud(cloud, compiled, folder / f"{stem}-cloud.copc.laz", crs=crs), "copc")
+    if {"ply", "laz", "copc"} & set(wanted):
         for path in write_legend(layers, compiled, folder / "legend.json"):
             done(path, "legend")
     if "jsonld" in wanted:
