@@ -80,7 +80,7 @@ def main() -> None:
         result = flag_statistical_outliers_tiled(store.folder, k=20, std_ratio=2.0, client=client)
         s = time.perf_counter() - t
         print(f"  outliers  {s:8.1f} s  {args.points / s / 1e6:6.2f} M points/s  peak RSS {peak_rss_mb():7.0f} MB "
-              f"({result.flagged:,} flagged, {result.unsure:,} unsure)")
+              f"({result.flagged:,} flagged, {result.widened:,} measured again past the halo)")
     finally:
         if client is not None:
             client.close()

@@ -17,6 +17,7 @@ from twin.cli import (
     registration_cmd,
     report_cmd,
     sample_cmd,
+    tiles_cmd,
     workspace_cmd,
 )
 from twin.cli.common import new_app, out
@@ -59,6 +60,7 @@ app.command()(layers_cmd.query)
 app.command()(compare_cmd.compare)
 app.command()(report_cmd.report)
 app.command()(export_cmd.export)
+app.command()(tiles_cmd.tiles)
 app.command()(sample_cmd.sample)
 
 

@@ -1,5 +1,7 @@
-"""A tile store on disk: ``<folder>/tiles.json`` (the layout and one record per tile) and
-``<folder>/<ix>_<iy>/<attribute>.npy`` per tile.
+"""A tile store on disk: ``<folder>/tiles.json`` (the layout and the tiles' keys), and per
+tile ``<folder>/<ix>_<iy>/<attribute>.npy`` with its record, ``record.json`` (points and
+a hash). Each tile's record lives with the tile, so workers that update different tiles
+at once never write the same file.
 
 Tiles are working storage, so they are plain numpy arrays, one file per attribute:
 float64 local coordinates and every attribute exactly as the steps made it (flags,
@@ -24,10 +26,12 @@ import numpy as np
 from pydantic import BaseModel
 
 from twin.errors import UsageError
+from twin.io.atomic import atomic_write_bytes
 from twin.models.pointcloud import PointCloud
 from twin.tiles.layout import TileLayout
 
 INDEX = "tiles.json"
+RECORD = "record.json"
 SPILL = "spill"
 
 
@@ -124,14 +128,15 @@ class TileStore:
         except FileNotFoundError:
             raise UsageError(f"{folder} is not a tile store (no {INDEX})") from None
         layout = TileLayout.model_validate(index["layout"])
-        records = {tuple(r["key"]): TileRecord.model_validate(r) for r in index["tiles"]}
+        records = {}
+        for key in index["tiles"]:
+            record = TileRecord.model_validate_json((folder / _tile_dir(key) / RECORD).read_text())
+            records[record.key] = record
         return cls(folder, layout, records)
 
     def _save_index(self) -> None:
-        from twin.io.atomic import atomic_write_bytes  # noqa: PLC0415
-
-        index = {"format": "twin-tiles/1", "layout": self.layout.model_dump(mode="json"),
-                 "tiles": [r.model_dump(mode="json") for r in sorted(self.records.values(), key=lambda r: r.key)]}
+        index = {"format": "twin-tiles/2", "layout": self.layout.model_dump(mode="json"),
+                 "tiles": [list(k) for k in sorted(self.records)]}
         atomic_write_bytes(self.folder / INDEX, json.dumps(index, indent=1).encode())
 
     # -- reading and writing tiles -----------------------------------------------------------
@@ -170,17 +175,32 @@ class TileStore:
                            {n: np.concatenate([p[n] for p in parts]) for n in names})
         return cloud, len(own["xyz"])
 
+    def points_in(self, lo: np.ndarray, hi: np.ndarray, skip: tuple[int, int] | None = None) -> np.ndarray:
+        """The local xyz of every point in the plan box ``lo``..``hi`` (x, y), from every
+        tile the box reaches (but ``skip``), through memory maps."""
+        parts = []
+        for key in self.records:
+            if key == skip:
+                continue
+            t_lo, t_hi = self.layout.bounds(key)
+            if np.any(t_hi < lo) or np.any(t_lo > hi):
+                continue
+            xyz = self.arrays(key, mmap=True)["xyz"]
+            inside = np.all((xyz[:, :2] >= lo) & (xyz[:, :2] <= hi), axis=1)
+            parts.append(np.asarray(xyz[np.flatnonzero(inside)]))
+        return np.concatenate(parts) if parts else np.zeros((0, 3))
+
     def update(self, key: tuple[int, int], attrs: dict[str, np.ndarray]) -> TileRecord:
         """Write new or changed attributes of a tile's own points (atomically per file) and
-        refresh its record and the index."""
+        refresh its record (the tile's own file: tiles updated at once by different workers
+        never write the same file)."""
         folder = self.folder / _tile_dir(key)
         n = self.records[key].points
         for name, values in attrs.items():
             if name == "xyz" or len(values) != n:
                 raise UsageError(f"tile {key}: {name!r} must be an attribute of its {n} points")
             _save_array(folder / f"{name}.npy", np.asarray(values))
-        self.records[key] = TileRecord(key=key, points=n, sha256=_digest(self.arrays(key)))
-        self._save_index()
+        self.records[key] = _save_record(folder, TileRecord(key=key, points=n, sha256=_digest(self.arrays(key))))
         return self.records[key]
 
     def merged(self) -> PointCloud:
@@ -222,4 +242,9 @@ def _write_tile(folder: Path, arrays: dict[str, np.ndarray]) -> TileRecord:
     for name, values in arrays.items():
         _save_array(folder / f"{name}.npy", values)
     key = tuple(int(v) for v in folder.name.split("_"))
-    return TileRecord(key=key, points=len(arrays["xyz"]), sha256=_digest(arrays))
+    return _save_record(folder, TileRecord(key=key, points=len(arrays["xyz"]), sha256=_digest(arrays)))
+
+
+def _save_record(folder: Path, record: TileRecord) -> TileRecord:
+    atomic_write_bytes(folder / RECORD, record.model_dump_json().encode())
+    return record

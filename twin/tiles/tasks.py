@@ -11,9 +11,10 @@ worker sees (a shared disk for a real cluster).
 statistical rule compares each point's mean neighbour distance with the mean and spread
 over the *whole* cloud, so it runs in two passes: each tile's own points measured
 against their neighbours in the tile and its halo, then the survey's mean and spread
-summed from the tiles' partial sums, then each tile flagged. The flags equal the untiled
-step's wherever the halo holds every neighbour, and the step says how many points it
-could not vouch for.
+summed from the tiles' partial sums, then each tile flagged. A point whose neighbours
+reach past the halo (a stray return metres from anything) is measured again among every
+point within its reach, from as many tiles as that takes, so the flags equal the
+untiled step's exactly; the step says how many points needed that.
 """
 
 from __future__ import annotations
@@ -59,22 +60,40 @@ class TiledOutliers(BaseModel):
     flagged: int
     mean: float  # the survey's mean neighbour distance (open3d's μ)
     sigma: float
-    unsure: int  # points whose k-th neighbour may lie beyond the halo: their mean may differ from untiled
+    widened: int  # points whose neighbours reached past the halo, measured again among every point in reach
 
 
-def _measure(folder: str, key: Key, k: int) -> dict:
+def _measure(folder: str, key: Key, k: int, backend: str) -> dict:
     from twin.ops.outliers import knn_mean_distances_of  # noqa: PLC0415
 
     store = TileStore.open(Path(folder))
     cloud, own = store.read(key)
-    mean, kth = knn_mean_distances_of(cloud.xyz, own, k)
-    store.update(key, {"knn_mean": mean})
+    mean, kth = knn_mean_distances_of(cloud.xyz, own, k, backend)
     lo, hi = store.layout.bounds(key)
     xy = cloud.xyz[:own, :2]
     to_edge = np.minimum(xy - lo, hi - xy).min(axis=1)  # inf at the grid's outer edges
+    # a point whose k-th neighbour in tile and halo lies farther than the halo reaches past
+    # the edge (or a tile with fewer than k points in reach) may have nearer neighbours
+    # beyond: measure it again among every point within its k-th distance, from as many
+    # tiles as that takes, widening until the k-th neighbour lies inside what was read
+    short = len(cloud.xyz) < k
+    unsure = np.arange(own) if short else np.flatnonzero(kth > to_edge + store.layout.halo)
+    if len(unsure):
+        everything = store.layout.size * (sum(store.layout.shape) + 2)  # a reach that takes in every tile
+        reach = store.layout.size if short else float(kth[unsure].max())
+        rest = np.delete(cloud.xyz[:own], unsure, axis=0)
+        while True:
+            near = store.points_in(xy[unsure].min(axis=0) - reach, xy[unsure].max(axis=0) + reach, skip=key)
+            again, again_kth = knn_mean_distances_of(np.concatenate([cloud.xyz[unsure], rest, near]), len(unsure), k,
+                                                     backend)
+            if len(unsure) + len(rest) + len(near) >= k and again_kth.max() <= reach or reach >= everything:
+                break
+            reach = min(max(2 * reach, float(again_kth.max())), everything)
+        mean[unsure] = again
+    store.update(key, {"knn_mean": mean})
     positive = mean > 0
     return {"points": own, "sum": float(mean[positive].sum()), "sum_sq": float((mean[positive] ** 2).sum()),
-            "positive": int(positive.sum()), "unsure": int((kth > to_edge + store.layout.halo).sum())}
+            "positive": int(positive.sum()), "widened": len(unsure)}
 
 
 def _flag(folder: str, key: Key, limit: float) -> int:
@@ -92,16 +111,21 @@ def _flag(folder: str, key: Key, limit: float) -> int:
 
 
 def flag_statistical_outliers_tiled(folder: Path, k: int = 20, std_ratio: float = 2.0, *, client=None,
-                                    on_tile: Callable[[Key, Any], None] | None = None) -> TiledOutliers:
+                                    on_tile: Callable[[Key, Any], None] | None = None,
+                                    backend: str = "scipy") -> TiledOutliers:
     """open3d's statistical outlier rule over every point of the store, tile by tile
-    (see the module's docstring); each tile gets ``knn_mean`` and its ``flags``."""
+    (see the module's docstring); each tile gets ``knn_mean`` and its ``flags``.
+
+    Distances are float64 (scipy) by default: pykdtree's float32, centred on each tile,
+    rounds differently from tile to tile, and near-duplicate points (two stations
+    registered onto the same surface) then flip across the threshold."""
     from functools import partial  # noqa: PLC0415
 
     from twin.ops.outliers import _check_statistical  # noqa: PLC0415
 
     _check_statistical(k, std_ratio)
     store = TileStore.open(folder)
-    parts = map_tiles(partial(_measure, k=int(k)), folder, store.keys, client=client, on_done=on_tile)
+    parts = map_tiles(partial(_measure, k=int(k), backend=backend), folder, store.keys, client=client, on_done=on_tile)
     n = sum(p["points"] for p in parts.values())
     total = sum(p["sum"] for p in parts.values())
     total_sq = sum(p["sum_sq"] for p in parts.values())
@@ -112,4 +136,4 @@ def flag_statistical_outliers_tiled(folder: Path, k: int = 20, std_ratio: float 
     flagged = map_tiles(partial(_flag, limit=mu + std_ratio * sigma), folder, store.keys, client=client,
                         on_done=on_tile)
     return TiledOutliers(points=n, flagged=sum(flagged.values()), mean=mu, sigma=sigma,
-                         unsure=sum(p["unsure"] for p in parts.values()))
+                         widened=sum(p["widened"] for p in parts.values()))

@@ -1,0 +1,107 @@
+"""`twin tiles`: a registered survey's raw stations, every point, moved by the model's
+poses into tiles, cleaned tile by tile, and written as one COPC file."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import laspy
+import numpy as np
+import pytest
+
+from tests.conftest import SAMPLES
+
+SHIFT = np.array([0.7, -0.4, 0.05])  # the second station's file: the first's points, moved
+PIPELINE = "name: register-only\ndescription: register, then write\nstages:\n  - stage: register\n  - stage: write\n"
+
+
+@pytest.fixture(scope="module")
+def registered(tmp_path_factory):
+    """A workspace whose survey `s` has two stations of the same scene (the second's file
+    shifted by SHIFT), registered by `twin process`."""
+    from typer.testing import CliRunner
+
+    from twin.cli.app import app
+
+    root = tmp_path_factory.mktemp("tiles")
+    station = SAMPLES / "pavilion" / "survey-2024" / "S1.laz"
+    las = laspy.read(station)
+    las.x, las.y, las.z = np.asarray(las.x) + SHIFT[0], np.asarray(las.y) + SHIFT[1], np.asarray(las.z) + SHIFT[2]
+    las.write(root / "S2.laz")
+    (root / "register.yaml").write_text(PIPELINE)
+    runner = CliRunner()
+
+    def run(*args):
+        result = runner.invoke(app, [str(a) for a in args])
+        assert result.exit_code == 0, result.stdout + result.stderr
+        return result
+
+    ws = root / "ws"
+    run("init", ws)
+    run("ingest", station, "--structure", "pavilion", "--survey", "s", "-w", ws)
+    run("ingest", root / "S2.laz", "--structure", "pavilion", "--survey", "s", "--station", "S2", "-w", ws)
+    run("process", "pavilion", "--pipeline", root / "register.yaml", "-w", ws)
+    return ws, len(las.points)
+
+
+def test_every_point_of_every_station_is_tiled_where_its_pose_puts_it(cli, registered):
+    from scipy.spatial import cKDTree
+
+    from twin.ops.flags import FLAG_STAT_OUTLIER
+    from twin.ops.outliers import statistical_outlier_mask
+    from twin.tiles import TileStore
+
+    ws, n = registered
+    result = cli("tiles", "pavilion", "--survey", "s", "--tile-size", "5", "--json", "-w", ws)
+    assert result.exit_code == 0, result.stdout + result.stderr
+    report = json.loads(result.stdout)
+    assert report["stations"] == 2 and report["points"] == 2 * n and report["tiles"] >= 8
+    store = TileStore.open(Path(report["store"]))
+    merged = store.merged()
+    first, second = merged.xyz[merged.attrs["station"] == 0], merged.xyz[merged.attrs["station"] == 1]
+    assert len(first) == len(second) == n
+    gap, _ = cKDTree(first).query(second)
+    assert np.median(gap) < 0.001 and gap.max() < 0.005  # the pose undoes the shift: the same points
+
+    # outlier flags per tile equal the step over the whole cloud
+    expected = statistical_outlier_mask(merged.xyz, 20, 2.0, backend="scipy")
+    got = (merged.attrs["flags"] & FLAG_STAT_OUTLIER) > 0
+    assert got.sum() == report["flagged"] and np.array_equal(got, expected)
+
+    # the COPC: exactly the unflagged points (to its 0.1 mm scale), and a bounds query
+    # answers with the points inside
+    kept = merged.world_xyz[merged.attrs["flags"] == 0]
+    with laspy.CopcReader.open(report["copc"]) as reader:
+        assert reader.header.point_count == report["written"] == len(kept) == 2 * n - report["flagged"]
+        everything = reader.query()
+        lo = kept.min(axis=0) + [3.0, 3.0, -1.0]
+        hi = lo + [6.0, 6.0, 50.0]
+        inside = reader.query(bounds=laspy.copc.Bounds(mins=lo, maxs=hi))
+        offsets, scales = np.asarray(reader.header.offsets), np.asarray(reader.header.scales)
+    stored = np.column_stack([np.asarray(everything.x), np.asarray(everything.y), np.asarray(everything.z)])
+    assert cKDTree(stored).query(kept)[0].max() < 6e-5  # every kept point is there, to half the 0.1 mm scale
+    # laspy compares in the file's integer units, both bounds included
+    units = np.rint((stored - offsets) / scales)
+    lo_u, hi_u = np.round((lo - offsets) / scales), np.round((hi - offsets) / scales)
+    assert 0 < len(inside) == np.all((units >= lo_u) & (units <= hi_u), axis=1).sum()
+
+
+def test_tiles_on_local_dask_workers_equal_the_run_in_process(cli, registered):
+    from twin.tiles import TileStore
+
+    ws, _ = registered
+    runs = []
+    for extra in ([], ["--workers", "2"]):
+        result = cli("tiles", "pavilion", "--survey", "s", "--tile-size", "5", "--no-copc", "--json", "-w", ws, *extra)
+        assert result.exit_code == 0, result.stdout + result.stderr
+        report = json.loads(result.stdout)
+        runs.append({k: r.sha256 for k, r in TileStore.open(Path(report["store"])).records.items()})
+    assert runs[0] == runs[1]
+
+
+def test_a_survey_without_a_model_is_refused_in_one_line(cli, registered):
+    ws, _ = registered
+    result = cli("tiles", "pavilion", "--survey", "nope", "-w", ws)
+    assert result.exit_code != 0 and result.stderr.count("\n") == 1, result.stderr
+    assert "nope" in result.stderr

@@ -1,0 +1,56 @@
+"""`twin tiles`: a survey at full resolution through the tile store, out as one COPC file."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from twin.cli.common import JsonOpt, WorkspaceOpt, err, out, print_json
+
+
+def tiles(
+    structure: Annotated[str, typer.Argument(help="Structure id.")],
+    survey: Annotated[str, typer.Option("--survey", help="Survey whose latest model gives the poses.")],
+    tile_size: Annotated[float, typer.Option("--tile-size", min=0.5, help="Tile side in metres.")] = 20.0,
+    halo: Annotated[float, typer.Option(min=0.0, help="Halo width in metres (neighbours read around a tile).")] = 0.5,
+    copc: Annotated[bool, typer.Option("--copc/--no-copc", help="Write <model>/cloud-full.copc.laz.")] = True,
+    workers: Annotated[int, typer.Option(help="Dask worker processes on this machine (1: in this process).")] = 1,
+    scheduler: Annotated[
+        str | None, typer.Option(help="Address of a running Dask scheduler; the workspace must be on a path "
+                                      "every worker sees.")
+    ] = None,
+    workspace: WorkspaceOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Stream a survey's raw stations, every point, through the poses of its latest model
+    into tiles in the model folder, flag outliers tile by tile, and write the clean cloud
+    as one COPC file, in bounded memory.
+
+    Example: twin tiles pavilion --survey survey-2024 --tile-size 10 --workers 2
+    """
+    from twin.catalog.workspace import Workspace  # noqa: PLC0415
+    from twin.tiles.survey import survey_tiles  # noqa: PLC0415
+
+    ws = Workspace.open(workspace)
+    client = None
+    if scheduler or workers > 1:
+        from distributed import Client  # noqa: PLC0415
+
+        from twin.pipeline.batch import local_cluster  # noqa: PLC0415
+
+        client = Client(scheduler) if scheduler else Client(local_cluster(workers))
+    try:
+        result = survey_tiles(ws, structure, survey, tile_size=tile_size, halo=halo, copc=copc, client=client,
+                              on_step=(lambda m: None) if as_json else (lambda m: err.print(m, markup=False)))
+    finally:
+        if client is not None:
+            client.close()
+    if as_json:
+        print_json(result)
+        return
+    out.print(f"{structure}/{survey}: {result.points:,} points of {result.stations} station(s) in {result.tiles} "
+              f"tiles ({result.store}); {result.flagged:,} flagged as outliers"
+              + (f" ({result.widened:,} measured again past the halo)" if result.widened else ""), markup=False)
+    if result.copc:
+        out.print(f"wrote {result.written:,} points to {result.copc}", markup=False)

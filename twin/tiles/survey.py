@@ -1,0 +1,190 @@
+"""A survey at full resolution through the tile store: the raw station files streamed in
+chunks, each moved by its registered pose, bucketed into tiles, cleaned tile by tile,
+and written out as one COPC file, so that no step holds the survey in memory.
+
+The poses come from the survey's latest model (its registration, made on whatever the
+pipeline kept of each station); the points are the stations' own, every one of them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+from pydantic import BaseModel
+
+from twin.errors import ProcessingError, UsageError
+from twin.models.pointcloud import PointCloud
+from twin.tiles.layout import TileLayout
+from twin.tiles.store import TileStore
+
+STATION = "station"  # uint16 attribute: the index of the station a point came from
+DEFAULT_TILE_SIZE = 20.0  # m
+DEFAULT_HALO = 0.5  # m: wider than the outlier step's 20-neighbour reach at survey densities
+CHUNK_POINTS = 1_000_000
+
+
+class SurveyTiles(BaseModel):
+    structure_id: str
+    survey_id: str
+    model: str
+    store: str
+    copc: str | None
+    stations: int
+    tiles: int
+    points: int
+    flagged: int
+    widened: int  # points measured again past the halo (stray returns far from anything)
+    written: int
+    seconds: dict[str, float]
+
+
+def _pose_parts(transform: np.ndarray, origin: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """R and the shift that take file coordinates to local coordinates about ``origin``."""
+    t = np.asarray(transform, dtype=np.float64)
+    return t[:3, :3], t[:3, 3] - origin
+
+
+def station_chunks(path: Path, transform: np.ndarray, origin: np.ndarray, index: int, keep: list[str],
+                   chunk_points: int = CHUNK_POINTS) -> Iterator[PointCloud]:
+    """A station's points in chunks, moved by ``transform`` (file -> world) into the local
+    frame about ``origin``, with the attributes in ``keep`` and their station index."""
+    from twin.io.registry import format_for  # noqa: PLC0415
+
+    rotation, shift = _pose_parts(transform, origin)
+    for chunk in format_for(path).iter_chunks(path, chunk_points):
+        xyz = chunk["xyz"]
+        if not len(xyz):
+            continue
+        attrs = {name: chunk[name] for name in keep}
+        attrs[STATION] = np.full(len(xyz), index, dtype=np.uint16)
+        yield PointCloud(xyz @ rotation.T + shift, origin.copy(), attrs)
+
+
+def _station_bounds(path: Path, transform: np.ndarray, origin: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Local bounds of a station once moved: from its header's box where it has one, else
+    a streaming pass."""
+    from twin.io.registry import inspect_scan  # noqa: PLC0415
+
+    rotation, shift = _pose_parts(transform, origin)
+    info = inspect_scan(path)
+    if info.bounds is not None:
+        lo, hi = np.asarray(info.bounds.min), np.asarray(info.bounds.max)
+        corners = np.array([[x, y, z] for x in (lo[0], hi[0]) for y in (lo[1], hi[1]) for z in (lo[2], hi[2])])
+        moved = corners @ rotation.T + shift
+        return moved.min(axis=0), moved.max(axis=0)
+    lo, hi = np.full(3, np.inf), np.full(3, -np.inf)
+    for chunk in station_chunks(path, transform, origin, 0, []):
+        lo, hi = np.minimum(lo, chunk.xyz.min(axis=0)), np.maximum(hi, chunk.xyz.max(axis=0))
+    return lo, hi
+
+
+def _common_attributes(paths: list[Path]) -> list[str]:
+    """The point attributes every station's first chunk has (intensity, rgb, ...)."""
+    from twin.io.registry import format_for  # noqa: PLC0415
+
+    common: set[str] | None = None
+    for path in paths:
+        first = next(iter(format_for(path).iter_chunks(path, 1000)), {"xyz": None})
+        names = {k for k, v in first.items() if k != "xyz" and isinstance(v, np.ndarray)}
+        common = names if common is None else common & names
+    return sorted((common or set()) - {STATION, "scan_index"})
+
+
+def build_survey_tiles(folder: Path, stations: list[tuple[Path, np.ndarray]], origin: np.ndarray,
+                       tile_size: float = DEFAULT_TILE_SIZE, halo: float = DEFAULT_HALO,
+                       chunk_points: int = CHUNK_POINTS) -> TileStore:
+    """Stream every station (file, file -> world pose) into a new tile store at ``folder``."""
+    if not stations:
+        raise UsageError("no stations to tile")
+    paths = [Path(p) for p, _ in stations]
+    bounds = [_station_bounds(p, t, origin) for p, t in stations]
+    lo = np.min([b[0] for b in bounds], axis=0)
+    hi = np.max([b[1] for b in bounds], axis=0)
+    layout = TileLayout.covering(lo, hi, origin, tile_size, halo)
+    keep = _common_attributes(paths)
+
+    def chunks() -> Iterator[PointCloud]:
+        for index, (path, transform) in enumerate(stations):
+            yield from station_chunks(Path(path), transform, origin, index, keep, chunk_points)
+
+    return TileStore.bucket(folder, layout, chunks())
+
+
+def survey_tiles(ws, structure_id: str, survey_id: str, *, tile_size: float = DEFAULT_TILE_SIZE,
+                 halo: float = DEFAULT_HALO, k: int = 20, std_ratio: float = 2.0, copc: bool = True, client=None,
+                 on_step: Callable[[str], None] = lambda m: None) -> SurveyTiles:
+    """The survey's raw stations, at full resolution, moved by the latest model's poses,
+    into ``<model>/tiles/``; statistical outliers flagged per tile; with ``copc`` the
+    points not flagged written as ``<model>/cloud-full.copc.laz``. A store left by an
+    earlier run is replaced."""
+    import shutil  # noqa: PLC0415
+    import time  # noqa: PLC0415
+
+    from twin.catalog.models import latest_model  # noqa: PLC0415
+    from twin.tiles.tasks import flag_statistical_outliers_tiled  # noqa: PLC0415
+
+    model = latest_model(ws, structure_id, survey_id)
+    registration = (model.provenance or {}).get("registration") or {}
+    poses = {name: s["transform"] for name, s in (registration.get("stations") or {}).items()}
+    scans = ws.scans(structure_id, survey_id)
+    if len(scans) > 1 and not poses:
+        raise UsageError(f"the latest model of {structure_id}/{survey_id} has no registration; process the survey "
+                         "with a pipeline that registers its stations first")
+    missing = [s.station for s in scans if len(scans) > 1 and s.station not in poses]
+    if missing:
+        raise ProcessingError(f"the latest model of {structure_id}/{survey_id} has no pose for station(s) "
+                              f"{', '.join(missing)}; process the survey again")
+    stations = [(ws.root / s.store_path, np.asarray(poses.get(s.station, np.eye(4)), dtype=np.float64))
+                for s in sorted(scans, key=lambda s: s.station)]
+    origin = np.asarray(model.provenance.get("origin") or np.zeros(3), dtype=np.float64)
+    folder = Path(model.folder) / "tiles"
+    shutil.rmtree(folder, ignore_errors=True)
+    seconds = {}
+    started = time.perf_counter()
+    on_step(f"streaming {len(stations)} station(s) into tiles of {tile_size:g} m")
+    store = build_survey_tiles(folder, stations, origin, tile_size, halo)
+    seconds["tiles"] = round(time.perf_counter() - started, 3)
+    started = time.perf_counter()
+    on_step(f"flagging outliers in {len(store.keys)} tile(s) ({store.points:,} points)")
+    outliers = flag_statistical_outliers_tiled(folder, k=k, std_ratio=std_ratio, client=client)
+    seconds["outliers"] = round(time.perf_counter() - started, 3)
+    copc_path, written = None, 0
+    if copc:
+        started = time.perf_counter()
+        copc_path = Path(model.folder) / "cloud-full.copc.laz"
+        on_step(f"writing {copc_path.name}")
+        written = write_store_copc(store, copc_path, crs_wkt=_model_wkt(model))
+        seconds["copc"] = round(time.perf_counter() - started, 3)
+    return SurveyTiles(structure_id=structure_id, survey_id=survey_id, model=model.key, store=str(folder),
+                       copc=str(copc_path) if copc_path else None, stations=len(stations), tiles=len(store.keys),
+                       points=store.points, flagged=outliers.flagged, widened=outliers.widened, written=written,
+                       seconds=seconds)
+
+
+def _model_wkt(model) -> str | None:
+    crs = (model.provenance or {}).get("crs") or {}
+    if crs.get("wkt"):
+        return crs["wkt"]
+    if crs.get("epsg"):
+        from pyproj import CRS  # noqa: PLC0415
+
+        return CRS.from_epsg(int(crs["epsg"])).to_wkt()
+    return None
+
+
+def write_store_copc(store: TileStore, path: Path, crs_wkt: str | None = None) -> int:
+    """Write every tile's own points that carry no flag as one COPC file, a tile at a time;
+    the number of points written."""
+    from twin.io.copc import write_copc  # noqa: PLC0415
+
+    def chunks() -> Iterator[PointCloud]:
+        for key in store.keys:
+            arrays = store.arrays(key)
+            keep = arrays["flags"] == 0 if "flags" in arrays else np.ones(len(arrays["xyz"]), dtype=bool)
+            attrs = {n: np.asarray(v)[keep] for n, v in arrays.items()
+                     if n in ("intensity", "rgb", "classification", "point_source_id")}
+            yield PointCloud(np.asarray(arrays["xyz"])[keep], np.asarray(store.layout.origin), attrs)
+
+    return write_copc(chunks, path, origin=np.asarray(store.layout.origin), crs_wkt=crs_wkt).point_count
