@@ -105,3 +105,37 @@ def test_a_survey_without_a_model_is_refused_in_one_line(cli, registered):
     result = cli("tiles", "pavilion", "--survey", "nope", "-w", ws)
     assert result.exit_code != 0 and result.stderr.count("\n") == 1, result.stderr
     assert "nope" in result.stderr
+
+
+def test_a_station_corrupt_in_the_middle_fails_in_one_line_and_leaves_no_tiles(cli, registered, tmp_path):
+    """The second station's stored file is cut short halfway through: the run stops with
+    one line naming the station and its file, and the model folder is as it was (the last
+    good tile store and COPC untouched, nothing half-built beside them). Put back, the
+    same command completes."""
+    import shutil
+
+    from twin.catalog.models import latest_model
+    from twin.catalog.workspace import Workspace
+
+    ws, _ = registered
+    assert cli("tiles", "pavilion", "--survey", "s", "--tile-size", "5", "-w", ws).exit_code == 0
+    workspace = Workspace.open(ws)
+    scan = next(s for s in workspace.scans("pavilion", "s") if s.station == "S2")
+    stored = workspace.root / scan.store_path
+    backup = tmp_path / "S2.laz"
+    shutil.copy2(stored, backup)
+    folder = Path(latest_model(workspace, "pavilion", "s").folder)
+    before = sorted((p.relative_to(folder), p.stat().st_mtime_ns) for p in folder.rglob("*") if p.is_file())
+    try:
+        stored.chmod(0o644)
+        data = backup.read_bytes()
+        stored.write_bytes(data[: len(data) // 2])
+        result = cli("tiles", "pavilion", "--survey", "s", "--tile-size", "5", "-w", ws)
+        assert result.exit_code != 0, result.stdout
+        errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+        assert len(errors) == 1 and "station S2" in errors[0] and stored.name in errors[0], result.stderr
+        after = sorted((p.relative_to(folder), p.stat().st_mtime_ns) for p in folder.rglob("*") if p.is_file())
+        assert after == before
+    finally:
+        shutil.copy2(backup, stored)
+    assert cli("tiles", "pavilion", "--survey", "s", "--tile-size", "5", "-w", ws).exit_code == 0

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 from pydantic import BaseModel
 
-from twin.errors import ProcessingError, UsageError
+from twin.errors import ProcessingError, ScanReadError, UsageError
 from twin.models.pointcloud import PointCloud
 from twin.tiles.layout import TileLayout
 from twin.tiles.store import TileStore
@@ -117,8 +117,9 @@ def survey_tiles(ws, structure_id: str, survey_id: str, *, tile_size: float = DE
                  on_step: Callable[[str], None] = lambda m: None) -> SurveyTiles:
     """The survey's raw stations, at full resolution, moved by the latest model's poses,
     into ``<model>/tiles/``; statistical outliers flagged per tile; with ``copc`` the
-    points not flagged written as ``<model>/cloud-full.copc.laz``. A store left by an
-    earlier run is replaced."""
+    points not flagged written as ``<model>/cloud-full.copc.laz``. The store is built
+    beside the last one and replaces it only when every step succeeded: a failed run
+    leaves the model folder as it was."""
     import shutil  # noqa: PLC0415
     import time  # noqa: PLC0415
 
@@ -140,23 +141,35 @@ def survey_tiles(ws, structure_id: str, survey_id: str, *, tile_size: float = DE
                 for s in sorted(scans, key=lambda s: s.station)]
     origin = np.asarray(model.provenance.get("origin") or np.zeros(3), dtype=np.float64)
     folder = Path(model.folder) / "tiles"
-    shutil.rmtree(folder, ignore_errors=True)
+    work = Path(model.folder) / ".tiles-new"  # built aside: a failed run leaves the last good store as it was
+    shutil.rmtree(work, ignore_errors=True)
     seconds = {}
-    started = time.perf_counter()
-    on_step(f"streaming {len(stations)} station(s) into tiles of {tile_size:g} m")
-    store = build_survey_tiles(folder, stations, origin, tile_size, halo)
-    seconds["tiles"] = round(time.perf_counter() - started, 3)
-    started = time.perf_counter()
-    on_step(f"flagging outliers in {len(store.keys)} tile(s) ({store.points:,} points)")
-    outliers = flag_statistical_outliers_tiled(folder, k=k, std_ratio=std_ratio, client=client)
-    seconds["outliers"] = round(time.perf_counter() - started, 3)
-    copc_path, written = None, 0
-    if copc:
+    try:
         started = time.perf_counter()
-        copc_path = Path(model.folder) / "cloud-full.copc.laz"
-        on_step(f"writing {copc_path.name}")
-        written = write_store_copc(store, copc_path, crs_wkt=_model_wkt(model))
-        seconds["copc"] = round(time.perf_counter() - started, 3)
+        on_step(f"streaming {len(stations)} station(s) into tiles of {tile_size:g} m")
+        try:
+            store = build_survey_tiles(work, stations, origin, tile_size, halo)
+        except ScanReadError as exc:  # name the station, not only its file in the store
+            names = [s.station for s in sorted(scans, key=lambda s: s.station)]
+            station = next((n for n, (path, _) in zip(names, stations, strict=True) if str(path) in str(exc)), None)
+            raise type(exc)(f"station {station}: {exc}" if station else str(exc)) from None
+        seconds["tiles"] = round(time.perf_counter() - started, 3)
+        started = time.perf_counter()
+        on_step(f"flagging outliers in {len(store.keys)} tile(s) ({store.points:,} points)")
+        outliers = flag_statistical_outliers_tiled(work, k=k, std_ratio=std_ratio, client=client)
+        seconds["outliers"] = round(time.perf_counter() - started, 3)
+        copc_path, written = None, 0
+        if copc:
+            started = time.perf_counter()
+            copc_path = Path(model.folder) / "cloud-full.copc.laz"
+            on_step(f"writing {copc_path.name}")
+            written = write_store_copc(store, copc_path, crs_wkt=_model_wkt(model))  # atomic
+            seconds["copc"] = round(time.perf_counter() - started, 3)
+        shutil.rmtree(folder, ignore_errors=True)
+        work.rename(folder)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
     return SurveyTiles(structure_id=structure_id, survey_id=survey_id, model=model.key, store=str(folder),
                        copc=str(copc_path) if copc_path else None, stations=len(stations), tiles=len(store.keys),
                        points=store.points, flagged=outliers.flagged, widened=outliers.widened, written=written,
