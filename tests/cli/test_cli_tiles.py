@@ -100,6 +100,27 @@ def test_tiles_on_local_dask_workers_equal_the_run_in_process(cli, registered):
     assert runs[0] == runs[1]
 
 
+def test_the_tile_size_follows_the_memory_limit(cli, registered):
+    """Without --tile-size the tiles are as large as --memory-limit allows at 200 bytes a
+    point: every tile with its halo fits the budget (at 0.02 GiB the first guess, four
+    times the average density, left a 135,354-point tile, and the tiles were made
+    smaller until none was over), and a smaller budget makes smaller tiles."""
+    from twin.tiles import TileStore
+    from twin.tiles.layout import BYTES_PER_POINT
+
+    ws, _ = registered
+    sizes = {}
+    for limit in ("0.1", "0.02"):
+        result = cli("tiles", "pavilion", "--survey", "s", "--memory-limit", limit, "--no-copc", "--json", "-w", ws)
+        assert result.exit_code == 0, result.stdout + result.stderr
+        report = json.loads(result.stdout)
+        store = TileStore.open(Path(report["store"]))
+        largest = max(len(store.read(key)[0]) for key in store.keys)
+        assert largest * BYTES_PER_POINT <= float(limit) * 2**30, (limit, largest, report["tile_size"])
+        sizes[limit] = report["tile_size"]
+    assert sizes["0.02"] < sizes["0.1"]
+
+
 def test_a_survey_without_a_model_is_refused_in_one_line(cli, registered):
     ws, _ = registered
     result = cli("tiles", "pavilion", "--survey", "nope", "-w", ws)

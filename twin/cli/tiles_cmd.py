@@ -12,7 +12,14 @@ from twin.cli.common import JsonOpt, WorkspaceOpt, err, out, print_json
 def tiles(
     structure: Annotated[str, typer.Argument(help="Structure id.")],
     survey: Annotated[str, typer.Option("--survey", help="Survey whose latest model gives the poses.")],
-    tile_size: Annotated[float, typer.Option("--tile-size", min=0.5, help="Tile side in metres.")] = 20.0,
+    tile_size: Annotated[
+        float | None, typer.Option("--tile-size", min=0.5, help="Tile side in metres (default: from the memory limit).")
+    ] = None,
+    memory_limit: Annotated[
+        float | None, typer.Option("--memory-limit", min=0.01,
+                                   help="GiB a tile's work may use (default: 60 % of this machine's memory, "
+                                        "shared by the workers).")
+    ] = None,
     halo: Annotated[float, typer.Option(min=0.0, help="Halo width in metres (neighbours read around a tile).")] = 0.5,
     copc: Annotated[bool, typer.Option("--copc/--no-copc", help="Write <model>/cloud-full.copc.laz.")] = True,
     workers: Annotated[int, typer.Option(help="Dask worker processes on this machine (1: in this process).")] = 1,
@@ -30,7 +37,7 @@ def tiles(
     Example: twin tiles pavilion --survey survey-2024 --tile-size 10 --workers 2
     """
     from twin.catalog.workspace import Workspace  # noqa: PLC0415
-    from twin.tiles.survey import survey_tiles  # noqa: PLC0415
+    from twin.tiles.survey import default_memory_budget, survey_tiles  # noqa: PLC0415
 
     ws = Workspace.open(workspace)
     client = None
@@ -40,8 +47,10 @@ def tiles(
         from twin.pipeline.batch import local_cluster  # noqa: PLC0415
 
         client = Client(scheduler) if scheduler else Client(local_cluster(workers))
+    budget = memory_limit * 2**30 if memory_limit is not None else default_memory_budget(max(1, workers))
     try:
-        result = survey_tiles(ws, structure, survey, tile_size=tile_size, halo=halo, copc=copc, client=client,
+        result = survey_tiles(ws, structure, survey, tile_size=tile_size, halo=halo, memory_bytes=budget, copc=copc,
+                              client=client,
                               on_step=(lambda m: None) if as_json else (lambda m: err.print(m, markup=False)))
     finally:
         if client is not None:
@@ -50,7 +59,7 @@ def tiles(
         print_json(result)
         return
     out.print(f"{structure}/{survey}: {result.points:,} points of {result.stations} station(s) in {result.tiles} "
-              f"tiles ({result.store}); {result.flagged:,} flagged as outliers"
+              f"tiles of {result.tile_size:.1f} m ({result.store}); {result.flagged:,} flagged as outliers"
               + (f" ({result.widened:,} measured again past the halo)" if result.widened else ""), markup=False)
     if result.copc:
         out.print(f"wrote {result.written:,} points to {result.copc}", markup=False)

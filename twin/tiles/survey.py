@@ -8,6 +8,8 @@ pipeline kept of each station); the points are the stations' own, every one of t
 
 from __future__ import annotations
 
+import math
+import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -16,13 +18,14 @@ from pydantic import BaseModel
 
 from twin.errors import ProcessingError, ScanReadError, UsageError
 from twin.models.pointcloud import PointCloud
-from twin.tiles.layout import TileLayout
+from twin.tiles.layout import BYTES_PER_POINT, TileLayout
 from twin.tiles.store import TileStore
 
 STATION = "station"  # uint16 attribute: the index of the station a point came from
-DEFAULT_TILE_SIZE = 20.0  # m
 DEFAULT_HALO = 0.5  # m: wider than the outlier step's 20-neighbour reach at survey densities
 CHUNK_POINTS = 1_000_000
+CROWDING = 4.0  # a first guess: a survey's densest tiles hold this many times its average density
+MAX_RETILES = 4
 
 
 class SurveyTiles(BaseModel):
@@ -33,6 +36,7 @@ class SurveyTiles(BaseModel):
     copc: str | None
     stations: int
     tiles: int
+    tile_size: float
     points: int
     flagged: int
     widened: int  # points measured again past the halo (stray returns far from anything)
@@ -62,9 +66,9 @@ def station_chunks(path: Path, transform: np.ndarray, origin: np.ndarray, index:
         yield PointCloud(xyz @ rotation.T + shift, origin.copy(), attrs)
 
 
-def _station_bounds(path: Path, transform: np.ndarray, origin: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Local bounds of a station once moved: from its header's box where it has one, else
-    a streaming pass."""
+def _station_bounds(path: Path, transform: np.ndarray, origin: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+    """Local bounds of a station once moved, and its point count: from its header where
+    it has a box, else a streaming pass."""
     from twin.io.registry import inspect_scan  # noqa: PLC0415
 
     rotation, shift = _pose_parts(transform, origin)
@@ -73,11 +77,30 @@ def _station_bounds(path: Path, transform: np.ndarray, origin: np.ndarray) -> tu
         lo, hi = np.asarray(info.bounds.min), np.asarray(info.bounds.max)
         corners = np.array([[x, y, z] for x in (lo[0], hi[0]) for y in (lo[1], hi[1]) for z in (lo[2], hi[2])])
         moved = corners @ rotation.T + shift
-        return moved.min(axis=0), moved.max(axis=0)
-    lo, hi = np.full(3, np.inf), np.full(3, -np.inf)
+        return moved.min(axis=0), moved.max(axis=0), int(info.point_count)
+    lo, hi, count = np.full(3, np.inf), np.full(3, -np.inf), 0
     for chunk in station_chunks(path, transform, origin, 0, []):
         lo, hi = np.minimum(lo, chunk.xyz.min(axis=0)), np.maximum(hi, chunk.xyz.max(axis=0))
-    return lo, hi
+        count += len(chunk)
+    return lo, hi, count
+
+
+def default_memory_budget(workers: int = 1) -> float:
+    """60 % of this machine's memory, shared by ``workers`` processes (bytes)."""
+    import psutil  # noqa: PLC0415
+
+    return 0.6 * psutil.virtual_memory().total / max(1, workers)
+
+
+def auto_tile_size(points: int, lo: np.ndarray, hi: np.ndarray, memory_bytes: float, halo: float) -> float:
+    """The tile size for ``points`` over the plan box ``lo``..``hi`` within a memory
+    budget. Points crowd onto the buildings, so the density is taken as
+    ``CROWDING`` times the box's average; no larger than the survey itself."""
+    from twin.tiles.layout import tile_size_for_budget  # noqa: PLC0415
+
+    area = max(float((hi[0] - lo[0]) * (hi[1] - lo[1])), 1e-6)
+    size = tile_size_for_budget(points * CROWDING, area, memory_bytes, halo)
+    return float(min(size, max(hi[0] - lo[0], hi[1] - lo[1]) + 2 * halo + 1e-3))
 
 
 def _common_attributes(paths: list[Path]) -> list[str]:
@@ -93,34 +116,50 @@ def _common_attributes(paths: list[Path]) -> list[str]:
 
 
 def build_survey_tiles(folder: Path, stations: list[tuple[Path, np.ndarray]], origin: np.ndarray,
-                       tile_size: float = DEFAULT_TILE_SIZE, halo: float = DEFAULT_HALO,
-                       chunk_points: int = CHUNK_POINTS) -> TileStore:
-    """Stream every station (file, file -> world pose) into a new tile store at ``folder``."""
+                       tile_size: float | None = None, halo: float = DEFAULT_HALO,
+                       memory_bytes: float | None = None, chunk_points: int = CHUNK_POINTS) -> TileStore:
+    """Stream every station (file, file -> world pose) into a new tile store at ``folder``;
+    tiles of ``tile_size`` metres, or by default as large as ``memory_bytes`` allows
+    (``default_memory_budget()``)."""
     if not stations:
         raise UsageError("no stations to tile")
     paths = [Path(p) for p, _ in stations]
     bounds = [_station_bounds(p, t, origin) for p, t in stations]
     lo = np.min([b[0] for b in bounds], axis=0)
     hi = np.max([b[1] for b in bounds], axis=0)
-    layout = TileLayout.covering(lo, hi, origin, tile_size, halo)
     keep = _common_attributes(paths)
 
     def chunks() -> Iterator[PointCloud]:
         for index, (path, transform) in enumerate(stations):
             yield from station_chunks(Path(path), transform, origin, index, keep, chunk_points)
 
-    return TileStore.bucket(folder, layout, chunks())
+    if tile_size is not None:
+        return TileStore.bucket(folder, TileLayout.covering(lo, hi, origin, tile_size, halo), chunks())
+    # from the budget: a first guess from the average density, then smaller tiles while
+    # the densest tile with its halo would not fit (points crowd where the scanners stood)
+    budget = memory_bytes if memory_bytes is not None else default_memory_budget()
+    size = auto_tile_size(sum(b[2] for b in bounds), lo, hi, budget, halo)
+    for _ in range(MAX_RETILES):
+        store = TileStore.bucket(folder, TileLayout.covering(lo, hi, origin, size, halo), chunks())
+        largest = max(len(store.read(key)[0]) for key in store.keys) * BYTES_PER_POINT
+        if largest <= budget:
+            return store
+        shutil.rmtree(folder)
+        size = 0.9 * size * math.sqrt(budget / largest)
+        if size <= 2 * halo:
+            break
+    raise UsageError(f"a memory budget of {budget / 2**30:.2f} GiB cannot hold the densest tile of this survey with "
+                     f"its {halo} m halo; raise --memory-limit or narrow the halo")
 
 
-def survey_tiles(ws, structure_id: str, survey_id: str, *, tile_size: float = DEFAULT_TILE_SIZE,
-                 halo: float = DEFAULT_HALO, k: int = 20, std_ratio: float = 2.0, copc: bool = True, client=None,
-                 on_step: Callable[[str], None] = lambda m: None) -> SurveyTiles:
+def survey_tiles(ws, structure_id: str, survey_id: str, *, tile_size: float | None = None,
+                 halo: float = DEFAULT_HALO, memory_bytes: float | None = None, k: int = 20, std_ratio: float = 2.0,
+                 copc: bool = True, client=None, on_step: Callable[[str], None] = lambda m: None) -> SurveyTiles:
     """The survey's raw stations, at full resolution, moved by the latest model's poses,
     into ``<model>/tiles/``; statistical outliers flagged per tile; with ``copc`` the
     points not flagged written as ``<model>/cloud-full.copc.laz``. The store is built
     beside the last one and replaces it only when every step succeeded: a failed run
     leaves the model folder as it was."""
-    import shutil  # noqa: PLC0415
     import time  # noqa: PLC0415
 
     from twin.catalog.models import latest_model  # noqa: PLC0415
@@ -146,9 +185,9 @@ def survey_tiles(ws, structure_id: str, survey_id: str, *, tile_size: float = DE
     seconds = {}
     try:
         started = time.perf_counter()
-        on_step(f"streaming {len(stations)} station(s) into tiles of {tile_size:g} m")
+        on_step(f"streaming {len(stations)} station(s) into tiles")
         try:
-            store = build_survey_tiles(work, stations, origin, tile_size, halo)
+            store = build_survey_tiles(work, stations, origin, tile_size, halo, memory_bytes)
         except ScanReadError as exc:  # name the station, not only its file in the store
             names = [s.station for s in sorted(scans, key=lambda s: s.station)]
             station = next((n for n, (path, _) in zip(names, stations, strict=True) if str(path) in str(exc)), None)
@@ -172,7 +211,7 @@ def survey_tiles(ws, structure_id: str, survey_id: str, *, tile_size: float = DE
         raise
     return SurveyTiles(structure_id=structure_id, survey_id=survey_id, model=model.key, store=str(folder),
                        copc=str(copc_path) if copc_path else None, stations=len(stations), tiles=len(store.keys),
-                       points=store.points, flagged=outliers.flagged, widened=outliers.widened, written=written,
+                       tile_size=store.layout.size, points=store.points, flagged=outliers.flagged, widened=outliers.widened, written=written,
                        seconds=seconds)
 
 
