@@ -9,7 +9,7 @@ imports included (a lazy import is still a dependency). Two rules:
 The order, read from DESIGN.md and checked against what the code really does
 (top imports bottom, never the reverse):
 
-    cli > pipeline > sample > report > compare > export > render > ops > catalog > layers > io > models > errors
+    cli > pipeline > sample > report > compare > export > render > tiles > ops > catalog > layers > io > models > errors
 
 DESIGN.md lists ``cli, pipeline, compare, export, ops, io, catalog, models, errors``. The code
 differs in one place on purpose: the catalog ingests scans through the io registry
@@ -19,7 +19,9 @@ re-exports it). Packages DESIGN.md does not name: ``report`` (the HTML report, b
 comparisons, models and renders; called by ``pipeline.demo``) sits below pipeline and above
 compare; ``render`` (pure raster drawing) below export; ``sample`` (the synthetic pavilion
 generator, called by the CLI and the demo pipeline) just below pipeline; ``layers`` (parsing
-layer YAML into models) between catalog and io. ``twin/__init__.py`` (the version),
+layer YAML into models) between catalog and io; ``tiles`` (DESIGN.md's tile store, "its own
+room": layout, halo reads, work per tile) above ops and catalog, whose steps and models it
+runs per tile, and below everything that will schedule or export tiles. ``twin/__init__.py`` (the version),
 ``twin/errors.py``, ``twin/_deps.py`` and ``twin/_versions.py`` form the floor.
 """
 
@@ -40,6 +42,7 @@ LAYERS: list[set[str]] = [
     {"compare"},
     {"export"},
     {"render"},
+    {"tiles"},
     {"ops"},
     {"catalog"},
     {"layers"},
