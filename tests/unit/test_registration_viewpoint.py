@@ -1,0 +1,54 @@
+"""An object scanned from outside, in its scanner's own frame: registration recognises the
+frame's zero as the scanner (twin.ops.viewpoint only does when the points surround it),
+so normals face the scanner and visibility conflicts can be measured."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from twin.models.pointcloud import PointCloud
+from twin.ops.registration.station import faces_frame_zero, make_station
+
+
+def _ball_scan(step_deg: float = 0.05, noise: float = 1e-4) -> np.ndarray:
+    """A ball 20 cm across, 1 m in front of a scanner at the origin, sampled on a regular
+    angular grid, with range noise (along each beam, as a scanner's)."""
+    az = np.radians(np.arange(-8.0, 8.0, step_deg))
+    el = np.radians(np.arange(-8.0, 8.0, step_deg))
+    a, e = np.meshgrid(az, el)
+    rays = np.column_stack([np.cos(e.ravel()) * np.cos(a.ravel()), np.cos(e.ravel()) * np.sin(a.ravel()),
+                            np.sin(e.ravel())])
+    centre, radius = np.array([1.0, 0.0, 0.02]), 0.1
+    b = rays @ centre
+    disc = b**2 - (centre @ centre - radius**2)
+    hit = disc > 0
+    t = b[hit] - np.sqrt(disc[hit]) + np.random.default_rng(0).normal(0.0, noise, int(hit.sum()))
+    return rays[hit] * t[:, None]
+
+
+def test_the_frame_zero_of_an_object_scanned_from_outside_is_its_scanner():
+    points = _ball_scan()
+    station = make_station("ball", PointCloud(points), None)
+    assert station.scanner is not None
+    assert np.allclose(station.scanner + station.centre, 0.0)
+    # ... also when the file stores every return twice, and in a shifted (LAS offset) frame.
+    doubled = make_station("ball", PointCloud(np.concatenate([points, points])), None)
+    assert doubled.scanner is not None and np.allclose(doubled.scanner + doubled.centre, 0.0)
+    shifted = make_station("ball", PointCloud(points + [0.0, 100.0, 100.0], origin=[0.0, -100.0, -100.0]), None)
+    assert shifted.scanner is not None and np.allclose(shifted.scanner + shifted.centre, [0.0, 100.0, 100.0])
+
+
+def test_a_zero_anywhere_else_is_not_taken_for_the_scanner():
+    points = _ball_scan()
+    extent = 0.2
+    for elsewhere in ([2.0, 0.0, 0.0],  # as far behind the ball
+                      [1.0, 1.0, 0.0],  # beside it
+                      [1.0, 0.0, 1.0],  # above it
+                      [1.0, 0.0, 0.02],  # inside it
+                      [-5e5, -4e6, 0.0]):  # a georeferenced frame's far zero
+        assert not faces_frame_zero(points, np.asarray(elsewhere), extent), elsewhere
+    # Points resampled evenly in space (not in angle) are no scanner's returns.
+    from twin.ops.voxel import voxel_downsample
+
+    thinned = voxel_downsample(PointCloud(points), 0.004).xyz
+    assert not faces_frame_zero(thinned, np.zeros(3), extent)
