@@ -126,3 +126,26 @@ def all_models(ws, structure_id: str) -> list[ModelFiles]:
         except NotFoundError:
             continue
     return out
+
+
+def model_crs(ws, model) -> object | None:
+    """The model's CRS as a CRSInfo (EPSG code or WKT of its reference station), or None."""
+    from sqlalchemy import select  # noqa: PLC0415
+
+    from twin.catalog import db  # noqa: PLC0415
+    from twin.models.scan import CRSInfo  # noqa: PLC0415
+
+    crs = model.provenance.get("crs") or {}
+    if not crs.get("epsg") and not crs.get("name"):
+        return None
+    wkt = None
+    if not crs.get("epsg"):
+        reference = (model.provenance.get("registration") or {}).get("reference")
+        sc = db.scans
+        query = select(sc.c.station, sc.c.crs_wkt).where(
+            (sc.c.structure_id == model.structure_id) & (sc.c.survey_id == model.survey_id) & sc.c.crs_wkt.is_not(None)
+        ).order_by(sc.c.station)
+        with ws.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        wkt = next((w for s, w in rows if s == reference), rows[0][1] if rows else None)
+    return CRSInfo(name=crs.get("name"), epsg=crs.get("epsg"), wkt=wkt, source="model")

@@ -36,6 +36,7 @@ from twin.catalog.store import atomic_write_bytes
 from twin.models.layers import LayerFile, UnionRegion, effective_links, region_kind
 from twin.models.mesh import TriMesh
 from twin.models.pointcloud import PointCloud
+from twin.io.crs import crs_wkt
 from twin.models.scan import CRSInfo
 from twin.ops.labelling import NO_LABEL, CompiledLayers, compile_layers, label_faces, label_points
 
@@ -77,19 +78,6 @@ def _crs_name(crs: CRSInfo | None) -> str | None:
     return crs.name
 
 
-def _crs_wkt(crs: CRSInfo | None) -> str | None:
-    """The WKT that LAS records, from the CRS's WKT or its EPSG code."""
-    if crs is None:
-        return None
-    if crs.wkt:
-        return crs.wkt
-    if crs.epsg is not None:
-        from pyproj import CRS  # noqa: PLC0415  (slow to import)
-
-        return CRS.from_epsg(crs.epsg).to_wkt()
-    return None
-
-
 def _suffix(path: Path) -> str:
     if path.name.lower().endswith(".copc.laz"):
         return ".copc.laz"
@@ -125,11 +113,11 @@ def write_labelled_cloud(cloud: PointCloud, compiled: CompiledLayers, path: Path
     if suffix == ".copc.laz":
         from twin.io.copc import write_cloud_copc  # noqa: PLC0415
 
-        write_cloud_copc(PointCloud(plain.xyz, plain.origin, plain.attrs | labels), path, crs_wkt=_crs_wkt(crs))
+        write_cloud_copc(PointCloud(plain.xyz, plain.origin, plain.attrs | labels), path, crs_wkt=crs_wkt(crs))
         return path
     from twin.io.las import write_las  # noqa: PLC0415
 
-    return write_las(plain, path, crs_wkt=_crs_wkt(crs), extra_dims=labels)
+    return write_las(plain, path, crs_wkt=crs_wkt(crs), extra_dims=labels)
 
 
 def write_labelled_mesh(mesh: TriMesh, compiled: CompiledLayers, path: Path, *, crs: CRSInfo | None = None,
@@ -155,7 +143,7 @@ def write_labelled_mesh(mesh: TriMesh, compiled: CompiledLayers, path: Path, *, 
         from twin.io.las import write_las  # noqa: PLC0415
 
         points = PointCloud(mesh.vertices, mesh.origin, attrs)
-        return write_las(points, path, crs_wkt=_crs_wkt(crs), extra_dims=vertex_labels)
+        return write_las(points, path, crs_wkt=crs_wkt(crs), extra_dims=vertex_labels)
     if face_element is None:
         face_element = label_faces(compiled, mesh)
     if len(face_element) != mesh.n_faces:

@@ -106,29 +106,6 @@ def _check_base_uri(base_uri: str | None) -> str | None:
     return base_uri
 
 
-def _crs(ws, model) -> object | None:
-    """The model's CRS as a CRSInfo (EPSG code or WKT of its reference station), or None."""
-    from sqlalchemy import select  # noqa: PLC0415
-
-    from twin.catalog import db  # noqa: PLC0415
-    from twin.models.scan import CRSInfo  # noqa: PLC0415
-
-    crs = model.provenance.get("crs") or {}
-    if not crs.get("epsg") and not crs.get("name"):
-        return None
-    wkt = None
-    if not crs.get("epsg"):
-        reference = (model.provenance.get("registration") or {}).get("reference")
-        sc = db.scans
-        query = select(sc.c.station, sc.c.crs_wkt).where(
-            (sc.c.structure_id == model.structure_id) & (sc.c.survey_id == model.survey_id) & sc.c.crs_wkt.is_not(None)
-        ).order_by(sc.c.station)
-        with ws.engine.connect() as conn:
-            rows = conn.execute(query).all()
-        wkt = next((w for s, w in rows if s == reference), rows[0][1] if rows else None)
-    return CRSInfo(name=crs.get("name"), epsg=crs.get("epsg"), wkt=wkt, source="model")
-
-
 # -- writing ----------------------------------------------------------------------------------
 
 
@@ -141,7 +118,7 @@ def export_package(ws, structure_id: str, survey_id: str, out: Path, formats: Se
     layers), :class:`CRSError` (GeoJSON without a CRS); nothing is written then.
     """
     from twin.catalog.layers import get_layers  # noqa: PLC0415
-    from twin.catalog.models import latest_model  # noqa: PLC0415
+    from twin.catalog.models import latest_model, model_crs  # noqa: PLC0415
 
     started = time.perf_counter()
     wanted, explicit = parse_formats(formats)
@@ -152,7 +129,7 @@ def export_package(ws, structure_id: str, survey_id: str, out: Path, formats: Se
     revision = get_layers(ws, structure_id)
     cloud_path = model.cloud
     meshes = model.meshes
-    crs = _crs(ws, model)
+    crs = model_crs(ws, model)
 
     skipped: dict[str, str] = {}
     needs = {"glb": (bool(meshes), "the model has no mesh (its pipeline has no mesh stage)"),

@@ -138,3 +138,16 @@ def choose_crs(candidates: list[CRSInfo], problems: list[str]) -> CRSInfo:
 
 def _short(text: str, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip(" ;,-") + "…"
+
+
+def crs_wkt(crs: CRSInfo | None) -> str | None:
+    """The WKT a LAS/COPC header records for ``crs``: its own WKT, else its EPSG code's."""
+    if crs is None:
+        return None
+    if crs.wkt:
+        return crs.wkt
+    if crs.epsg is not None:
+        from pyproj import CRS  # noqa: PLC0415  (slow to import)
+
+        return CRS.from_epsg(crs.epsg).to_wkt()
+    return None

@@ -162,7 +162,8 @@ def survey_tiles(ws, structure_id: str, survey_id: str, *, tile_size: float | No
     leaves the model folder as it was."""
     import time  # noqa: PLC0415
 
-    from twin.catalog.models import latest_model  # noqa: PLC0415
+    from twin.catalog.models import latest_model, model_crs  # noqa: PLC0415
+    from twin.io.crs import crs_wkt  # noqa: PLC0415
     from twin.tiles.tasks import flag_statistical_outliers_tiled  # noqa: PLC0415
 
     model = latest_model(ws, structure_id, survey_id)
@@ -202,7 +203,7 @@ def survey_tiles(ws, structure_id: str, survey_id: str, *, tile_size: float | No
             started = time.perf_counter()
             copc_path = Path(model.folder) / "cloud-full.copc.laz"
             on_step(f"writing {copc_path.name}")
-            written = write_store_copc(store, copc_path, crs_wkt=_model_wkt(model))  # atomic
+            written = write_store_copc(store, copc_path, crs_wkt=crs_wkt(model_crs(ws, model)))  # atomic
             seconds["copc"] = round(time.perf_counter() - started, 3)
         shutil.rmtree(folder, ignore_errors=True)
         work.rename(folder)
@@ -213,17 +214,6 @@ def survey_tiles(ws, structure_id: str, survey_id: str, *, tile_size: float | No
                        copc=str(copc_path) if copc_path else None, stations=len(stations), tiles=len(store.keys),
                        tile_size=store.layout.size, points=store.points, flagged=outliers.flagged, widened=outliers.widened, written=written,
                        seconds=seconds)
-
-
-def _model_wkt(model) -> str | None:
-    crs = (model.provenance or {}).get("crs") or {}
-    if crs.get("wkt"):
-        return crs["wkt"]
-    if crs.get("epsg"):
-        from pyproj import CRS  # noqa: PLC0415
-
-        return CRS.from_epsg(int(crs["epsg"])).to_wkt()
-    return None
 
 
 def write_store_copc(store: TileStore, path: Path, crs_wkt: str | None = None) -> int:
