@@ -179,7 +179,13 @@ def survey_tiles(ws, structure_id: str, survey_id: str, *, tile_size: float | No
                               f"{', '.join(missing)}; process the survey again")
     stations = [(ws.root / s.store_path, np.asarray(poses.get(s.station, np.eye(4)), dtype=np.float64))
                 for s in sorted(scans, key=lambda s: s.station)]
-    origin = np.asarray(model.provenance.get("origin") or np.zeros(3), dtype=np.float64)
+    origin = model.provenance.get("origin")
+    if origin is None:  # a model without a merged cloud: a round origin near the moved stations
+        from twin.models.pointcloud import choose_origin  # noqa: PLC0415
+
+        path, transform = stations[0]
+        origin = choose_origin(_station_bounds(path, transform, np.zeros(3))[0])
+    origin = np.asarray(origin, dtype=np.float64)
     folder = Path(model.folder) / "tiles"
     work = Path(model.folder) / ".tiles-new"  # built aside: a failed run leaves the last good store as it was
     shutil.rmtree(work, ignore_errors=True)
