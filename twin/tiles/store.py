@@ -170,7 +170,9 @@ class TileStore:
                 if near.any():
                     rows = np.flatnonzero(near)
                     parts.append({k: np.asarray(v[rows]) for k, v in arrays.items()})
-        names = [n for n in own if n != "xyz"]
+        # attributes every part has: a neighbour may not yet carry one the tile already has (a
+        # step that wrote it to this tile first, then ran again here after a worker died)
+        names = [n for n in own if n != "xyz" and all(n in p for p in parts)]
         cloud = PointCloud(np.concatenate([p["xyz"] for p in parts]), np.asarray(self.layout.origin),
                            {n: np.concatenate([p[n] for p in parts]) for n in names})
         return cloud, len(own["xyz"])

@@ -52,7 +52,7 @@ def map_tiles(fn: Callable[[str, Key], Any], folder: Path, keys: Iterable[Key], 
         results[key] = future.result()
         if on_done:
             on_done(key, results[key])
-    return results
+    return {key: results[key] for key in keys}  # in the keys' order, not the finishing order: sums add up alike
 
 
 class TiledOutliers(BaseModel):
