@@ -139,7 +139,7 @@ def test_default_export_is_a_bag_of_every_format(package):
         "pavilion-2024-full.glb", "pavilion-2024-small.glb",
         "pavilion-2024-cloud.ply", "pavilion-2024-mesh-full.ply", "pavilion-2024-mesh-small.ply",
         "pavilion-2024-cloud.laz", "pavilion-2024-mesh-full.laz", "pavilion-2024-mesh-small.laz",
-        "pavilion-2024-cloud.copc.laz",
+        "pavilion-2024-cloud.copc.laz", "pavilion-2024-3dtiles",
         "legend.json", "legend.csv", "pavilion.jsonld", "pavilion.wgs84.geojson", "pavilion.crs.geojson",
         "export.json",
     ])
@@ -153,7 +153,10 @@ def test_default_export_is_a_bag_of_every_format(package):
     assert (package / "manifest-sha512.txt").is_file() and (package / "tagmanifest-sha512.txt").is_file()
     assert _hidden(package.parent) == []  # no temporary folder left beside it
     report = json.loads((exports / "export.json").read_text())
-    assert report["layers_rev"] == 1 and report["formats"] == ["glb", "ply", "laz", "copc", "jsonld", "bagit", "geojson"]
+    assert report["layers_rev"] == 1
+    assert report["formats"] == ["glb", "ply", "laz", "copc", "3dtiles", "jsonld", "bagit", "geojson"]
+    assert sorted(p.name for p in (exports / "pavilion-2024-3dtiles").iterdir()) == [
+        "cloud-root.glb", "mesh-full.glb", "mesh-small.glb", "tileset.json"]
 
 
 def test_every_glb_passes_the_khronos_validator(package):

@@ -1,4 +1,4 @@
-"""`twin export`: a model and its layers as GLB, PLY, LAZ, JSON-LD, GeoJSON and a BagIt package."""
+"""`twin export`: a model and its layers as GLB, PLY, LAZ, COPC, 3D Tiles, JSON-LD, GeoJSON and a BagIt package."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ def export(
     formats: Annotated[
         list[str] | None,
         typer.Option("--format", "-f", metavar="FORMAT",
-                     help="glb, ply, laz, copc, jsonld, bagit or geojson; repeat for several (default: all)."),
+                     help="glb, ply, laz, copc, 3dtiles, jsonld, bagit or geojson; repeat for several (default: all)."),
     ] = None,
     base_uri: Annotated[
         str | None, typer.Option("--base-uri", help="Namespace for the JSON-LD IRIs (default: urn:twin:).")
@@ -30,7 +30,9 @@ def export(
     """Export the latest model of a survey, labelled with the structure's current layers.
 
     GLB per level of detail (EXT_mesh_features, EXT_structural_metadata), PLY and LAZ of the
-    cloud and the mesh with element, phase and material per point and a legend, JSON-LD in
+    cloud and the mesh with element, phase and material per point and a legend, the cloud as
+    COPC, 3D Tiles 1.1 of the mesh levels and the cloud (tileset.json, placed on the globe from
+    the survey CRS; in the model's own frame, with a warning, without one), JSON-LD in
     CIDOC-CRM/CRMba/CRMdig, GeoJSON footprints in the structure's CRS and WGS 84. With bagit
     (part of the default) the folder is a BagIt bag that also holds the raw scans and the
     provenance records; check it later with `twin verify FOLDER`. The folder appears whole

@@ -24,6 +24,10 @@ exports carry. The binary layout follows the 3D Metadata Specification (strings 
 with UINT32 offsets, arrays of strings with array offsets into the string offsets,
 booleans as a bitstream, enums as UINT16). Buffer views are 8-byte aligned.
 
+**Points.** :func:`points_glb_bytes` writes a labelled cloud the same way: one POINTS
+primitive, the element of each point in ``_FEATURE_ID_0``, the same property table (the
+3D Tiles export uses both for its tile contents, see :mod:`twin.export.tiles3d`).
+
 The Khronos glTF-Validator checks the core format (the two extensions are Cesium's and
 it reports them as unsupported, an informational note); ``tools/validate_gltf.mjs`` runs
 it.
@@ -44,7 +48,7 @@ from twin.catalog.store import atomic_write_bytes
 from twin.export.labelled import legend
 from twin.models.layers import ELEMENT_CLASSES, KNOWLEDGE_STATUSES, LayerFile
 from twin.models.mesh import TriMesh
-from twin.models.pointcloud import choose_origin
+from twin.models.pointcloud import PointCloud, choose_origin
 from twin.models.scan import CRSInfo
 from twin.ops.labelling import CompiledLayers, compile_layers, label_faces
 
@@ -285,13 +289,16 @@ def _crs_extras(crs: CRSInfo | None) -> dict | None:
 
 
 def glb_bytes(mesh: TriMesh, face_element: np.ndarray, layers: LayerFile, compiled: CompiledLayers | None = None,
-              *, crs: CRSInfo | None = None, structure_id: str | None = None, level: str | None = None) -> bytes:
-    """The GLB file for a mesh and its faces' element labels (int, -1 = none)."""
+              *, crs: CRSInfo | None = None, structure_id: str | None = None, level: str | None = None,
+              extras: Mapping | None = None) -> bytes:
+    """The GLB file for a mesh and its faces' element labels (int, -1 = none).
+
+    ``extras`` replace or add entries of ``asset.extras`` (a 3D Tiles content says in which
+    frame its coordinates are, instead of the CRS's).
+    """
     table = legend(layers, compiled)
     n_elements = len(table["elements"])
-    face_element = np.asarray(face_element, dtype=np.int64)
-    if face_element.size and (face_element.min() < -1 or face_element.max() >= n_elements):
-        raise ValueError(f"face labels must lie in -1..{n_elements - 1}")
+    face_element = _checked_labels(face_element, n_elements, "face")
     source, vertex_label, faces = split_by_face_labels(mesh.faces, face_element)
     local, origin = _float32_frame(mesh.vertices[source], mesh.origin)
 
@@ -303,33 +310,89 @@ def glb_bytes(mesh: TriMesh, face_element: np.ndarray, layers: LayerFile, compil
         length = np.linalg.norm(n, axis=1, keepdims=True)
         unit = np.divide(n, length, out=np.tile([0.0, 0.0, 1.0], (len(n), 1)), where=length > 0)  # glTF: unit length
         attributes["NORMAL"] = buf.accessor(unit.astype(np.float32), _FLOAT, "VEC3", _ARRAY_BUFFER)
-    rgb = mesh.vertex_attrs.get("rgb")
-    if rgb is not None:
-        attributes["COLOR_0"] = buf.accessor(np.asarray(rgb, dtype=np.uint8)[source], _UBYTE, "VEC3",
-                                             _ARRAY_BUFFER, normalized=True)
-
+    _colours(buf, attributes, mesh.vertex_attrs.get("rgb"), source)
     primitive: dict = {"attributes": attributes, "mode": 4, "material": 0}
-    null_id = n_elements  # one past the last row of the property table
-    ids = np.where(vertex_label < 0, null_id, vertex_label)
-    present = np.unique(vertex_label[vertex_label >= 0])
-    if len(present):
-        if null_id <= 0xFF:
-            attributes["_FEATURE_ID_0"] = buf.accessor(ids.astype(np.uint8), _UBYTE, "SCALAR", _ARRAY_BUFFER)
-        elif null_id <= 0xFFFF:
-            attributes["_FEATURE_ID_0"] = buf.accessor(ids.astype("<u2"), _USHORT, "SCALAR", _ARRAY_BUFFER)
-        elif null_id < 2**24:  # exact in float32
-            attributes["_FEATURE_ID_0"] = buf.accessor(ids.astype("<f4"), _FLOAT, "SCALAR", _ARRAY_BUFFER)
-        else:
-            raise ValueError(f"{n_elements} elements are more than glTF feature ids can hold here")
-        feature = {"featureCount": int(len(present)), "attribute": 0, "propertyTable": 0, "label": "element"}
-        if (vertex_label < 0).any():
-            feature["nullFeatureId"] = null_id
-        primitive["extensions"] = {"EXT_mesh_features": {"featureIds": [feature]}}
+    _feature_ids(buf, primitive, vertex_label, n_elements)
     primitive["indices"] = buf.accessor(faces.ravel(), _UINT, "SCALAR", _ELEMENT_ARRAY_BUFFER)
+    material = {"name": "surface", "doubleSided": True,
+                "pbrMetallicRoughness": {"baseColorFactor": [0.8, 0.8, 0.8, 1.0], "metallicFactor": 0.0,
+                                         "roughnessFactor": 1.0}}
+    return _document(buf, primitive, material, origin, layers, table, crs=crs, structure_id=structure_id,
+                     level=level, extras=extras)
 
+
+def points_glb_bytes(cloud: PointCloud, point_element: np.ndarray, layers: LayerFile,
+                     compiled: CompiledLayers | None = None, *, crs: CRSInfo | None = None,
+                     structure_id: str | None = None, level: str | None = None, extras: Mapping | None = None) -> bytes:
+    """The GLB file for a labelled point cloud: one POINTS primitive, the element of each
+    point in ``_FEATURE_ID_0`` (EXT_mesh_features), the same property table as the meshes'.
+
+    The cloud's ``rgb`` becomes COLOR_0. Coordinates as for meshes: float32 local, the
+    float64 origin in the node's translation.
+    """
+    table = legend(layers, compiled)
+    n_elements = len(table["elements"])
+    point_element = _checked_labels(point_element, n_elements, "point")
+    if len(point_element) != len(cloud):
+        raise ValueError(f"{len(point_element)} point labels for {len(cloud)} points")
+    if not len(cloud):
+        raise ValueError("the cloud has no points; there is nothing to write as glTF")
+    local, origin = _float32_frame(cloud.xyz, cloud.origin)
+    buf = _Buffer()
+    attributes = {"POSITION": buf.accessor(local, _FLOAT, "VEC3", _ARRAY_BUFFER, minmax=True)}
+    _colours(buf, attributes, cloud.attrs.get("rgb"), None)
+    primitive: dict = {"attributes": attributes, "mode": 0, "material": 0}
+    _feature_ids(buf, primitive, point_element, n_elements)
+    material = {"name": "points", "pbrMetallicRoughness": {"baseColorFactor": [1.0, 1.0, 1.0, 1.0],
+                                                           "metallicFactor": 0.0, "roughnessFactor": 1.0}}
+    return _document(buf, primitive, material, origin, layers, table, crs=crs, structure_id=structure_id,
+                     level=level, extras=extras)
+
+
+def _checked_labels(labels: np.ndarray, n_elements: int, what: str) -> np.ndarray:
+    labels = np.asarray(labels, dtype=np.int64)
+    if labels.size and (labels.min() < -1 or labels.max() >= n_elements):
+        raise ValueError(f"{what} labels must lie in -1..{n_elements - 1}")
+    return labels
+
+
+def _colours(buf: _Buffer, attributes: dict, rgb: np.ndarray | None, source: np.ndarray | None) -> None:
+    if rgb is not None:
+        rgb = np.asarray(rgb, dtype=np.uint8)
+        attributes["COLOR_0"] = buf.accessor(rgb if source is None else rgb[source], _UBYTE, "VEC3", _ARRAY_BUFFER,
+                                             normalized=True)
+
+
+def _feature_ids(buf: _Buffer, primitive: dict, vertex_label: np.ndarray, n_elements: int) -> None:
+    """``_FEATURE_ID_0`` per vertex and the primitive's EXT_mesh_features (nothing when no
+    vertex has an element): the id is the element's row, ``nullFeatureId`` one past the last."""
+    null_id = n_elements
+    present = np.unique(vertex_label[vertex_label >= 0])
+    if not len(present):
+        return
+    ids = np.where(vertex_label < 0, null_id, vertex_label)
+    attributes = primitive["attributes"]
+    if null_id <= 0xFF:
+        attributes["_FEATURE_ID_0"] = buf.accessor(ids.astype(np.uint8), _UBYTE, "SCALAR", _ARRAY_BUFFER)
+    elif null_id <= 0xFFFF:
+        attributes["_FEATURE_ID_0"] = buf.accessor(ids.astype("<u2"), _USHORT, "SCALAR", _ARRAY_BUFFER)
+    elif null_id < 2**24:  # exact in float32
+        attributes["_FEATURE_ID_0"] = buf.accessor(ids.astype("<f4"), _FLOAT, "SCALAR", _ARRAY_BUFFER)
+    else:
+        raise ValueError(f"{n_elements} elements are more than glTF feature ids can hold here")
+    feature = {"featureCount": int(len(present)), "attribute": 0, "propertyTable": 0, "label": "element"}
+    if (vertex_label < 0).any():
+        feature["nullFeatureId"] = null_id
+    primitive["extensions"] = {"EXT_mesh_features": {"featureIds": [feature]}}
+
+
+def _document(buf: _Buffer, primitive: dict, material: dict, origin: np.ndarray, layers: LayerFile, table: dict, *,
+              crs: CRSInfo | None, structure_id: str | None, level: str | None, extras: Mapping | None) -> bytes:
+    """The glTF document around one primitive: the property table, the two nodes (y-up
+    root, origin translation), the asset's extras; packed as GLB."""
     metadata = _metadata(buf, table)
     name = " ".join(x for x in (structure_id, level) if x) or "mesh"
-    extras = {
+    asset_extras = {
         "origin": [float(v) for v in origin],
         "crs": _crs_extras(crs),
         "axes": "POSITION + the translation of the node holding the mesh = CRS coordinates (x east, y north, "
@@ -337,9 +400,10 @@ def glb_bytes(mesh: TriMesh, face_element: np.ndarray, layers: LayerFile, compil
         "structure": structure_id,
         "level": level,
         "featureIds": "_FEATURE_ID_0 = index of the element in the layer file (row of property table 0)",
+        **(extras or {}),
     }
-    extras["metadata"] = layers.metadata.model_dump(mode="json", exclude_none=True)  # Dublin Core
-    asset = {"version": "2.0", "generator": f"twin {twin.__version__}", "extras": extras}
+    asset_extras["metadata"] = layers.metadata.model_dump(mode="json", exclude_none=True)  # Dublin Core
+    asset = {"version": "2.0", "generator": f"twin {twin.__version__}", "extras": asset_extras}
     if layers.metadata.rights:
         asset["copyright"] = layers.metadata.rights
     doc = {
@@ -353,9 +417,7 @@ def glb_bytes(mesh: TriMesh, face_element: np.ndarray, layers: LayerFile, compil
             {"name": f"{name} (CRS axes)", "translation": [float(v) for v in origin], "mesh": 0},
         ],
         "meshes": [{"name": name, "primitives": [primitive]}],
-        "materials": [{"name": "surface", "doubleSided": True,
-                       "pbrMetallicRoughness": {"baseColorFactor": [0.8, 0.8, 0.8, 1.0], "metallicFactor": 0.0,
-                                                "roughnessFactor": 1.0}}],
+        "materials": [material],
         "accessors": buf.accessors,
         "bufferViews": buf.views,
         "buffers": [{"byteLength": buf.length}],

@@ -9,6 +9,8 @@ What is written (``<stem>`` is ``<structure>-<survey>``)::
     <stem>-cloud.laz               laz: the cloud, labels as LAS 1.4 extra bytes
     <stem>-mesh-<level>.laz        laz: each mesh level's vertices, labelled
     <stem>-cloud.copc.laz          copc: the cloud as one COPC file (octree, bounds and level queries), labelled
+    <stem>-3dtiles/tileset.json    3dtiles: 3D Tiles 1.1 of the mesh levels and the cloud, placed in ECEF from the
+                                   survey CRS (a local frame and a warning without one); see twin.export.tiles3d
     legend.json, legend.csv        ply, laz, copc: what each label value means
     <structure>.jsonld             jsonld: layers in CIDOC-CRM/CRMba, processing history in CRMdig
     <structure>.wgs84.geojson      geojson: footprints in WGS 84 (RFC 7946)
@@ -43,7 +45,7 @@ from pydantic import BaseModel, Field
 
 from twin.errors import UsageError
 
-FORMATS = ("glb", "ply", "laz", "copc", "jsonld", "bagit", "geojson")
+FORMATS = ("glb", "ply", "laz", "copc", "3dtiles", "jsonld", "bagit", "geojson")
 _URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:\S*$")
 
 
@@ -136,6 +138,7 @@ def export_package(ws, structure_id: str, survey_id: str, out: Path, formats: Se
              "ply": (cloud_path is not None or bool(meshes), "the model has no cloud and no mesh"),
              "laz": (cloud_path is not None or bool(meshes), "the model has no cloud and no mesh"),
              "copc": (cloud_path is not None, "the model has no cloud"),
+             "3dtiles": (cloud_path is not None or bool(meshes), "the model has no cloud and no mesh"),
              "geojson": (crs is not None or revision.layers.crs is not None,
                          "neither the model nor the layers have a coordinate system")}
     for name, (ok, why) in needs.items():
@@ -215,12 +218,12 @@ def _write_exports(ws, model, revision, folder: Path, wanted: list[str], crs, ba
                                          size_bytes=path.stat().st_size))
 
     cloud = None
-    if ({"glb", "ply", "laz", "copc"} & set(wanted)) and model.cloud is not None:
+    if ({"glb", "ply", "laz", "copc", "3dtiles"} & set(wanted)) and model.cloud is not None:
         on_step(f"labelling the cloud ({model.point_count:,} points)")
         cloud = read_scan(model.cloud)
         cloud.attrs["element"] = label_points(compiled, cloud.xyz, cloud.origin)
     levels = {}
-    if {"glb", "ply", "laz"} & set(wanted):
+    if {"glb", "ply", "laz", "3dtiles"} & set(wanted):
         for name, path in model.meshes.items():
             on_step(f"labelling mesh level {name}")
             mesh = read_mesh_ply(path)
@@ -246,6 +249,16 @@ def _write_exports(ws, model, revision, folder: Path, wanted: list[str], crs, ba
     if "copc" in wanted and cloud is not None:
         on_step("writing the labelled cloud as COPC")
         done(write_labelled_cloud(cloud, compiled, folder / f"{stem}-cloud.copc.laz", crs=crs), "copc")
+    if "3dtiles" in wanted:
+        from twin.export.tiles3d import write_tileset  # noqa: PLC0415
+
+        on_step("writing 3D Tiles (mesh levels and cloud, EXT_mesh_features + EXT_structural_metadata)")
+        tileset = write_tileset(folder / f"{stem}-3dtiles", layers, levels=levels, cloud=cloud,
+                                point_element=cloud.attrs["element"] if cloud is not None else None, crs=crs,
+                                compiled=compiled, structure_id=structure_id)
+        for path in tileset.paths:
+            done(path, "3dtiles")
+        report.warnings.extend(tileset.warnings)
     if {"ply", "laz", "copc"} & set(wanted):
         for path in write_legend(layers, compiled, folder / "legend.json"):
             done(path, "legend")
