@@ -1,6 +1,7 @@
 """`twin export` and `twin verify BAG` as a user runs them, on the smallest processed model
-that has everything: one georeferenced station (a platform and a stele), registered, meshed
-into two levels of detail, labelled with layers."""
+that has everything: one georeferenced station (a platform and a stele, with colour),
+registered, meshed into two levels of detail, labelled with layers. The workspace names
+its organisation and contact (twin.yaml)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pathlib import Path
 import laspy
 import numpy as np
 import pytest
+import yaml
 
 from tests.conftest import write_las
 from tests.unit.test_export_gltf import accessor, mesh_node, property_table, read_glb, run_validator
@@ -80,17 +82,19 @@ def _box_surface(lo, hi, n, rng) -> np.ndarray:
     return points
 
 
-@pytest.fixture(scope="module")
-def processed(tmp_path_factory):
+CONTACT = {"organisation_address": "23 Le Loi, Hue, Viet Nam", "contact_name": "Nguyen Van A",
+           "contact_email": "archive@hmcc.example.org"}
+
+
+def build_processed(root: Path) -> Path:
     """A workspace: pavilion/2024 processed and labelled; pavilion/2025 ingested only; gate/2024
-    processed (cloud only) without layers."""
+    processed (cloud only) without layers. Its twin.yaml names a contact. Returns its root."""
     from twin.catalog.ingest import ingest
     from twin.catalog.layers import set_layers
     from twin.catalog.workspace import init_workspace
     from twin.pipeline.runner import run_model
     from twin.pipeline.spec import load_pipeline
 
-    root = tmp_path_factory.mktemp("export")
     rng = np.random.default_rng(0)
     xyz = np.vstack([_box_surface(*PLATFORM, 12000, rng), _box_surface(*STELE, 3000, rng)])
     write_las(root / "S1.laz", xyz=xyz)
@@ -107,7 +111,14 @@ def processed(tmp_path_factory):
         spec, source = load_pipeline(str(root / f"{name}.yaml"))
         result = run_model(ws, structure, "2024", spec, source)
         assert result.status == "built"
+    settings = yaml.safe_load((ws.root / "twin.yaml").read_text(encoding="utf-8"))
+    (ws.root / "twin.yaml").write_text(yaml.safe_dump({**settings, **CONTACT}, sort_keys=False), encoding="utf-8")
     return ws.root
+
+
+@pytest.fixture(scope="module")
+def processed(tmp_path_factory):
+    return build_processed(tmp_path_factory.mktemp("export"))
 
 
 @pytest.fixture(scope="module")
@@ -141,20 +152,28 @@ def test_default_export_is_a_bag_of_every_format(package):
         "pavilion-2024-cloud.laz", "pavilion-2024-mesh-full.laz", "pavilion-2024-mesh-small.laz",
         "pavilion-2024-cloud.copc.laz", "pavilion-2024-3dtiles",
         "legend.json", "legend.csv", "pavilion.jsonld", "pavilion.wgs84.geojson", "pavilion.crs.geojson",
-        "export.json",
+        "pavilion.gpkg", "export.json",
     ])
     assert [p.name for p in (package / "data" / "raw" / "S1").iterdir()] == ["S1.laz"]
     provenance = sorted(p.name for p in (package / "data" / "provenance").iterdir())
     assert provenance[0] == "layers-rev-1.yaml" and provenance[1].startswith("model-") and provenance[2] == "scans.json"
     info = (package / "bag-info.txt").read_text()
     for line in ("Source-Organization: Hue Monuments Conservation Centre", "Structure-Id: pavilion",
-                 "Survey-Id: 2024", "External-Identifier: pavilion/2024", "Layers-Revision: 1"):
+                 "Survey-Id: 2024", "External-Identifier: pavilion/2024", "Layers-Revision: 1",
+                 "Organization-Address: 23 Le Loi, Hue, Viet Nam", "Contact-Name: Nguyen Van A",
+                 "Contact-Email: archive@hmcc.example.org"):
         assert line in info
+    labels = dict(line.split(": ", 1) for line in info.splitlines())
+    payload = [p for p in (package / "data").rglob("*") if p.is_file()]
+    size = sum(p.stat().st_size for p in payload)
+    assert labels["Payload-Oxum"] == f"{size}.{len(payload)}"
+    assert labels["Bag-Size"] == f"{size / 1e6:.1f} MB"
     assert (package / "manifest-sha512.txt").is_file() and (package / "tagmanifest-sha512.txt").is_file()
     assert _hidden(package.parent) == []  # no temporary folder left beside it
     report = json.loads((exports / "export.json").read_text())
     assert report["layers_rev"] == 1
-    assert report["formats"] == ["glb", "ply", "laz", "copc", "3dtiles", "jsonld", "bagit", "geojson"]
+    assert report["formats"] == ["glb", "ply", "laz", "copc", "3dtiles", "jsonld", "bagit", "geojson", "gpkg"]
+    assert report["warnings"] == []  # the workspace names its contact
     assert sorted(p.name for p in (exports / "pavilion-2024-3dtiles").iterdir()) == [
         "cloud-root.glb", "mesh-full.glb", "mesh-small.glb", "tileset.json"]
 
@@ -216,25 +235,138 @@ def test_the_copc_cloud_answers_bounds_queries_with_its_labels(package):
     assert 0 < len(inside) == expected < len(xyz)
 
 
-def test_ply_jsonld_and_geojson(package):
+def test_ply_labels_are_scalar_fields_on_the_georeferenced_points(package):
     from plyfile import PlyData
-    from rdflib import Graph, URIRef
 
     exports = package / "data" / "exports"
     ply = PlyData.read(str(exports / "pavilion-2024-mesh-small.ply"))
-    assert {"element", "phase", "material"} <= {p.name for p in ply["face"].properties}
-    assert {"element", "phase", "material"} <= {p.name for p in ply["vertex"].properties}
+    names = {"scalar_element", "scalar_phase", "scalar_material"}
+    assert names <= {p.name for p in ply["face"].properties}
+    assert names <= {p.name for p in ply["vertex"].properties}
+    cloud = PlyData.read(str(exports / "pavilion-2024-cloud.ply"))["vertex"].data
+    las = laspy.read(exports / "pavilion-2024-cloud.laz")
+    xyz = np.column_stack([np.asarray(las.x), np.asarray(las.y), np.asarray(las.z)])
+    assert np.abs(np.column_stack([cloud["x"], cloud["y"], cloud["z"]]) - xyz).max() < 1e-4  # no origin to add
+    assert np.array_equal(cloud["scalar_element"], np.asarray(las.element))
+
+
+def test_las_extra_bytes_declare_no_data_and_the_crs_is_wkt1(package):
+    import twin
+
+    exports = package / "data" / "exports"
+    for name in ("pavilion-2024-cloud.laz", "pavilion-2024-mesh-small.laz"):
+        las = laspy.read(exports / name)
+        assert las.header.generating_software == f"twin {twin.__version__}"
+        wkt = las.header.vlrs.get("WktCoordinateSystemVlr")[0].string
+        assert wkt.startswith('PROJCS["WGS 84 / UTM zone 48N"')
+        records = {r.name.rstrip(b"\0").decode(): r
+                   for r in las.header.vlrs.get("ExtraBytesVlr")[0].extra_bytes_structs}
+        for label in ("element", "phase", "material"):
+            assert records[label].no_data.tolist() == [-1]
+            assert records[label].description.rstrip(b"\0").decode().startswith(f"{label}; legend.json")
+
+
+def test_glb_has_the_scans_colours_and_no_duplicate_faces(package):
+    from scipy.spatial import cKDTree
+
+    from tests.unit.test_export_gltf import duplicate_faces_by_position
+
+    exports = package / "data" / "exports"
+    las = laspy.read(exports / "pavilion-2024-cloud.laz")
+    xyz = np.column_stack([np.asarray(las.x), np.asarray(las.y), np.asarray(las.z)])
+    rgb = (np.column_stack([np.asarray(las.red), np.asarray(las.green), np.asarray(las.blue)]) // 257).astype(np.uint8)
+    for level in ("small", "full"):
+        doc, binary = read_glb(exports / f"pavilion-2024-{level}.glb")
+        primitive = doc["meshes"][0]["primitives"][0]
+        world = accessor(doc, binary, primitive["attributes"]["POSITION"]).astype(np.float64)
+        world += np.asarray(mesh_node(doc)["translation"])
+        colour = accessor(doc, binary, primitive["attributes"]["COLOR_0"])
+        _, nearest = cKDTree(xyz).query(world)
+        assert np.array_equal(colour, rgb[nearest])  # each vertex the colour of its nearest scan point
+        assert len(np.unique(colour, axis=0)) > 20  # the scan's colours, not one grey
+        indices = accessor(doc, binary, primitive["indices"]).reshape(-1, 3)
+        assert duplicate_faces_by_position(world, indices) == (0, 0)
+        assert set(doc["asset"]["extras"]["facesLeftOut"]) == {"degenerate", "duplicate"}
+
+
+def test_jsonld_lists_every_exported_file_with_its_checksum(package):
+    import hashlib
+
+    from rdflib import Graph, URIRef
+
+    exports = package / "data" / "exports"
     graph = Graph().parse(exports / "pavilion.jsonld", format="json-ld")
     rows = graph.query("""
         PREFIX crm: <http://www.cidoc-crm.org/cidoc-crm/>
         SELECT ?element WHERE { ?element crm:P45_consists_of ?m . ?m crm:P127_has_broader_term ?aat }""",
         initBindings={"aat": URIRef("http://vocab.getty.edu/aat/300011286")})
     assert [str(r.element) for r in rows] == ["https://monuments.example.org/twin/pavilion/element/stele"]
+    rows = graph.query("""
+        PREFIX crm: <http://www.cidoc-crm.org/cidoc-crm/>
+        PREFIX crmdig: <http://www.cidoc-crm.org/extensions/crmdig/>
+        PREFIX rdfs: <http://www.w3.org/2000/01/rdf-schema#>
+        SELECT ?path ?sha ?export WHERE {
+          ?export crmdig:L22_created_derivative ?file ; crmdig:L21_used_as_derivation_source ?model .
+          ?model crm:P1_is_identified_by/crm:P2_has_type/rdfs:label "model-key" .
+          ?file a crmdig:D1_Digital_Object ; rdfs:label ?path ;
+                crm:P1_is_identified_by [ crm:P190_has_symbolic_content ?sha ; crm:P2_has_type/rdfs:label "sha256" ] .
+        }""")
+    listed = {str(r.path): str(r.sha) for r in rows}
+    on_disk = {str(p.relative_to(exports)): hashlib.sha256(p.read_bytes()).hexdigest()
+               for p in exports.rglob("*") if p.is_file() and p.name not in ("pavilion.jsonld", "export.json")}
+    assert listed == on_disk and len(listed) == 18  # GLB 2, PLY 3, LAZ 3, COPC, 3D Tiles 4, legend 2, GeoJSON 2, GPKG
+    assert all(str(r.export).startswith("https://monuments.example.org/twin/pavilion/export/") for r in rows)
+    wkt = [str(o) for o in graph.objects(None, URIRef("http://www.opengis.net/ont/geosparql#asWKT"))]
+    assert any(w.startswith("<http://www.opengis.net/def/crs/EPSG/0/32648> MULTIPOLYGON") for w in wkt)
+
+
+def test_geojson_and_geopackage_open_in_gdal_with_valid_multipolygons(package):
+    import pyogrio
+    import pyogrio.raw
+    import shapely
+
+    exports = package / "data" / "exports"
     wgs = json.loads((exports / "pavilion.wgs84.geojson").read_text())
-    lon, lat = wgs["features"][1]["geometry"]["coordinates"][0][0]
+    lon, lat = wgs["features"][1]["geometry"]["coordinates"][0][0][0]
     assert 100 < lon < 110 and 10 < lat < 20  # Hue
     crs = json.loads((exports / "pavilion.crs.geojson").read_text())
     assert crs["crs"]["properties"]["name"] == "urn:ogc:def:crs:EPSG::32648"
+    for path, layer, epsg, count in ((exports / "pavilion.wgs84.geojson", None, "EPSG:4326", 3),
+                                     (exports / "pavilion.crs.geojson", None, "EPSG:32648", 3),
+                                     (exports / "pavilion.gpkg", "structure", "EPSG:32648", 1),
+                                     (exports / "pavilion.gpkg", "elements", "EPSG:32648", 2)):
+        info = pyogrio.read_info(path, layer=layer)
+        assert (info["geometry_type"], info["crs"], info["features"]) == ("MultiPolygon", epsg, count)
+        _, _, wkb, _ = pyogrio.raw.read(path, layer=layer)
+        geometries = shapely.from_wkb(wkb)
+        assert all(shapely.is_valid(geometries)) and set(shapely.get_type_id(geometries)) == {6}
+    for feature in wgs["features"]:
+        assert isinstance(feature["properties"]["phases"], list)  # a JSON array, not a string
+    stele = next(f["properties"] for f in wgs["features"] if f["properties"]["id"] == "stele")
+    assert (stele["primary_phase"], stele["phase_start"], stele["phase_end"], stele["primary_material"]) == (
+        "built", "1805-01-01", "1805-12-31", "limestone")
+
+
+def test_base_uri_and_contact_come_from_the_workspace(cli, processed, tmp_path):
+    ws = tmp_path / "ws"
+    shutil.copytree(processed, ws)
+    settings = yaml.safe_load((ws / "twin.yaml").read_text(encoding="utf-8"))
+    settings.update(base_uri="https://hmcc.example.org/id/", contact_name=None, contact_email=None)
+    (ws / "twin.yaml").write_text(yaml.safe_dump(settings), encoding="utf-8")
+    result = cli("export", "pavilion", "--survey", "2024", "--out", tmp_path / "bag", "-f", "jsonld", "-f", "bagit",
+                 "-w", ws)
+    assert result.exit_code == 0, result.stderr
+    assert (f"warning: bag-info will have no contact_name, contact_email: set contact_name, contact_email in "
+            f"{ws / 'twin.yaml'}") in result.stderr
+    doc = json.loads((tmp_path / "bag" / "data" / "exports" / "pavilion.jsonld").read_text())
+    assert all(n["@id"].startswith("https://hmcc.example.org/id/pavilion/") for n in doc["@graph"]
+               if not n["@id"].startswith(("http://www.opengis.net/", "http://vocab.getty.edu/")))
+    info = (tmp_path / "bag" / "bag-info.txt").read_text()
+    assert "Contact-Name" not in info and "Organization-Address: 23 Le Loi, Hue, Viet Nam" in info
+    settings["base_uri"] = "not a uri"
+    (ws / "twin.yaml").write_text(yaml.safe_dump(settings), encoding="utf-8")
+    bad = cli("export", "pavilion", "--survey", "2024", "--out", tmp_path / "x", "-f", "jsonld", "-w", ws)
+    assert bad.exit_code == 4 and "base_uri 'not a uri' is not an absolute URI" in bad.stderr
 
 
 def test_verify_accepts_the_bag_then_names_every_changed_file(cli, package, tmp_path):

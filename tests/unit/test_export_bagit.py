@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from twin.export.bagit_package import bag_info, bag_payload, verify_bag, write_bag
+from twin.export.bagit_package import bag_info, bag_payload, bag_size, verify_bag, write_bag
 from twin.pipeline.provenance import InputRecord, RunProvenance
 
 
@@ -36,7 +36,9 @@ def sources(tmp_path: Path) -> dict:
 
 def make_bag(tmp_path: Path, sources: dict, name: str = "bag") -> Path:
     payload = bag_payload(sources["exports"], sources["raw"], sources["provenance"])
-    info = bag_info("pavilion", "2024-03", "Hue Monuments Conservation Centre", description="Test pavilion")
+    info = bag_info("pavilion", "2024-03", "Hue Monuments Conservation Centre", description="Test pavilion",
+                    contact_name="Nguyen Van A", contact_email="archive@hmcc.example.org",
+                    organization_address="23 Le Loi, Hue, Viet Nam")
     return write_bag(tmp_path / "out" / name, payload, info, bagging_date=dt.date(2024, 3, 21))
 
 
@@ -62,8 +64,20 @@ def test_bag_layout_manifests_and_info(tmp_path, sources):
     assert info["External-Identifier"] == "pavilion/2024-03"
     assert info["Bagging-Date"] == "2024-03-21"
     assert info["Payload-Oxum"] == f"{size}.5"
+    assert info["Bag-Size"] == f"{size / 1000:.1f} KB"  # RFC 8493: approximate size with its unit
+    assert (info["Contact-Name"], info["Contact-Email"]) == ("Nguyen Van A", "archive@hmcc.example.org")
+    assert info["Organization-Address"] == "23 Le Loi, Hue, Viet Nam"
+    labels = [line.split(": ", 1)[0] for line in (bag / "bag-info.txt").read_text().splitlines()]
+    assert labels[:4] == ["Source-Organization", "Organization-Address", "Contact-Name", "Contact-Email"]
     prov = json.loads((bag / "data/provenance/run-default.json").read_text())
     assert prov["model_key"] == "k" * 64
+
+
+def test_bag_size_has_a_unit_and_contacts_are_left_out_when_unknown():
+    assert [bag_size(n) for n in (0, 999, 12_345, 42_600_000, 42_600_000_000, 1_200_000_000_000)] == [
+        "0 B", "999 B", "12.3 KB", "42.6 MB", "42.6 GB", "1.2 TB"]
+    info = bag_info("pavilion", None, "Org", contact_name=None, contact_email="")
+    assert "Contact-Name" not in info and "Contact-Email" not in info and "Survey-Id" not in info
 
 
 def test_bagit_python_validates_the_bag(tmp_path, sources):

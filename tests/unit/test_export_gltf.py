@@ -1,4 +1,5 @@
-"""GLB export: Khronos validation, millimetre round trip, feature ids and the property table."""
+"""GLB export: Khronos validation, millimetre round trip, feature ids and the property table,
+no degenerate or duplicate faces, the scans' colours on the mesh vertices."""
 
 from __future__ import annotations
 
@@ -12,7 +13,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from twin.export.gltf import split_by_face_labels, write_glb, write_glb_levels
+from twin.export.gltf import (
+    redundant_faces,
+    split_by_face_labels,
+    vertex_colours_from_cloud,
+    write_glb,
+    write_glb_levels,
+)
 from twin.layers import load_layers
 from twin.models.mesh import TriMesh
 from twin.models.scan import CRSInfo
@@ -302,3 +309,72 @@ def test_split_by_face_labels_duplicates_only_boundary_vertices():
     assert (source[new_faces] == faces).all()
     source, labels, new_faces = split_by_face_labels(faces, np.array([5, 5]))
     assert len(source) == 4 and (source[new_faces] == faces).all()
+
+
+# -- clean geometry and colour ---------------------------------------------------------------------
+
+
+def duplicate_faces_by_position(positions: np.ndarray, faces: np.ndarray) -> tuple[int, int]:
+    """(degenerate, duplicate) faces counted as an editor that merges vertices by position
+    counts them (Blender's "duplicate faces"): corners compared by place (to a micron), in
+    any order."""
+    _, place = np.unique(np.round(positions, 6), axis=0, return_inverse=True)
+    corners = np.sort(place.reshape(-1)[faces], axis=1)
+    degenerate = int(((corners[:, 0] == corners[:, 1]) | (corners[:, 1] == corners[:, 2])).sum())
+    _, counts = np.unique(corners, axis=0, return_counts=True)
+    return degenerate, int((counts - 1).sum())
+
+
+def test_degenerate_and_duplicate_faces_are_left_out_and_counted(tmp_path, mesh, layers):
+    """Four bad faces added to the boxes: the same face again, the same face turned over,
+    the same face on copies of its vertices (equal positions, other indices), and a face
+    with two corners at one place. The GLB has none of them, and says how many it left out."""
+    faces = mesh.faces
+    n = len(mesh.vertices)
+    copies = mesh.vertices[faces[5]]  # three new vertices where face 5's corners are
+    vertices = np.vstack([mesh.vertices, copies, mesh.vertices[[0]]])
+    bad = np.array([faces[0], faces[1][::-1], [n, n + 1, n + 2], [0, n + 3, 1]])
+    dirty = TriMesh(vertices, np.vstack([faces, bad]), mesh.origin)
+    assert duplicate_faces_by_position(dirty.vertices, dirty.faces) == (1, 3)
+    degenerate, duplicate = redundant_faces(dirty.vertices, dirty.faces)
+    assert np.flatnonzero(degenerate).tolist() == [len(faces) + 3]
+    assert np.flatnonzero(duplicate).tolist() == [len(faces), len(faces) + 1, len(faces) + 2]  # the first is kept
+
+    doc, binary = read_glb(write_glb(dirty, tmp_path / "dirty.glb", layers, crs=CRS))
+    prim = doc["meshes"][0]["primitives"][0]
+    indices = accessor(doc, binary, prim["indices"]).reshape(-1, 3)
+    positions = accessor(doc, binary, prim["attributes"]["POSITION"]).astype(np.float64)
+    assert len(indices) == mesh.n_faces
+    assert duplicate_faces_by_position(positions, indices) == (0, 0)
+    assert doc["asset"]["extras"]["facesLeftOut"] == {"degenerate": 1, "duplicate": 3}
+    clean = read_glb(write_glb(mesh, tmp_path / "clean.glb", layers, crs=CRS))[0]
+    assert clean["asset"]["extras"]["facesLeftOut"] == {"degenerate": 0, "duplicate": 0}
+
+
+def test_mesh_vertices_take_the_colour_of_the_nearest_scan_point(tmp_path, mesh, layers):
+    """COLOR_0 per vertex from the cloud's rgb: a cloud point 1 mm from each vertex (the cloud
+    in another origin) with its own colour, and far points of other colours."""
+    from twin.models.pointcloud import PointCloud
+
+    rng = np.random.default_rng(3)
+    world = mesh.vertices + mesh.origin
+    near = world + rng.normal(scale=0.001, size=world.shape)
+    far = world + [0.0, 0.0, 50.0]
+    colours = rng.integers(0, 255, (len(world), 3), dtype=np.uint8)
+    origin = np.array([749100.0, 1821100.0, 0.0])
+    cloud = PointCloud(np.vstack([near, far]) - origin, origin,
+                       {"rgb": np.vstack([colours, 255 - colours]).astype(np.uint8)})
+    rgb = vertex_colours_from_cloud(mesh, cloud)
+    assert np.array_equal(rgb, colours)
+    assert vertex_colours_from_cloud(mesh, PointCloud(cloud.xyz, cloud.origin)) is None  # no colour, none
+    coloured = TriMesh(mesh.vertices, mesh.faces, mesh.origin, {"rgb": rgb})
+    path = write_glb(coloured, tmp_path / "coloured.glb", layers, crs=CRS)
+    doc, binary = read_glb(path)
+    prim = doc["meshes"][0]["primitives"][0]
+    acc = doc["accessors"][prim["attributes"]["COLOR_0"]]
+    assert (acc["componentType"], acc["type"], acc.get("normalized")) == (5121, "VEC3", True)
+    positions = accessor(doc, binary, prim["attributes"]["POSITION"]).astype(np.float64) + mesh_node(doc)["translation"]
+    got = accessor(doc, binary, prim["attributes"]["COLOR_0"])
+    nearest = np.linalg.norm(positions[:, None, :] - world[None, :, :], axis=2).argmin(axis=1)
+    assert np.array_equal(got, colours[nearest])  # every written vertex, split copies included
+    assert run_validator(path)["issues"]["numErrors"] == 0

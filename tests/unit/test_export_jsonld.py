@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from twin.export.jsonld import CRM, CRMBA, CRMDIG, jsonld_document, write_jsonld
+from twin.export.jsonld import CRM, CRMBA, CRMDIG, base_iri, jsonld_document, write_jsonld
 from twin.layers import load_layers
 from twin.models.catalog import SurveyRecord
 from twin.pipeline.provenance import InputRecord, OutputRecord, RunProvenance, StageRecord
@@ -22,7 +22,14 @@ PREFIX crmdig: <{CRMDIG}>
 PREFIX rdfs: <http://www.w3.org/2000/01/rdf-schema#>
 PREFIX dcterms: <http://purl.org/dc/terms/>
 PREFIX xsd: <http://www.w3.org/2001/XMLSchema#>
+PREFIX geo: <http://www.opengis.net/ont/geosparql#>
 """
+EXPORT = {"id": "pavilion-2024-03-20240321T100000Z", "structure_id": "pavilion", "survey_id": "2024-03",
+          "started_at": "2024-03-21T10:00:00Z", "software": {"twin": "0.1.0"}, "model_key": "f" * 64,
+          "model_files": ["c" * 64, "d" * 64], "layers_rev": 2, "layers_sha256": "e" * 64}
+FILES = [{"path": "pavilion-2024-03-full.glb", "format": "glb", "size_bytes": 1234, "sha256": "1a" * 32},
+         {"path": "pavilion-2024-03-cloud.laz", "format": "laz", "size_bytes": 99, "sha256": "2b" * 32},
+         {"path": "pavilion-2024-03-3dtiles/tileset.json", "format": "3dtiles", "size_bytes": 7, "sha256": "3c" * 32}]
 
 
 @pytest.fixture(scope="module")
@@ -54,8 +61,10 @@ SURVEY = SurveyRecord(structure_id="pavilion", id="2024-03", date="2024-03-12", 
 def graph(layers, tmp_path_factory):
     from rdflib import Graph
 
+    from pyproj import CRS
+
     path = write_jsonld(layers, "pavilion", tmp_path_factory.mktemp("ld") / "pavilion.jsonld", [provenance()],
-                        [SURVEY])
+                        [SURVEY], crs=CRS.from_epsg(32648), export=EXPORT, files=FILES)
     return Graph().parse(path, format="json-ld")
 
 
@@ -100,14 +109,23 @@ def test_phases_are_events_with_dated_time_spans(graph):
     rows = select(graph, """
         SELECT ?begin ?end ?edtf WHERE {
           ?e rdfs:label "Roof" ; crm:P31i_was_modified_by ?p .
+          ?p a crm:E11_Modification .
+          FILTER NOT EXISTS { ?p a crm:E12_Production }
           ?p a crm:E11_Modification ; crm:P4_has_time-span ?ts .
           ?ts crm:P82a_begin_of_the_begin ?begin ; crm:P82b_end_of_the_end ?end ; rdfs:label ?edtf .
         }""")
     assert rows == [("1920-01-01T00:00:00+00:00", "1925-12-31T23:59:59+00:00", "1920/1925")]
     built = select(graph, """
         SELECT ?name WHERE { ?e crm:P108i_was_produced_by [ a crm:E12_Production ; rdfs:label ?name ] ;
-                                rdfs:label "North-east column" }""")
-    assert built == [("Construction under Gia Long",)]  # inherited from the columns group
+                                rdfs:label "North-east column" } ORDER BY ?name""")
+    # inherited from the columns group: built in 1805, and its present fabric made by the 1833
+    # rebuilding (its primary phase, the one its points carry), not merely modified by it
+    assert built == [("Construction under Gia Long",), ("reconstruction-1833",)]  # (no name: labelled by id)
+    modified = select(graph, """
+        SELECT ?name WHERE { ?e crm:P31i_was_modified_by/rdfs:label ?name ; rdfs:label "North-east column" }""")
+    assert modified == []
+    rebuilding = select(graph, """SELECT ?c WHERE { ?p rdfs:label "reconstruction-1833" ; a ?c } ORDER BY ?c""")
+    assert rebuilding == [(CRM + "E11_Modification",), (CRM + "E12_Production",)]
     damaged = select(graph, "SELECT ?e WHERE { ?x crm:P12i_was_present_at [ a crm:E5_Event ] ; rdfs:label ?e }")
     assert damaged == [("Roof",)]
 
@@ -161,3 +179,57 @@ def test_document_is_compact_sorted_json_ld(layers):
     ids = [n["@id"] for n in doc["@graph"]]
     assert ids == sorted(ids) and all(i.startswith("https://example.org/twin/pavilion/") for i in ids)
     assert jsonld_document(layers, "pavilion", base="https://example.org/twin/") == doc  # deterministic
+
+
+def test_the_place_has_its_footprint_as_geosparql_wkt_in_its_crs_and_in_wgs84(graph, layers):
+    import shapely
+
+    from twin.export.geojson import structure_footprint
+
+    rows = select(graph, """
+        SELECT ?wkt ?crs ?crsname WHERE {
+          ?s a crmba:B1_Built_Work ; crm:P53_has_former_or_current_location ?place .
+          ?place a crm:E53_Place ; geo:hasGeometry ?g .
+          ?g a geo:Geometry ; geo:asWKT ?wkt .
+          OPTIONAL { ?g dcterms:conformsTo ?crs . ?crs rdfs:label ?crsname }
+        } ORDER BY ?wkt""")
+    assert len(rows) == 2
+    projected = next(r for r in rows if r[0].startswith("<http://www.opengis.net/def/crs/EPSG/0/32648> "))
+    assert projected[1:] == ("http://www.opengis.net/def/crs/EPSG/0/32648", "WGS 84 / UTM zone 48N")
+    footprint = shapely.from_wkt(projected[0].split("> ", 1)[1])
+    assert footprint.is_valid and footprint.equals(structure_footprint(layers))
+    lonlat = shapely.from_wkt(next(r for r in rows if r[0].startswith("MULTIPOLYGON"))[0])  # CRS84: no IRI
+    assert lonlat.is_valid and 107.0 < lonlat.centroid.x < 107.6 and 16.3 < lonlat.centroid.y < 16.6  # Hue
+    datatype = {str(o.datatype) for o in graph.objects(None, graph.namespace_manager.expand_curie("geo:asWKT"))}
+    assert datatype == {"http://www.opengis.net/ont/geosparql#wktLiteral"}
+
+
+def test_every_exported_file_is_a_digital_object_with_its_checksum_and_the_export_that_made_it(graph):
+    rows = select(graph, """
+        SELECT ?path ?sha ?size ?activity WHERE {
+          ?activity a crmdig:D3_Formal_Derivation , crmdig:D10_Software_Execution ;
+                    crmdig:L22_created_derivative ?file ;
+                    crmdig:L23_used_software_or_firmware/rdfs:label "twin 0.1.0" .
+          ?file a crmdig:D1_Digital_Object ; rdfs:label ?path ; dcterms:extent ?size ;
+                crm:P129_is_about [ a crmba:B1_Built_Work ] ;
+                crm:P1_is_identified_by [ crm:P190_has_symbolic_content ?sha ;
+                                          crm:P2_has_type/rdfs:label "sha256" ] .
+        } ORDER BY ?path""")
+    assert [(p, sha, int(size)) for p, sha, size, _ in rows] == sorted(
+        (f["path"], f["sha256"], f["size_bytes"]) for f in FILES)
+    assert {a for *_, a in rows} == {"urn:twin:pavilion/export/pavilion-2024-03-20240321T100000Z"}
+    sources = select(graph, """
+        SELECT ?label WHERE { ?a crmdig:L22_created_derivative [ rdfs:label "pavilion-2024-03-full.glb" ] ;
+                                 crmdig:L21_used_as_derivation_source/rdfs:label ?label } ORDER BY ?label""")
+    # the model, its files (from the run's outputs) and the layer revision
+    assert sources == [("cloud: cloud.ply",), ("layers, revision 2",), ("mesh:lod0: mesh-lod0.ply",),
+                       (f"model {'f' * 12}",)]
+    media = select(graph, """SELECT ?m WHERE { ?f rdfs:label "pavilion-2024-03-full.glb" ; dcterms:format ?m }""")
+    assert media == [("model/gltf-binary",)]
+
+
+def test_base_iri_gets_a_separator():
+    assert base_iri(None) == "urn:twin:"
+    assert base_iri("https://monuments.example.org/twin") == "https://monuments.example.org/twin/"
+    assert base_iri("https://monuments.example.org/twin/") == "https://monuments.example.org/twin/"
+    assert base_iri("urn:hue:") == "urn:hue:"

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 from pathlib import Path
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from twin.errors import WorkspaceError
 
@@ -15,6 +16,8 @@ SETTINGS_FILE = "twin.yaml"
 CATALOG_FILE = "catalog.sqlite"
 STORE_DIR = "store"
 WORKSPACE_ENV = "TWIN_WORKSPACE"
+_ABSOLUTE_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:\S*$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
 
 
 class WorkspaceSettings(BaseModel):
@@ -23,8 +26,28 @@ class WorkspaceSettings(BaseModel):
     format_version: int = 1
     name: str
     organisation: str | None = Field(default=None, description="source organisation, written into packages")
+    organisation_address: str | None = Field(default=None, description="its postal address (bag-info)")
+    contact_name: str | None = Field(default=None, description="who answers for the packages (bag-info)")
+    contact_email: str | None = Field(default=None, description="their e-mail address (bag-info)")
+    base_uri: str | None = Field(
+        default=None, description="namespace of the JSON-LD IRIs, e.g. https://monuments.example.org/twin/ "
+                                  "(default urn:twin:); twin export --base-uri overrides it")
     created: str = Field(default_factory=lambda: dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
     default_pipeline: str = "default"
+
+    @field_validator("base_uri")
+    @classmethod
+    def _absolute_uri(cls, value: str | None) -> str | None:
+        if value is not None and not _ABSOLUTE_URI.match(value):
+            raise ValueError(f"base_uri {value!r} is not an absolute URI, e.g. https://monuments.example.org/twin/")
+        return value
+
+    @field_validator("contact_email")
+    @classmethod
+    def _email(cls, value: str | None) -> str | None:
+        if value is not None and not _EMAIL.match(value):
+            raise ValueError(f"contact_email {value!r} is not an e-mail address")
+        return value
 
 
 def load_settings(root: Path) -> WorkspaceSettings:
@@ -32,6 +55,11 @@ def load_settings(root: Path) -> WorkspaceSettings:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         return WorkspaceSettings.model_validate(data)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = ".".join(str(p) for p in error["loc"])
+        raise WorkspaceError(f"{path}: the workspace settings cannot be read ({where}: "
+                             f"{error['msg'].removeprefix('Value error, ')})") from exc
     except (OSError, yaml.YAMLError, ValueError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise WorkspaceError(f"{path}: the workspace settings cannot be read ({first})") from exc

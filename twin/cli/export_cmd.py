@@ -1,4 +1,5 @@
-"""`twin export`: a model and its layers as GLB, PLY, LAZ, COPC, 3D Tiles, JSON-LD, GeoJSON and a BagIt package."""
+"""`twin export`: a model and its layers as GLB, PLY, LAZ, COPC, 3D Tiles, JSON-LD, GeoJSON, GeoPackage and a
+BagIt package."""
 
 from __future__ import annotations
 
@@ -19,24 +20,30 @@ def export(
     formats: Annotated[
         list[str] | None,
         typer.Option("--format", "-f", metavar="FORMAT",
-                     help="glb, ply, laz, copc, 3dtiles, jsonld, bagit or geojson; repeat for several (default: all)."),
+                     help="glb, ply, laz, copc, 3dtiles, jsonld, bagit, geojson or gpkg; repeat for several "
+                          "(default: all)."),
     ] = None,
     base_uri: Annotated[
-        str | None, typer.Option("--base-uri", help="Namespace for the JSON-LD IRIs (default: urn:twin:).")
+        str | None, typer.Option("--base-uri", help="Namespace for the JSON-LD IRIs (default: the workspace's "
+                                                      "base_uri in twin.yaml, else urn:twin:).")
     ] = None,
     workspace: WorkspaceOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Export the latest model of a survey, labelled with the structure's current layers.
 
-    GLB per level of detail (EXT_mesh_features, EXT_structural_metadata), PLY and LAZ of the
-    cloud and the mesh with element, phase and material per point and a legend, the cloud as
-    COPC, 3D Tiles 1.1 of the mesh levels and the cloud (tileset.json, placed on the globe from
-    the survey CRS; in the model's own frame, with a warning, without one), JSON-LD in
-    CIDOC-CRM/CRMba/CRMdig, GeoJSON footprints in the structure's CRS and WGS 84. With bagit
-    (part of the default) the folder is a BagIt bag that also holds the raw scans and the
-    provenance records; check it later with `twin verify FOLDER`. The folder appears whole
-    or not at all.
+    GLB per level of detail (EXT_mesh_features, EXT_structural_metadata, the scans' colours),
+    PLY and LAZ of the cloud and the mesh with element, phase and material per point and a
+    legend (PLY: scalar_element, scalar_phase, scalar_material, which CloudCompare loads as
+    scalar fields; LAS: extra bytes with no-data -1, WKT1 CRS), the cloud as COPC, 3D Tiles
+    1.1 of the mesh levels and the cloud (tileset.json, placed on the globe from the survey
+    CRS; in the model's own frame, with a warning, without one), JSON-LD in
+    CIDOC-CRM/CRMba/CRMdig listing every exported file with its SHA-256, GeoJSON footprints
+    (valid MultiPolygons) in the structure's CRS and WGS 84, and a GeoPackage for QGIS. With
+    bagit (part of the default) the folder is a BagIt bag that also holds the raw scans and
+    the provenance records; bag-info takes the contact from twin.yaml (organisation,
+    organisation_address, contact_name, contact_email). Check it later with `twin verify
+    FOLDER`. The folder appears whole or not at all.
 
     Example: twin export pavilion --survey survey-2024 --out exports/pavilion-2024
     """

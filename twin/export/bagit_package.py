@@ -4,8 +4,9 @@ A bag written by :func:`write_bag`::
 
     <dest>/
       bagit.txt                 BagIt-Version: 1.0, UTF-8 tag files
-      bag-info.txt              Source-Organization, External-Identifier, Structure-Id, Survey-Id,
-                                Bagging-Date, Payload-Oxum, Bag-Software-Agent, ...
+      bag-info.txt              Source-Organization, Organization-Address, Contact-Name, Contact-Email,
+                                External-Identifier, Structure-Id, Survey-Id, Bagging-Date, Bag-Size,
+                                Payload-Oxum, Bag-Software-Agent, ...
       manifest-sha512.txt       every payload file
       tagmanifest-sha512.txt    bagit.txt, bag-info.txt, manifest-sha512.txt
       data/exports/...          the exports (GLB, PLY/LAZ, legend, JSON-LD, GeoJSON), as given
@@ -143,11 +144,17 @@ def _tag_value(value: object) -> str:
 
 
 def bag_info(structure_id: str, survey_id: str | None, source_organization: str, *,
-             description: str | None = None, extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The descriptive part of bag-info.txt; Bagging-Date and Payload-Oxum are added when writing."""
-    info = {"Source-Organization": source_organization,
-            "External-Identifier": f"{structure_id}/{survey_id}" if survey_id else structure_id,
-            "Structure-Id": structure_id}
+             description: str | None = None, contact_name: str | None = None, contact_email: str | None = None,
+             organization_address: str | None = None, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The descriptive part of bag-info.txt (RFC 8493 reserved labels first, then twin's);
+    Bagging-Date, Bag-Size and Payload-Oxum are added when writing."""
+    info = {"Source-Organization": source_organization}
+    for label, value in (("Organization-Address", organization_address), ("Contact-Name", contact_name),
+                         ("Contact-Email", contact_email)):
+        if value:
+            info[label] = value
+    info.update({"External-Identifier": f"{structure_id}/{survey_id}" if survey_id else structure_id,
+                 "Structure-Id": structure_id})
     if survey_id:
         info["Survey-Id"] = survey_id
     if description:
@@ -156,12 +163,20 @@ def bag_info(structure_id: str, survey_id: str | None, source_organization: str,
     return info
 
 
+def bag_size(n_bytes: int) -> str:
+    """RFC 8493's Bag-Size: the approximate size with a decimal unit (``42.6 GB``, ``12.3 MB``)."""
+    for unit, scale in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("KB", 1e3)):
+        if n_bytes >= scale:
+            return f"{n_bytes / scale:.1f} {unit}"
+    return f"{n_bytes} B"
+
+
 def write_bag(dest: Path, payload: Payload, info: Mapping[str, str], *, bagging_date: dt.date | None = None,
               overwrite: bool = False, workers: int = 4) -> Path:
     """Write a BagIt 1.0 bag at ``dest`` from ``payload`` (see :func:`bag_payload`), atomically.
 
-    ``info`` labels go to bag-info.txt (see :func:`bag_info`), then Bagging-Date,
-    Payload-Oxum and Bag-Software-Agent. An existing ``dest`` is an error unless
+    ``info`` labels go to bag-info.txt (see :func:`bag_info`), then Bagging-Date, Bag-Size
+    (of the payload), Payload-Oxum and Bag-Software-Agent. An existing ``dest`` is an error unless
     ``overwrite``; it is then replaced only once the new bag is complete.
     """
     dest = Path(dest)
@@ -178,7 +193,9 @@ def write_bag(dest: Path, payload: Payload, info: Mapping[str, str], *, bagging_
         manifest = "".join(f"{digest}  data/{n}\n" for n, (digest, _) in sorted(zip(names, results, strict=True)))
         labels = {k: _tag_value(v) for k, v in info.items()}
         labels["Bagging-Date"] = (bagging_date or dt.date.today()).isoformat()
-        labels["Payload-Oxum"] = f"{sum(size for _, size in results)}.{len(results)}"
+        payload_bytes = sum(size for _, size in results)
+        labels["Bag-Size"] = bag_size(payload_bytes)
+        labels["Payload-Oxum"] = f"{payload_bytes}.{len(results)}"
         labels.setdefault("Bag-Software-Agent", f"twin {twin.__version__}")
         tag_files = {
             "bagit.txt": _BAGIT_TXT,

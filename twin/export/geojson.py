@@ -3,26 +3,43 @@
 Two files with the same features:
 
 - in **WGS 84** longitude/latitude (:func:`write_geojson_wgs84`), as RFC 7946 requires;
-  coordinates are rounded to 1e-8 degrees (about a millimetre);
+  coordinates are rounded to 1e-8 degrees (about a millimetre) on a grid that keeps
+  every polygon valid (:func:`shapely.set_precision`);
 - in the **structure's CRS** (:func:`write_geojson_crs`, e.g. UTM metres), which RFC 7946
   does not allow: it carries the 2008 GeoJSON ``crs`` member naming the CRS by its OGC
   URN (``urn:ogc:def:crs:EPSG::32648``) so that GDAL/QGIS read it in place, and says so
   in a ``description`` member. Use it where the metres matter; use the WGS 84 file to
-  exchange.
+  exchange. The GeoPackage (:mod:`twin.export.gpkg`) holds the same features in the same CRS.
 
 **Footprints** are the regions seen from above: an axis-aligned box is its rectangle; an
 oriented box the convex hull of its eight corners projected on the ground (a rotated
 rectangle when it only turns about the vertical); a polygon itself; a ``boxes`` region the
-MultiPolygon of its boxes' rectangles; a union (a group of
-elements) the MultiPolygon of its members' footprints (members that are groups are
-flattened). Each region keeps its height range in the ``z_min``/``z_max`` properties.
-The **structure's footprint** is the convex hull of all element footprints (a simple,
-robust outline; it includes the courtyard of a U-shaped building).
+union of its boxes' rectangles; a union (a group of elements) the union of its members'
+footprints (members that are groups are flattened). Each region keeps its height range
+in the ``z_min``/``z_max`` properties. The **structure's footprint** is the convex hull of
+all element footprints (a simple, robust outline; it includes the courtyard of a
+U-shaped building).
 
-Exterior rings run counter-clockwise (RFC 7946, right-hand rule) and are closed. Each
-feature's properties: the element's id, name, class, knowledge status, stability,
-group members, its phases (id, type, name, EDTF date, earliest and latest day) and
-materials (id, label, Getty AAT URI) — its own and its groups'.
+**Valid geometry, one type.** Every geometry is a MultiPolygon (one part or more), valid
+in the OGC Simple Features sense, which QGIS, PostGIS and shapely check: a polygon drawn
+crossing itself (a wall traced with its ends overlapping) is repaired with
+:func:`shapely.make_valid`, overlapping or nested parts (a planter's pot inside its
+plant, a group's members) are merged into their union, and the result is checked with
+``is_valid`` before it is written (:func:`valid_multipolygon`). Exterior rings run
+counter-clockwise, holes clockwise (RFC 7946, right-hand rule); rings are closed.
+
+**Properties** are the same on every feature, each of one type (null where it does not
+apply), so that GDAL makes one column of each: ``kind`` (structure or element),
+``structure``, ``id``, ``name``, ``class``, ``knowledge``, ``stable``, ``z_min``,
+``z_max``; flat columns for filtering and styling: ``primary_phase`` (the phase that
+built the fabric, the one the per-point labels carry), its ``primary_phase_type``,
+``primary_phase_date`` (EDTF) and its bounds ``phase_start``/``phase_end`` (ISO dates,
+GDAL reads them as dates), ``primary_material`` with its ``primary_material_label`` and
+``primary_material_aat``; and lists as JSON arrays of strings (GDAL's StringList):
+``knowledge_sources``, ``members``, ``phases``, ``phase_types``, ``phase_dates``,
+``materials``, ``material_labels``, ``material_aat`` — the element's own and its groups'.
+The structure's feature lists every element as ``members`` and every phase and material
+of the layers.
 """
 
 from __future__ import annotations
@@ -106,16 +123,142 @@ def footprints(layers: LayerFile) -> dict[str, tuple[list[np.ndarray], float, fl
     return result
 
 
-def _geometry(rings: list[np.ndarray], transform, decimals: int | None) -> dict:
-    def ring_coords(ring: np.ndarray) -> list:
-        xy = transform(np.vstack([ring, ring[:1]]))  # closed
-        if decimals is not None:
-            xy = np.round(xy, decimals)
-        return xy.tolist()
+GEOMETRY_TYPE = "MultiPolygon"
+# every feature's properties, in this order: name -> JSON type of its non-null values
+PROPERTIES = {
+    "kind": "string", "structure": "string", "id": "string", "name": "string", "class": "string",
+    "knowledge": "string", "stable": "boolean", "z_min": "number", "z_max": "number",
+    "primary_phase": "string", "primary_phase_type": "string", "primary_phase_date": "string",
+    "phase_start": "date", "phase_end": "date",
+    "primary_material": "string", "primary_material_label": "string", "primary_material_aat": "string",
+    "knowledge_sources": "strings", "members": "strings", "phases": "strings", "phase_types": "strings",
+    "phase_dates": "strings", "materials": "strings", "material_labels": "strings", "material_aat": "strings",
+}
 
-    if len(rings) == 1:
-        return {"type": "Polygon", "coordinates": [ring_coords(rings[0])]}
-    return {"type": "MultiPolygon", "coordinates": [[ring_coords(r)] for r in rings]}
+
+def valid_multipolygon(*geometries):
+    """A valid shapely MultiPolygon covering what the ``geometries`` cover together (empty
+    when they have no area).
+
+    Each one is repaired on its own with :func:`shapely.make_valid` (a self-crossing ring
+    becomes the polygons it encloses; repairing a MultiPolygon of nested parts as one would
+    read the inner part as a hole), parts that are not areas (lines and points left by the
+    repair) are dropped, overlapping or nested parts are merged into their union, and a
+    result that is still invalid goes through ``buffer(0)``; exteriors counter-clockwise,
+    holes clockwise.
+    """
+    import shapely  # noqa: PLC0415
+    from shapely.geometry import MultiPolygon, Polygon  # noqa: PLC0415
+    from shapely.geometry.polygon import orient  # noqa: PLC0415
+
+    def areas(geometry) -> list:
+        return [p for p in shapely.get_parts(_explode(geometry)) if isinstance(p, Polygon) and not p.is_empty]
+
+    parts = []
+    for geometry in geometries:
+        if geometry is None or geometry.is_empty:
+            continue
+        for part in shapely.get_parts(geometry):  # a MultiPolygon's parts, each repaired on its own
+            parts += areas(part if part.is_valid else shapely.make_valid(part))
+    if not parts:
+        return MultiPolygon()
+    merged = shapely.union_all(parts) if len(parts) > 1 else parts[0]
+    if not merged.is_valid:
+        merged = merged.buffer(0)
+    result = MultiPolygon([orient(p, sign=1.0) for p in areas(merged) if p.area > 0])
+    if not result.is_valid:  # never seen; say so rather than write an invalid geometry
+        raise ValueError(f"a footprint cannot be made valid: {shapely.is_valid_reason(result)}")
+    return result
+
+
+def _explode(geometry):
+    """Flatten GeometryCollections (make_valid's output) into their members."""
+    import shapely  # noqa: PLC0415
+
+    if geometry.geom_type == "GeometryCollection":
+        return shapely.GeometryCollection([g for part in geometry.geoms for g in shapely.get_parts(_explode(part))])
+    return geometry
+
+
+def footprint_geometries(layers: LayerFile) -> dict[str, tuple[object, float, float]]:
+    """Every element's footprint as a valid MultiPolygon (layer CRS units), with z_min, z_max."""
+    from shapely.geometry import Polygon  # noqa: PLC0415
+
+    return {element_id: (valid_multipolygon(*[Polygon(r) for r in rings]), z_min, z_max)
+            for element_id, (rings, z_min, z_max) in footprints(layers).items()}
+
+
+def structure_footprint(layers: LayerFile):
+    """The convex hull of every element's footprint (a valid MultiPolygon), or None without elements."""
+    prints = footprints(layers)
+    if not prints:
+        return None
+    from shapely.geometry import Polygon  # noqa: PLC0415
+
+    every = np.vstack([ring for rings, _, _ in prints.values() for ring in rings])
+    return valid_multipolygon(Polygon(_hull(every)))
+
+
+def feature_records(layers: LayerFile, structure_id: str) -> list[tuple[object, dict]]:
+    """(geometry, properties) of the structure and then of each element, in layer CRS units:
+    the rows that the GeoJSON and GeoPackage files hold. Properties follow :data:`PROPERTIES`."""
+    table = legend(layers)
+    phases = {p["id"]: p for p in table["phases"]}
+    materials = {m["id"]: m for m in table["materials"]}
+    prints = footprint_geometries(layers)
+    records = []
+
+    def row(**values) -> dict:
+        out = dict.fromkeys(PROPERTIES)
+        out.update(values)
+        for key, kind in PROPERTIES.items():
+            if kind == "strings" and out[key] is None:
+                out[key] = []
+        return out
+
+    def phase_columns(phase_ids: list[str], primary: str | None) -> dict:
+        main = phases.get(primary) if primary else None
+        return {"primary_phase": primary, "primary_phase_type": main["type"] if main else None,
+                "primary_phase_date": main["date"] if main else None,
+                "phase_start": main["earliest"] if main else None, "phase_end": main["latest"] if main else None,
+                "phases": list(phase_ids), "phase_types": [phases[p]["type"] for p in phase_ids],
+                "phase_dates": [phases[p]["date"] for p in phase_ids]}
+
+    def material_columns(material_ids: list[str], primary: str | None) -> dict:
+        main = materials.get(primary) if primary else None
+        return {"primary_material": primary, "primary_material_label": main["label"] if main else None,
+                "primary_material_aat": main["aat"] if main else None, "materials": list(material_ids),
+                "material_labels": [materials[m]["label"] for m in material_ids],
+                "material_aat": [materials[m]["aat"] for m in material_ids]}
+
+    hull = structure_footprint(layers)
+    if hull is not None:
+        records.append((hull, row(
+            kind="structure", structure=structure_id, id=structure_id, name=layers.metadata.title,
+            **{"class": "B1_Built_Work"}, z_min=min(z for _, z, _ in prints.values()),
+            z_max=max(z for _, _, z in prints.values()), members=[e.id for e in layers.elements],
+            **phase_columns([p["id"] for p in table["phases"]], None),
+            **material_columns([m["id"] for m in table["materials"]], None),
+        )))
+    for e in table["elements"]:
+        geometry, z_min, z_max = prints[e["id"]]
+        records.append((geometry, row(
+            kind="element", structure=structure_id, id=e["id"], name=e["name"], **{"class": e["class"]},
+            knowledge=e["knowledge"], knowledge_sources=list(e["knowledge_sources"]), stable=e["stable"],
+            members=list(e["members"]), z_min=z_min, z_max=z_max,
+            **phase_columns(e["phases"], e["primary_phase"]),
+            **material_columns(e["materials"], e["primary_material"]),
+        )))
+    return records
+
+
+def _geojson_geometry(geometry) -> dict | None:
+    """A MultiPolygon as a GeoJSON geometry with closed rings (null when it has no area)."""
+    if geometry.is_empty:
+        return None
+    return {"type": GEOMETRY_TYPE, "coordinates": [
+        [[list(xy) for xy in np.asarray(ring.coords)[:, :2].tolist()] for ring in (p.exterior, *p.interiors)]
+        for p in geometry.geoms]}
 
 
 def feature_collection(layers: LayerFile, structure_id: str, *, transform=None, decimals: int | None = None,
@@ -123,54 +266,32 @@ def feature_collection(layers: LayerFile, structure_id: str, *, transform=None, 
     """A FeatureCollection: the structure's footprint first, then one feature per element.
 
     ``transform`` maps an (n, 2) array of layer coordinates to output coordinates
-    (identity by default).
+    (identity by default); ``decimals`` rounds the output on a grid of ``10**-decimals``
+    that keeps every polygon valid.
     """
-    transform = transform or (lambda xy: xy)
-    table = legend(layers)
-    phases = {p["id"]: p for p in table["phases"]}
-    materials = {m["id"]: m for m in table["materials"]}
-    prints = footprints(layers)
+    import shapely  # noqa: PLC0415
+
     features = []
-    if prints:
-        every = np.vstack([ring for rings, _, _ in prints.values() for ring in rings])
-        z_min = min(z for _, z, _ in prints.values())
-        z_max = max(z for _, _, z in prints.values())
-        features.append({
-            "type": "Feature",
-            "id": structure_id,
-            "geometry": _geometry([_hull(every)], transform, decimals),
-            "properties": {"kind": "structure", "id": structure_id, "name": layers.metadata.title,
-                           "identifier": layers.metadata.identifier, "footprint": "convex hull of all elements",
-                           "z_min": z_min, "z_max": z_max, "elements": [e.id for e in layers.elements]},
-        })
-    for row in table["elements"]:
-        rings, z_min, z_max = prints[row["id"]]
-        features.append({
-            "type": "Feature",
-            "id": f"{structure_id}/{row['id']}",
-            "geometry": _geometry(rings, transform, decimals),
-            "properties": {
-                "kind": "element",
-                "structure": structure_id,
-                "id": row["id"],
-                "name": row["name"],
-                "class": row["class"],
-                "knowledge": row["knowledge"],
-                "knowledge_sources": row["knowledge_sources"],
-                "stable": row["stable"],
-                "members": row["members"],
-                "z_min": z_min,
-                "z_max": z_max,
-                "phases": [{k: phases[p][k] for k in ("id", "type", "name", "date", "earliest", "latest", "periodo")}
-                           for p in row["phases"]],
-                "materials": [{k: materials[m][k] for k in ("id", "label", "aat")} for m in row["materials"]],
-            },
-        })
+    for geometry, properties in feature_records(layers, structure_id):
+        if transform is not None and not geometry.is_empty:
+            geometry = shapely.transform(geometry, lambda xy: np.asarray(transform(xy), dtype=np.float64))
+        if decimals is not None and not geometry.is_empty:
+            geometry = shapely.set_precision(geometry, 10.0 ** -decimals)
+            geometry = shapely.transform(geometry, lambda xy: np.round(xy, decimals))  # print exactly the grid
+        geometry = valid_multipolygon(geometry)
+        feature_id = structure_id if properties["kind"] == "structure" else f"{structure_id}/{properties['id']}"
+        features.append({"type": "Feature", "id": feature_id, "geometry": _geojson_geometry(geometry),
+                         "properties": properties})
     out = {"type": "FeatureCollection"}
     if name:
         out["name"] = name
     out["features"] = features
     return out
+
+
+def layer_crs(crs: CRSInfo | None, layers: LayerFile):
+    """The pyproj CRS of the footprints: the model's, else the layer file's; CRSError without one."""
+    return _layer_crs(crs, layers)
 
 
 def _layer_crs(crs: CRSInfo | None, layers: LayerFile):

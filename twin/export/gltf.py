@@ -16,6 +16,14 @@ has one feature id and no id is ever interpolated across a boundary. The per-ver
 is the element's index in the layer file, in ``_FEATURE_ID_0`` (EXT_mesh_features);
 unlabelled faces get ``nullFeatureId`` (the number of elements).
 
+**Clean geometry.** Faces with two corners at one place (degenerate) and faces whose three
+corners are those of an earlier face, in any order or winding (duplicates: Blender and
+other editors report them, and they z-fight), are left out (:func:`redundant_faces`); the
+count is recorded in ``asset.extras.facesLeftOut``.
+
+**Colour.** A mesh vertex's ``rgb`` becomes ``COLOR_0``; :func:`vertex_colours_from_cloud`
+gives a mesh the colour of the scans (each vertex that of its nearest cloud point).
+
 **Metadata.** EXT_structural_metadata holds one property table with a row per element
 (unions included: they have rows but no geometry): id, name, CIDOC-CRM/CRMba class,
 knowledge status and sources, stability, phases (ids, types, EDTF dates), materials
@@ -98,6 +106,43 @@ def write_glb_levels(levels: Mapping[str, TriMesh], out_dir: Path, layers: Layer
 
 
 # -- geometry -------------------------------------------------------------------------------
+
+
+def redundant_faces(vertices: np.ndarray, faces: np.ndarray,
+                    resolution: float = 1e-6) -> tuple[np.ndarray, np.ndarray]:
+    """Masks of the faces to leave out: ``(degenerate, duplicate)``.
+
+    Corners are compared by position, not index, on a grid of ``resolution`` (1 µm): two
+    vertices in one cell are one corner, as an editor that merges by distance sees them.
+    Pass the coordinates as they will be written (float32 in a GLB, where vertices a few
+    microns apart meet). A face is *degenerate* when two of its corners coincide, a
+    *duplicate* when its three corners are those of an earlier face in any order or winding
+    (the first one is kept).
+    """
+    faces = np.asarray(faces, dtype=np.int64)
+    if not len(faces):
+        empty = np.zeros(0, dtype=bool)
+        return empty, empty
+    cells = np.round(np.asarray(vertices, dtype=np.float64) / resolution).astype(np.int64)
+    _, place = np.unique(cells, axis=0, return_inverse=True)
+    corners = np.sort(place.reshape(-1)[faces], axis=1)
+    degenerate = (corners[:, 0] == corners[:, 1]) | (corners[:, 1] == corners[:, 2])
+    _, first = np.unique(corners, axis=0, return_index=True)
+    duplicate = np.ones(len(faces), dtype=bool)
+    duplicate[first] = False
+    return degenerate, duplicate & ~degenerate
+
+
+def vertex_colours_from_cloud(mesh: TriMesh, cloud: PointCloud) -> np.ndarray | None:
+    """The ``rgb`` (uint8, one row per vertex) of each mesh vertex's nearest cloud point;
+    None when the cloud has no colour or no points."""
+    rgb = cloud.attrs.get("rgb")
+    if rgb is None or not len(cloud) or not len(mesh.vertices):
+        return None
+    from scipy.spatial import cKDTree  # noqa: PLC0415
+
+    _, nearest = cKDTree(cloud.xyz).query(mesh.vertices + (mesh.origin - cloud.origin), workers=-1)
+    return np.asarray(rgb, dtype=np.uint8)[nearest]
 
 
 def split_by_face_labels(faces: np.ndarray, face_labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -299,8 +344,13 @@ def glb_bytes(mesh: TriMesh, face_element: np.ndarray, layers: LayerFile, compil
     table = legend(layers, compiled)
     n_elements = len(table["elements"])
     face_element = _checked_labels(face_element, n_elements, "face")
-    source, vertex_label, faces = split_by_face_labels(mesh.faces, face_element)
-    local, origin = _float32_frame(mesh.vertices[source], mesh.origin)
+    every_local, origin = _float32_frame(mesh.vertices, mesh.origin)
+    degenerate, duplicate = redundant_faces(every_local, mesh.faces)  # as written: float32 corners can meet
+    keep = ~(degenerate | duplicate)
+    if not keep.any():
+        raise ValueError("every face of the mesh is degenerate; there is nothing to write as glTF")
+    source, vertex_label, faces = split_by_face_labels(mesh.faces[keep], face_element[keep])
+    local = every_local[source]
 
     buf = _Buffer()
     attributes = {"POSITION": buf.accessor(local, _FLOAT, "VEC3", _ARRAY_BUFFER, minmax=True)}
@@ -317,6 +367,8 @@ def glb_bytes(mesh: TriMesh, face_element: np.ndarray, layers: LayerFile, compil
     material = {"name": "surface", "doubleSided": True,
                 "pbrMetallicRoughness": {"baseColorFactor": [0.8, 0.8, 0.8, 1.0], "metallicFactor": 0.0,
                                          "roughnessFactor": 1.0}}
+    left_out = {"degenerate": int(degenerate.sum()), "duplicate": int(duplicate.sum())}
+    extras = {"facesLeftOut": left_out, **(extras or {})}
     return _document(buf, primitive, material, origin, layers, table, crs=crs, structure_id=structure_id,
                      level=level, extras=extras)
 

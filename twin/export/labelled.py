@@ -16,10 +16,21 @@ lists every element with all of its phases and materials (its own and its unions
 phase with its EDTF date and its earliest/latest day, and every material with its Getty
 AAT URI, so that nothing the layers say is lost.
 
-The writers reuse :func:`twin.io.las.write_las` (LAS offsets = the model's origin, 0.1 mm
-scale, the labels as LAS 1.4 extra bytes) and :mod:`twin.io.ply_write` (float32 local
-coordinates with the origin in a ``comment twin_origin`` line, the labels as extra
-``int`` properties).
+The files are written for the programs that open them, not only for twin:
+
+**PLY** (binary): ``double`` x/y/z in the CRS itself (no origin to add: CloudCompare
+offers its global shift on opening, Open3D and trimesh read the coordinates as they are),
+normals and colours where the model has them, and the labels as ``int`` properties
+named ``scalar_element``, ``scalar_phase`` and ``scalar_material`` (:data:`PLY_LABELS`):
+CloudCompare loads only vertex properties named ``scalar_*``, as the scalar fields
+``element``, ``phase`` and ``material``. Faces carry the same three. The header's
+comments name the CRS and the legend.
+
+**LAS/LAZ** 1.4 (point format 6, or 7 with colour): LAS offsets = the model's origin,
+0.1 mm scale; the labels are extra bytes with a description and ``-1`` declared as
+their no-data value (the options bit and the ``no_data`` field of the Extra Bytes
+record); the CRS is an OGC WKT1 record (``WKT1_GDAL``, what LAS 1.4 readers expect, the
+global encoding's WKT bit set); the generating software is ``twin <version>``.
 """
 
 from __future__ import annotations
@@ -32,7 +43,8 @@ from pathlib import Path
 
 import numpy as np
 
-from twin.catalog.store import atomic_write_bytes
+import twin
+from twin.catalog.store import atomic_target, atomic_write_bytes
 from twin.models.layers import LayerFile, UnionRegion, effective_links, region_kind
 from twin.models.mesh import TriMesh
 from twin.models.pointcloud import PointCloud
@@ -41,6 +53,16 @@ from twin.models.scan import CRSInfo
 from twin.ops.labelling import NO_LABEL, CompiledLayers, compile_layers, label_faces, label_points
 
 LABEL_ATTRIBUTES = ("element", "phase", "material")
+PLY_LABELS = {name: f"scalar_{name}" for name in LABEL_ATTRIBUTES}  # CloudCompare keeps only scalar_* properties
+NO_DATA = NO_LABEL  # -1: declared as the LAS extra bytes' no-data value
+LAS_DESCRIPTIONS = {  # at most 32 characters each (the Extra Bytes record's field)
+    "element": "element; legend.json; -1 = none",
+    "phase": "phase; legend.json; -1 = none",
+    "material": "material; legend.json; -1 = none",
+    "normal_x": "surface normal, x (unit)",
+    "normal_y": "surface normal, y (unit)",
+    "normal_z": "surface normal, z (unit)",
+}
 LEGEND_CSV_COLUMNS = ("attribute", "value", "id", "name", "kind", "date", "earliest", "latest", "aat", "phases",
                       "materials")
 
@@ -107,17 +129,13 @@ def write_labelled_cloud(cloud: PointCloud, compiled: CompiledLayers, path: Path
     labels = label_arrays(compiled, element)
     plain = PointCloud(cloud.xyz, cloud.origin, {k: v for k, v in cloud.attrs.items() if k not in LABEL_ATTRIBUTES})
     if suffix == ".ply":
-        from twin.io.ply_write import write_cloud_ply  # noqa: PLC0415
-
-        return write_cloud_ply(plain, path, _crs_name(crs), vertex_props=labels)
+        return write_ply(plain.world_xyz, path, attrs=plain.attrs, vertex_labels=labels, crs=crs)
     if suffix == ".copc.laz":
         from twin.io.copc import write_cloud_copc  # noqa: PLC0415
 
-        write_cloud_copc(PointCloud(plain.xyz, plain.origin, plain.attrs | labels), path, crs_wkt=crs_wkt(crs))
+        write_cloud_copc(PointCloud(plain.xyz, plain.origin, plain.attrs | labels), path, crs_wkt=las_wkt(crs))
         return path
-    from twin.io.las import write_las  # noqa: PLC0415
-
-    return write_las(plain, path, crs_wkt=crs_wkt(crs), extra_dims=labels)
+    return write_labelled_las(plain, path, labels, crs=crs)
 
 
 def write_labelled_mesh(mesh: TriMesh, compiled: CompiledLayers, path: Path, *, crs: CRSInfo | None = None,
@@ -140,19 +158,159 @@ def write_labelled_mesh(mesh: TriMesh, compiled: CompiledLayers, path: Path, *, 
     vertex_labels = label_arrays(compiled, vertex_element)
     attrs = {k: v for k, v in mesh.vertex_attrs.items() if k not in LABEL_ATTRIBUTES}
     if suffix != ".ply":
-        from twin.io.las import write_las  # noqa: PLC0415
-
-        points = PointCloud(mesh.vertices, mesh.origin, attrs)
-        return write_las(points, path, crs_wkt=crs_wkt(crs), extra_dims=vertex_labels)
+        return write_labelled_las(PointCloud(mesh.vertices, mesh.origin, attrs), path, vertex_labels, crs=crs)
     if face_element is None:
         face_element = label_faces(compiled, mesh)
     if len(face_element) != mesh.n_faces:
         raise ValueError(f"{len(face_element)} face labels for {mesh.n_faces} faces")
-    from twin.io.ply_write import write_mesh_ply  # noqa: PLC0415
+    return write_ply(mesh.vertices + mesh.origin, path, attrs=attrs, vertex_labels=vertex_labels, faces=mesh.faces,
+                     face_labels=label_arrays(compiled, face_element), crs=crs)
 
-    plain = TriMesh(mesh.vertices, mesh.faces, mesh.origin, attrs)
-    return write_mesh_ply(plain, path, _crs_name(crs), vertex_props=vertex_labels,
-                          face_props=label_arrays(compiled, face_element))
+
+# -- PLY ------------------------------------------------------------------------------------------
+
+_PLY_TYPES = {"i1": "char", "u1": "uchar", "i2": "short", "u2": "ushort", "i4": "int", "u4": "uint",
+              "f4": "float", "f8": "double"}  # fmt: skip
+
+
+def _normals(attrs: Mapping[str, np.ndarray]) -> np.ndarray | None:
+    """The (n, 3) normals of a cloud or mesh: ``normals``, or ``normal_x/y/z`` as read from a LAS file."""
+    if attrs.get("normals") is not None:
+        return np.asarray(attrs["normals"], dtype=np.float32)
+    if all(attrs.get(f"normal_{a}") is not None for a in "xyz"):
+        return np.column_stack([attrs[f"normal_{a}"] for a in "xyz"]).astype(np.float32)
+    return None
+
+
+def write_ply(world_xyz: np.ndarray, path: Path, *, attrs: Mapping[str, np.ndarray] | None = None,
+              vertex_labels: Mapping[str, np.ndarray], faces: np.ndarray | None = None,
+              face_labels: Mapping[str, np.ndarray] | None = None, crs: CRSInfo | None = None) -> Path:
+    """A binary PLY of points (or a mesh with ``faces``): double coordinates in the CRS, normals
+    (``nx ny nz``), colours (``red green blue``) and intensity (``scalar_intensity``) where
+    ``attrs`` has them, and the labels as ``scalar_<name>`` int properties, atomically."""
+    attrs = attrs or {}
+    world_xyz = np.asarray(world_xyz, dtype=np.float64)
+    columns: list[tuple[str, np.ndarray]] = [(a, world_xyz[:, i]) for i, a in enumerate("xyz")]
+    normals = _normals(attrs)
+    if normals is not None:
+        columns += [(a, normals[:, i]) for i, a in enumerate(("nx", "ny", "nz"))]
+    if attrs.get("rgb") is not None:
+        rgb = np.asarray(attrs["rgb"], dtype=np.uint8)
+        columns += [(a, rgb[:, i]) for i, a in enumerate(("red", "green", "blue"))]
+    if attrs.get("intensity") is not None:
+        columns.append(("scalar_intensity", np.asarray(attrs["intensity"], dtype=np.float32)))
+    columns += [(PLY_LABELS[k], np.asarray(v, dtype=np.int32)) for k, v in vertex_labels.items()]
+    vertices = _table(columns, len(world_xyz), "vertex")
+    header = ["ply", "format binary_little_endian 1.0", f"comment generated by twin {twin.__version__}"]
+    if crs is not None and _crs_name(crs):
+        header.append(f"comment twin_crs {_crs_name(crs)}")
+    header.append("comment x y z: coordinates in the CRS (no origin to add)")
+    header.append("comment scalar_element scalar_phase scalar_material: values in legend.json, -1 = none")
+    header += [f"element vertex {len(vertices)}"]
+    header += [f"property {_PLY_TYPES[vertices.dtype[n].str[1:]]} {n}" for n in vertices.dtype.names]
+    face_table = None
+    if faces is not None:
+        faces = np.asarray(faces)
+        fields = [("n", "u1"), ("vertex_indices", "<i4", (3,))]
+        fields += [(PLY_LABELS[k], "<i4") for k in (face_labels or {})]
+        face_table = np.empty(len(faces), dtype=fields)
+        face_table["n"] = 3
+        face_table["vertex_indices"] = faces
+        for k, v in (face_labels or {}).items():
+            if len(v) != len(faces):
+                raise ValueError(f"face property {k!r}: need {len(faces)} values, got {len(v)}")
+            face_table[PLY_LABELS[k]] = v
+        header += [f"element face {len(faces)}", "property list uchar int vertex_indices"]
+        header += [f"property int {PLY_LABELS[k]}" for k in (face_labels or {})]
+    header.append("end_header")
+    path = Path(path)
+    with atomic_target(path) as tmp, open(tmp, "wb") as fh:
+        fh.write(("\n".join(header) + "\n").encode("ascii"))
+        fh.write(vertices.tobytes())
+        if face_table is not None:
+            fh.write(face_table.tobytes())
+    return path
+
+
+def _table(columns: list[tuple[str, np.ndarray]], count: int, what: str) -> np.ndarray:
+    dtype = []
+    for name, values in columns:
+        if values.shape != (count,) or values.dtype.str[1:] not in _PLY_TYPES:
+            raise ValueError(f"{what} property {name!r}: need {count} numbers, got {values.dtype} {values.shape}")
+        dtype.append((name, values.dtype.newbyteorder("<").str if values.dtype.itemsize > 1 else values.dtype.str))
+    table = np.empty(count, dtype=dtype)
+    for name, values in columns:
+        table[name] = values
+    return table
+
+
+# -- LAS / LAZ ------------------------------------------------------------------------------------
+
+_LAS_CHUNK = 2_000_000
+
+
+def las_wkt(crs: CRSInfo | None) -> str | None:
+    """The CRS as OGC WKT1 (GDAL's flavour), what LAS 1.4 readers expect in the WKT record;
+    WKT2 only for a CRS that WKT1 cannot express."""
+    wkt = crs_wkt(crs)
+    if wkt is None:
+        return None
+    from pyproj import CRS  # noqa: PLC0415  (slow to import)
+
+    try:
+        return CRS.from_user_input(wkt).to_wkt("WKT1_GDAL") or wkt
+    except Exception:  # a CRS that WKT1 cannot express (pyproj raises CRSError)
+        return wkt
+
+
+def write_labelled_las(points: PointCloud, path: Path, labels: Mapping[str, np.ndarray], *,
+                       crs: CRSInfo | None = None) -> Path:
+    """LAS 1.4 (``.las``) or LAZ (``.laz``): the labels as described extra bytes with no-data
+    ``-1``, normals as extra bytes, intensity, classification, point source and colour where
+    the cloud has them, the CRS as WKT1, written in chunks, atomically."""
+    import laspy  # noqa: PLC0415
+    from laspy.vlrs.known import WktCoordinateSystemVlr  # noqa: PLC0415
+
+    path = Path(path)
+    attrs = points.attrs
+    has_rgb = attrs.get("rgb") is not None
+    header = laspy.LasHeader(point_format=7 if has_rgb else 6, version="1.4")
+    header.offsets = points.origin
+    header.scales = [0.0001] * 3
+    header.generating_software = f"twin {twin.__version__}"[:32]
+    header.system_identifier = "EXTRACTION"  # LAS 1.4: points taken out of other data, not a sensor's
+    extras: dict[str, np.ndarray] = {k: np.asarray(v, dtype=np.int32) for k, v in labels.items()}
+    normals = _normals(attrs)
+    if normals is not None:
+        extras.update({f"normal_{a}": normals[:, i] for i, a in enumerate("xyz")})
+    for name, values in extras.items():
+        header.add_extra_dim(laspy.ExtraBytesParams(
+            name=name, type=values.dtype, description=LAS_DESCRIPTIONS.get(name, name)[:32],
+            no_data=[NO_DATA] if name in LABEL_ATTRIBUTES else None))
+    wkt = las_wkt(crs)
+    if wkt:
+        header.vlrs.append(WktCoordinateSystemVlr(wkt))
+        header.global_encoding.wkt = True
+    with atomic_target(path) as tmp:
+        with laspy.open(str(tmp), mode="w", header=header, do_compress=path.suffix.lower() == ".laz") as writer:
+            for start in range(0, max(len(points), 1), _LAS_CHUNK):
+                part = slice(start, start + _LAS_CHUNK)
+                record = laspy.ScaleAwarePointRecord.zeros(len(points.xyz[part]), header=header)
+                world = points.xyz[part] + points.origin
+                record.x, record.y, record.z = world[:, 0], world[:, 1], world[:, 2]
+                if attrs.get("intensity") is not None:
+                    record.intensity = np.clip(attrs["intensity"][part], 0, 65535).astype(np.uint16)
+                if attrs.get("classification") is not None:
+                    record.classification = attrs["classification"][part]
+                if attrs.get("point_source_id") is not None:
+                    record.point_source_id = attrs["point_source_id"][part]
+                if has_rgb:
+                    rgb = np.asarray(attrs["rgb"][part]).astype(np.uint16) * 257
+                    record.red, record.green, record.blue = rgb[:, 0], rgb[:, 1], rgb[:, 2]
+                for name, values in extras.items():
+                    record[name] = values[part]
+                writer.write_points(record)
+    return path
 
 
 # -- the legend -------------------------------------------------------------------------------

@@ -12,16 +12,25 @@ What is written (``<stem>`` is ``<structure>-<survey>``)::
     <stem>-3dtiles/tileset.json    3dtiles: 3D Tiles 1.1 of the mesh levels and the cloud, placed in ECEF from the
                                    survey CRS (a local frame and a warning without one); see twin.export.tiles3d
     legend.json, legend.csv        ply, laz, copc: what each label value means
-    <structure>.jsonld             jsonld: layers in CIDOC-CRM/CRMba, processing history in CRMdig
-    <structure>.wgs84.geojson      geojson: footprints in WGS 84 (RFC 7946)
+    <structure>.wgs84.geojson      geojson: footprints in WGS 84 (RFC 7946), valid MultiPolygons
     <structure>.crs.geojson        geojson: the same in the structure's CRS
+    <structure>.gpkg               gpkg: the same as a GeoPackage in the structure's CRS (layers structure, elements)
+    <structure>.jsonld             jsonld: layers in CIDOC-CRM/CRMba, the place (GeoSPARQL), processing history
+                                   and every file above with its SHA-256 in CRMdig (written last)
     export.json                    what was exported, from which model and layers revision
+
+Where the model's cloud has colour and its meshes do not, each mesh vertex takes the
+colour of its nearest cloud point (GLB ``COLOR_0``, mesh PLY and LAZ).
 
 With ``bagit`` the output folder is a BagIt bag (RFC 8493, SHA-512 manifests): the files
 above under ``data/exports/``, the survey's raw scans byte for byte under
 ``data/raw/<station>/``, and the provenance records under ``data/provenance/`` (the model's
 run record, the scans' catalog records, the layer revision as authored);
-bag-info names the structure, the survey and the workspace's source organisation.
+bag-info names the structure, the survey, the workspace's source organisation and its
+address and contact (``organisation``, ``organisation_address``, ``contact_name``,
+``contact_email`` in ``twin.yaml``; a warning says which are missing), Bag-Size and
+Payload-Oxum. The JSON-LD IRIs start with ``--base-uri``, else the workspace's
+``base_uri``, else ``urn:twin:``.
 
 Labels come from the structure's *current* layers (the model's own labels may predate a
 later revision; the report says so). Everything is checked before anything is written: the
@@ -32,6 +41,7 @@ destination and renamed onto it at the end, so a failure leaves nothing behind.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import re
@@ -43,9 +53,11 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
+import twin
 from twin.errors import UsageError
+from twin.export.jsonld import DEFAULT_BASE
 
-FORMATS = ("glb", "ply", "laz", "copc", "3dtiles", "jsonld", "bagit", "geojson")
+FORMATS = ("glb", "ply", "laz", "copc", "3dtiles", "jsonld", "bagit", "geojson", "gpkg")
 _URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:\S*$")
 
 
@@ -123,8 +135,9 @@ def export_package(ws, structure_id: str, survey_id: str, out: Path, formats: Se
     from twin.catalog.models import latest_model, model_crs  # noqa: PLC0415
 
     started = time.perf_counter()
+    started_at = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
     wanted, explicit = parse_formats(formats)
-    base_uri = _check_base_uri(base_uri)
+    base_uri = _check_base_uri(base_uri) or ws.settings.base_uri
     out = Path(out)
     check_out(out)
     model = latest_model(ws, structure_id, survey_id)
@@ -140,7 +153,9 @@ def export_package(ws, structure_id: str, survey_id: str, out: Path, formats: Se
              "copc": (cloud_path is not None, "the model has no cloud"),
              "3dtiles": (cloud_path is not None or bool(meshes), "the model has no cloud and no mesh"),
              "geojson": (crs is not None or revision.layers.crs is not None,
-                         "neither the model nor the layers have a coordinate system")}
+                         "neither the model nor the layers have a coordinate system"),
+             "gpkg": (crs is not None or revision.layers.crs is not None,
+                      "neither the model nor the layers have a coordinate system")}
     for name, (ok, why) in needs.items():
         if name in wanted and not ok:
             if explicit:
@@ -153,6 +168,11 @@ def export_package(ws, structure_id: str, survey_id: str, out: Path, formats: Se
         layers_rev=revision.rev, layers_sha256=revision.sha256, out=str(out), formats=wanted, skipped=skipped,
         bag="bagit" in wanted,
     )
+    if report.bag:
+        missing = [key for key in ("organisation", "contact_name", "contact_email") if not getattr(ws.settings, key)]
+        if missing:
+            report.warnings.append(f"bag-info will have no {', '.join(missing)}: set {missing[0]}"
+                                   + "".join(f", {m}" for m in missing[1:]) + f" in {ws.root / 'twin.yaml'}")
     labelled = model.provenance.get("labels") or {}
     if labelled.get("layers_sha256") and labelled["layers_sha256"] != revision.sha256:
         report.warnings.append(
@@ -167,7 +187,7 @@ def export_package(ws, structure_id: str, survey_id: str, out: Path, formats: Se
     try:
         exports = work / "exports"
         exports.mkdir()
-        _write_exports(ws, model, revision, exports, wanted, crs, base_uri, report, on_step)
+        _write_exports(ws, model, revision, exports, wanted, crs, base_uri, report, on_step, started_at)
         report.seconds = round(time.perf_counter() - started, 3)
         record = report.model_dump(mode="json")
         (exports / "export.json").write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
@@ -202,7 +222,8 @@ def export_package(ws, structure_id: str, survey_id: str, out: Path, formats: Se
 
 
 def _write_exports(ws, model, revision, folder: Path, wanted: list[str], crs, base_uri: str | None,
-                   report: ExportReport, on_step: Callable[[str], None]) -> None:
+                   report: ExportReport, on_step: Callable[[str], None], started_at: dt.datetime) -> None:
+    from twin.export.gltf import vertex_colours_from_cloud  # noqa: PLC0415
     from twin.export.labelled import write_labelled_cloud, write_labelled_mesh, write_legend  # noqa: PLC0415
     from twin.io.ply_write import read_mesh_ply  # noqa: PLC0415
     from twin.io.registry import read_scan  # noqa: PLC0415
@@ -227,6 +248,10 @@ def _write_exports(ws, model, revision, folder: Path, wanted: list[str], crs, ba
         for name, path in model.meshes.items():
             on_step(f"labelling mesh level {name}")
             mesh = read_mesh_ply(path)
+            if cloud is not None and mesh.vertex_attrs.get("rgb") is None:
+                rgb = vertex_colours_from_cloud(mesh, cloud)
+                if rgb is not None:
+                    mesh.vertex_attrs["rgb"] = rgb
             mesh.vertex_attrs["element"] = label_points(compiled, mesh.vertices, mesh.origin)
             levels[name] = (mesh, label_faces(compiled, mesh, cloud=cloud,
                                               point_element=cloud.attrs["element"] if cloud is not None else None))
@@ -262,19 +287,43 @@ def _write_exports(ws, model, revision, folder: Path, wanted: list[str], crs, ba
     if {"ply", "laz", "copc"} & set(wanted):
         for path in write_legend(layers, compiled, folder / "legend.json"):
             done(path, "legend")
-    if "jsonld" in wanted:
-        from twin.export.jsonld import DEFAULT_BASE, write_jsonld  # noqa: PLC0415
-
-        on_step("writing JSON-LD (CIDOC-CRM, CRMba, CRMdig)")
-        surveys = [s for s in ws.surveys(structure_id) if s.id == survey_id]
-        done(write_jsonld(layers, structure_id, folder / f"{structure_id}.jsonld", runs=[model.provenance],
-                          surveys=surveys, base=base_uri or DEFAULT_BASE), "jsonld")
     if "geojson" in wanted:
         from twin.export.geojson import write_geojson  # noqa: PLC0415
 
         on_step("writing GeoJSON footprints")
         for path in write_geojson(layers, structure_id, folder, crs=crs):
             done(path, "geojson")
+    if "gpkg" in wanted:
+        from twin.export.gpkg import write_gpkg  # noqa: PLC0415
+
+        on_step("writing the GeoPackage of the footprints")
+        done(write_gpkg(layers, structure_id, folder / f"{structure_id}.gpkg", crs=crs), "gpkg")
+    if "jsonld" in wanted:  # last: it lists every file above with its checksum
+        from twin.catalog.store import file_digest  # noqa: PLC0415
+        from twin.export.jsonld import write_jsonld  # noqa: PLC0415
+
+        on_step("writing JSON-LD (CIDOC-CRM, CRMba, CRMdig, GeoSPARQL)")
+        surveys = [s for s in ws.surveys(structure_id) if s.id == survey_id]
+        files = [{**f.model_dump(), "sha256": file_digest(folder / f.path, "sha256")} for f in report.files]
+        export = {"id": f"{stem}-{started_at.strftime('%Y%m%dT%H%M%SZ')}", "structure_id": structure_id,
+                  "survey_id": survey_id, "started_at": started_at.isoformat().replace("+00:00", "Z"),
+                  "software": {"twin": twin.__version__}, "model_key": model.key,
+                  "model_files": [o.get("sha256") for o in model.provenance.get("outputs") or [] if o.get("sha256")],
+                  "layers_rev": revision.rev, "layers_sha256": revision.sha256}
+        done(write_jsonld(layers, structure_id, folder / f"{structure_id}.jsonld", runs=[model.provenance],
+                          surveys=surveys, base=base_uri or DEFAULT_BASE, crs=_pyproj_crs(crs, layers),
+                          export=export, files=files), "jsonld")
+
+
+def _pyproj_crs(crs, layers):
+    """The footprints' CRS (the model's, else the layers'), or None when there is none."""
+    from twin.errors import CRSError  # noqa: PLC0415
+    from twin.export.geojson import layer_crs  # noqa: PLC0415
+
+    try:
+        return layer_crs(crs, layers)
+    except CRSError:
+        return None
 
 
 def _raw_name(scan) -> str:
@@ -297,9 +346,11 @@ def _write_bag(ws, model, revision, exports: Path, dest: Path) -> Path:
         },
     )
     payload[f"provenance/layers-rev-{revision.rev}.yaml"] = revision.yaml_text.encode("utf-8")
-    organisation = ws.settings.organisation or ws.settings.name
+    settings = ws.settings
     info = bag_info(
-        model.structure_id, model.survey_id, organisation, description=revision.layers.metadata.title,
+        model.structure_id, model.survey_id, settings.organisation or settings.name,
+        description=revision.layers.metadata.title, contact_name=settings.contact_name,
+        contact_email=settings.contact_email, organization_address=settings.organisation_address,
         extra={"Model-Key": model.key, "Pipeline": model.pipeline, "Layers-Revision": str(revision.rev),
                "Layers-SHA256": revision.sha256, "Raw-Scans": str(len(scans))},
     )
