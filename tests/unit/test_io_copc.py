@@ -381,3 +381,116 @@ def test_whole_cloud_with_normals_and_crs_reads_back_as_copc(tmp_path):
     assert same_points(got, want)
     read_normals = np.column_stack([np.asarray(las[f"normal_{a}"]) for a in "xyz"])[np.lexsort(got.T[::-1])]
     assert np.array_equal(read_normals, normals[np.lexsort(want.T[::-1])])
+
+
+# -- what the header says: the same as the labelled LAS/LAZ export --------------------------
+
+
+def extra_bytes_records(header) -> dict[str, dict]:
+    """Name -> type, options, no_data and description of the Extra Bytes record (laspy)."""
+    return {
+        r.name.rstrip(b"\0").decode(): {
+            "type": r.data_type, "options": r.options, "description": r.description.rstrip(b"\0").decode(),
+            "no_data": None if r.no_data is None else r.no_data.tolist(),
+        }
+        for r in header.vlrs.get("ExtraBytesVlr")[0].extra_bytes_structs
+    }
+
+
+def test_labels_are_described_with_no_data_and_the_crs_is_wkt1(tmp_path):
+    """A WKT2 CRS in, OGC WKT1 out (a WKT record, the WKT bit set); the labels described,
+    ``-1`` their declared no-data value (options bit 0); ``twin <version>`` wrote it; and the
+    file is still a COPC file that CopcReader queries by bounds and level."""
+    import twin
+    from pyproj import CRS
+
+    from twin.io.las_meta import LAS_DESCRIPTIONS
+
+    cloud = survey(20_000, 2000)
+    normals = np.random.default_rng(2).normal(size=(len(cloud), 3)).astype(np.float32)
+    cloud = PointCloud(cloud.xyz, cloud.origin, {**cloud.attrs, "normals": normals})
+    wkt2 = CRS.from_epsg(32648).to_wkt()
+    assert wkt2.startswith("PROJCRS[")
+    summary = write_cloud_copc(cloud, tmp_path / "cloud.copc.laz", crs_wkt=wkt2, max_points_per_node=2000,
+                               memory_limit_points=8000)
+    with laspy.CopcReader.open(str(summary.path)) as reader:
+        header = reader.header
+        records = extra_bytes_records(header)
+        for name in ("element", "phase", "material"):
+            assert header.point_format.dimension_by_name(name).description == LAS_DESCRIPTIONS[name]
+            assert records[name]["description"] == LAS_DESCRIPTIONS[name] and "-1 = none" in LAS_DESCRIPTIONS[name]
+            assert records[name]["type"] == 6  # signed 32-bit
+            assert records[name]["options"] & 1 and records[name]["no_data"] == [-1]  # no_data is relevant
+        for axis in "xyz":  # normals described, no no-data
+            assert records[f"normal_{axis}"]["description"] == LAS_DESCRIPTIONS[f"normal_{axis}"]
+            assert not records[f"normal_{axis}"]["options"] & 1
+        wkts = header.vlrs.get("WktCoordinateSystemVlr")
+        assert len(wkts) == 1 and header.global_encoding.wkt
+        wkt = wkts[0].string
+        assert wkt.startswith('PROJCS["WGS 84 / UTM zone 48N"') and 'AUTHORITY["EPSG","32648"]' in wkt  # OGC WKT1
+        assert header.parse_crs().to_epsg() == 32648
+        assert header.generating_software.startswith("twin ")
+        assert header.generating_software == f"twin {twin.__version__}"
+        assert header.system_identifier == "EXTRACTION"
+        # still COPC: bounds and level queries give the points back
+        assert sum(len(reader.query(level=d)) for d in range(len(summary.points_per_level))) == len(cloud)
+        low, high = ORIGIN + [30.1, 35.0, 5.9], ORIGIN + [30.5, 35.4, 6.3]
+        got = reader.query(bounds=laspy.copc.Bounds(low, high))
+        units = np.rint(cloud.xyz / SCALE).astype(np.int64)
+        lo, hi = np.round((low - ORIGIN) / SCALE), np.round((high - ORIGIN) / SCALE)
+        inside = ((units >= lo) & (units <= hi)).all(axis=1)
+        assert inside.sum() > 100 and same_points(rows(got), expected_rows(cloud)[inside])
+        assert set(np.asarray(got.element).tolist()) <= set(cloud.attrs["element"].tolist())
+    head = summary.path.read_bytes()[:600]
+    assert head[58:90].rstrip(b"\0").decode() == f"twin {twin.__version__}"
+    assert head[377:381] == b"copc"  # the info VLR is still the first
+
+
+def test_a_geographic_crs_is_geogcs_and_no_crs_writes_no_record(tmp_path):
+    from pyproj import CRS
+
+    cloud = survey(3000, 500)
+    geo = write_cloud_copc(cloud, tmp_path / "geo.copc.laz", crs_wkt=CRS.from_epsg(4326).to_wkt())
+    with laspy.CopcReader.open(str(geo.path)) as reader:
+        assert reader.header.vlrs.get("WktCoordinateSystemVlr")[0].string.startswith('GEOGCS["WGS 84"')
+    bare = write_cloud_copc(cloud, tmp_path / "bare.copc.laz")
+    with laspy.CopcReader.open(str(bare.path)) as reader:
+        assert reader.header.vlrs.get("WktCoordinateSystemVlr") == []
+        assert reader.header.global_encoding.wkt  # required for point formats 6 and 7 all the same
+        assert reader.header.generating_software.startswith("twin ")
+        assert extra_bytes_records(reader.header)["element"]["no_data"] == [-1]
+
+
+def test_an_unreadable_crs_is_refused_before_writing(tmp_path):
+    from twin.errors import CRSError
+
+    with pytest.raises(CRSError, match="not a WKT"):
+        write_cloud_copc(survey(2000, 500), tmp_path / "a.copc.laz", crs_wkt='PROJCS["nothing"')
+    assert os.listdir(tmp_path) == []
+
+
+def test_copc_and_laz_exports_say_the_same(tmp_path):
+    """``twin export`` as .laz and as .copc.laz: the same extra bytes records (names, types,
+    no-data, descriptions), the same WKT1 record, the same generating software."""
+    from twin.export.labelled import write_labelled_cloud
+    from twin.layers import load_layers
+    from twin.models.scan import CRSInfo
+    from twin.ops.labelling import compile_layers
+
+    compiled = compile_layers(load_layers(Path(__file__).resolve().parents[1] / "data" / "layers" / "example.yaml"))
+    rng = np.random.default_rng(5)
+    world = rng.random((4000, 3)) * [26, 18, 10] + [749007.0, 1821017.0, 4.5]
+    cloud = PointCloud(world - ORIGIN, ORIGIN, {"rgb": rng.integers(0, 255, (len(world), 3), dtype=np.uint8)})
+    crs = CRSInfo(name="WGS 84 / UTM zone 48N", epsg=32648, wkt=None)
+    said = {}
+    for name in ("cloud.laz", "cloud.copc.laz"):
+        path = write_labelled_cloud(cloud, compiled, tmp_path / name, crs=crs)
+        header = laspy.read(str(path)).header
+        said[name] = (extra_bytes_records(header), header.vlrs.get("WktCoordinateSystemVlr")[0].string,
+                      header.generating_software, header.system_identifier, bool(header.global_encoding.wkt))
+    assert said["cloud.copc.laz"] == said["cloud.laz"]
+    assert said["cloud.laz"][1].startswith("PROJCS[")
+    with laspy.CopcReader.open(str(tmp_path / "cloud.copc.laz")) as reader:
+        assert len(reader.query()) == len(cloud)
+        element = np.asarray(reader.query().element)
+    assert (element == -1).any() and (element >= 0).any()

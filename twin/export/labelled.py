@@ -45,24 +45,21 @@ import numpy as np
 
 import twin
 from twin.catalog.store import atomic_target, atomic_write_bytes
+from twin.io.las_meta import (  # shared with the COPC writer; LAS_DESCRIPTIONS and NO_DATA re-exported
+    LABEL_ATTRIBUTES,
+    LAS_DESCRIPTIONS,
+    NO_DATA,
+    extra_bytes_params,
+    las_wkt,
+    stamp_header,
+)
 from twin.models.layers import LayerFile, UnionRegion, effective_links, region_kind
 from twin.models.mesh import TriMesh
 from twin.models.pointcloud import PointCloud
-from twin.io.crs import crs_wkt
 from twin.models.scan import CRSInfo
 from twin.ops.labelling import NO_LABEL, CompiledLayers, compile_layers, label_faces, label_points
 
-LABEL_ATTRIBUTES = ("element", "phase", "material")
 PLY_LABELS = {name: f"scalar_{name}" for name in LABEL_ATTRIBUTES}  # CloudCompare keeps only scalar_* properties
-NO_DATA = NO_LABEL  # -1: declared as the LAS extra bytes' no-data value
-LAS_DESCRIPTIONS = {  # at most 32 characters each (the Extra Bytes record's field)
-    "element": "element; legend.json; -1 = none",
-    "phase": "phase; legend.json; -1 = none",
-    "material": "material; legend.json; -1 = none",
-    "normal_x": "surface normal, x (unit)",
-    "normal_y": "surface normal, y (unit)",
-    "normal_z": "surface normal, z (unit)",
-}
 LEGEND_CSV_COLUMNS = ("attribute", "value", "id", "name", "kind", "date", "earliest", "latest", "aat", "phases",
                       "materials")
 
@@ -249,27 +246,12 @@ def _table(columns: list[tuple[str, np.ndarray]], count: int, what: str) -> np.n
 _LAS_CHUNK = 2_000_000
 
 
-def las_wkt(crs: CRSInfo | None) -> str | None:
-    """The CRS as OGC WKT1 (GDAL's flavour), what LAS 1.4 readers expect in the WKT record;
-    WKT2 only for a CRS that WKT1 cannot express."""
-    wkt = crs_wkt(crs)
-    if wkt is None:
-        return None
-    from pyproj import CRS  # noqa: PLC0415  (slow to import)
-
-    try:
-        return CRS.from_user_input(wkt).to_wkt("WKT1_GDAL") or wkt
-    except Exception:  # a CRS that WKT1 cannot express (pyproj raises CRSError)
-        return wkt
-
-
 def write_labelled_las(points: PointCloud, path: Path, labels: Mapping[str, np.ndarray], *,
                        crs: CRSInfo | None = None) -> Path:
     """LAS 1.4 (``.las``) or LAZ (``.laz``): the labels as described extra bytes with no-data
     ``-1``, normals as extra bytes, intensity, classification, point source and colour where
     the cloud has them, the CRS as WKT1, written in chunks, atomically."""
     import laspy  # noqa: PLC0415
-    from laspy.vlrs.known import WktCoordinateSystemVlr  # noqa: PLC0415
 
     path = Path(path)
     attrs = points.attrs
@@ -277,20 +259,13 @@ def write_labelled_las(points: PointCloud, path: Path, labels: Mapping[str, np.n
     header = laspy.LasHeader(point_format=7 if has_rgb else 6, version="1.4")
     header.offsets = points.origin
     header.scales = [0.0001] * 3
-    header.generating_software = f"twin {twin.__version__}"[:32]
-    header.system_identifier = "EXTRACTION"  # LAS 1.4: points taken out of other data, not a sensor's
     extras: dict[str, np.ndarray] = {k: np.asarray(v, dtype=np.int32) for k, v in labels.items()}
     normals = _normals(attrs)
     if normals is not None:
         extras.update({f"normal_{a}": normals[:, i] for i, a in enumerate("xyz")})
     for name, values in extras.items():
-        header.add_extra_dim(laspy.ExtraBytesParams(
-            name=name, type=values.dtype, description=LAS_DESCRIPTIONS.get(name, name)[:32],
-            no_data=[NO_DATA] if name in LABEL_ATTRIBUTES else None))
-    wkt = las_wkt(crs)
-    if wkt:
-        header.vlrs.append(WktCoordinateSystemVlr(wkt))
-        header.global_encoding.wkt = True
+        header.add_extra_dim(extra_bytes_params(name, values.dtype))
+    stamp_header(header, las_wkt(crs))  # twin <version>, EXTRACTION, the CRS as WKT1
     with atomic_target(path) as tmp:
         with laspy.open(str(tmp), mode="w", header=header, do_compress=path.suffix.lower() == ".laz") as writer:
             for start in range(0, max(len(points), 1), _LAS_CHUNK):

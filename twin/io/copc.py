@@ -59,12 +59,13 @@ from pathlib import Path
 
 import numpy as np
 
-from twin.errors import ScanContentError, UsageError
+from twin.errors import CRSError, ScanContentError, UsageError
 from twin.io.atomic import atomic_target
+from twin.io.las_meta import LABEL_ATTRIBUTES, extra_bytes_params, stamp_header, wkt1
 from twin.models.pointcloud import PointCloud
 
 GRID_BITS = 7  # every node samples a 2^7 = 128 cells grid per axis
-LABELS = ("element", "phase", "material")  # int32 extra bytes, -1 = unlabelled
+LABELS = LABEL_ATTRIBUTES  # int32 extra bytes, -1 = unlabelled (declared as their no-data value)
 DEFAULT_MAX_POINTS_PER_NODE = 100_000
 DEFAULT_MEMORY_LIMIT_POINTS = 2_000_000
 _MORTON_BITS = 21  # per axis in a uint64 Morton code
@@ -131,10 +132,14 @@ def write_copc(chunks: ChunkSource, path: Path, *, origin: Sequence[float] | np.
     ``extra_dims`` (default: ``element``, ``phase``, ``material`` and ``normals`` when
     present) as LAS extra bytes: labels as int32, normals as ``normal_x/y/z`` float32,
     any other 1-D numeric attribute in its own type. Later chunks must have them too.
+    The header says what the labelled LAS/LAZ export says (:mod:`twin.io.las_meta`):
+    described extra bytes, ``-1`` as the labels' no-data value, ``crs_wkt`` (any WKT
+    pyproj reads) recorded as OGC WKT1, ``twin <version>`` as the generating software.
 
-    Raises UsageError (bad parameters, chunks in another frame or without an attribute
-    of the layout, coordinates that do not fit LAS integers) and ScanContentError (no
-    points, coordinates that are not finite).
+    Raises CRSError (a ``crs_wkt`` pyproj cannot read, before anything is written),
+    UsageError (bad parameters, chunks in another frame or without an attribute of the
+    layout, coordinates that do not fit LAS integers) and ScanContentError (no points,
+    coordinates that are not finite).
     """
     path = Path(path)
     if not (np.isfinite(scale) and scale > 0):
@@ -144,6 +149,11 @@ def write_copc(chunks: ChunkSource, path: Path, *, origin: Sequence[float] | np.
     if memory_limit_points < 2 * max_points_per_node:
         raise UsageError(f"{path}: memory_limit_points ({memory_limit_points:,}) must be at least twice "
                          f"max_points_per_node ({max_points_per_node:,})")
+    if crs_wkt:
+        try:
+            crs_wkt = wkt1(crs_wkt)
+        except Exception as exc:  # pyproj's CRSError
+            raise CRSError(f"{path}: the CRS is not a WKT pyproj can read ({exc})") from None
     if isinstance(chunks, PointCloud):
         chunks = [chunks]
     if callable(chunks):
@@ -243,7 +253,7 @@ class _Layout:
         self.point_format_id = 7 if self.has_rgb else 6
         self.point_format = laspy.PointFormat(self.point_format_id)
         for las_name, _, _, dtype in self.extras:
-            self.point_format.add_extra_dimension(laspy.ExtraBytesParams(name=las_name, type=dtype))
+            self.point_format.add_extra_dimension(extra_bytes_params(las_name, dtype))  # described; labels: no-data -1
         self.point_dtype = self.point_format.dtype()
         self.dtype = np.dtype([("rec", self.point_dtype), ("prio", "<u8")])
 
@@ -719,12 +729,8 @@ class _Writer:
         header = laspy.LasHeader(point_format=self.layout.point_format, version="1.4")
         header.offsets = self.origin
         header.scales = np.full(3, self.scale)
-        header.generating_software = "twin COPC writer"
         header.global_encoding.wkt = True  # required for point formats 6 and up
-        if self.crs_wkt:
-            from pyproj import CRS  # noqa: PLC0415
-
-            header.add_crs(CRS.from_wkt(self.crs_wkt))
+        stamp_header(header, self.crs_wkt)  # twin <version>, EXTRACTION, the CRS as WKT1 (converted in write_copc)
         others = [v for v in header.vlrs if type(v).__name__ != "ExtraBytesVlr"]
         header.vlrs = [laspy.VLR("copc", 1, "COPC info", info), LasZipVlr(laz_vlr.record_data()), *others]
         header.are_points_compressed = True
