@@ -12,6 +12,15 @@ REAL_DATA = REPO.parent / "shared" / "data" / "real"
 SAMPLES = REPO / "sample_scans"
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _own_log(tmp_path_factory):
+    """Commands run in-process write their captured warnings to a log of the test run's
+    own, not to the user's ~/.local/state/twin/twin.log (twin.cli.logs)."""
+    if "TWIN_LOG" not in os.environ:
+        os.environ["TWIN_LOG"] = str(tmp_path_factory.mktemp("log") / "twin.log")
+    yield
+
+
 @pytest.fixture(scope="session")
 def real_data() -> Path:
     """../shared/data/real: skipped on a user's machine without it, a failure under CI."""

@@ -8,7 +8,8 @@ is loaded and picks at the screen positions of points whose survey coordinates p
 to ECEF (independently of the exporter): the stele's south face, the platform's top, and an
 empty point above them. Each picked feature's element and phase are read back through
 Cesium's metadata API (``feature.getProperty``). Every request the browser makes is recorded
-(and anything not for 127.0.0.1 refused), every console message kept.
+(and anything not for 127.0.0.1 refused), every console message kept (Chromium as
+tests/e2e/browser.py launches it: a fresh profile, SwiftShader, background services off).
 
 Needs node, ``npm ci --prefix tools`` (cesium, playwright-core) and Chromium (Debian:
 ``apt-get install -y chromium``); skipped where one is missing, a failure under ``CI=true``.
@@ -19,23 +20,17 @@ from __future__ import annotations
 import functools
 import http.server
 import json
-import os
-import shutil
-import subprocess
 import threading
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from tests.cli.test_cli_export import PLATFORM, STELE, processed  # noqa: F401  (processed: a fixture)
+from tests.e2e.browser import NODE_MODULES, needed, run_driver
+from tests.e2e.browser import browser_tools as find_browser_tools
 
-REPO = Path(__file__).resolve().parents[2]
-NODE_MODULES = REPO / "tools" / "node_modules"
 CESIUM_BUILD = NODE_MODULES / "cesium" / "Build" / "Cesium"
-PLAYWRIGHT = NODE_MODULES / "playwright-core"
-CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 TIMEOUT_S = 240  # SwiftShader on two busy cores is slow
 
 # CRS coordinates of the points to pick, with the element each lies on (the ground truth)
@@ -119,57 +114,28 @@ main().then((r) => { window.twinResult = r; }, (e) => { window.twinFailure = Str
 </script></body></html>
 """
 
-# Runs under node: loads the page in Chromium through playwright-core and prints one JSON line.
-DRIVER = r"""
-const { chromium } = require(process.env.TWIN_PLAYWRIGHT);
-const local = process.env.TWIN_ORIGIN;
-(async () => {
-  const browser = await chromium.launch({
-    executablePath: process.env.TWIN_CHROMIUM, headless: true,
-    args: ["--no-sandbox", "--use-angle=swiftshader", "--enable-unsafe-swiftshader", "--ignore-gpu-blocklist",
-           "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run",
-           "--disable-default-apps", "--disable-domain-reliability", "--no-pings", "--disable-quic"],
-  });
-  const context = await browser.newContext({ viewport: { width: 1024, height: 768 }, serviceWorkers: "block" });
-  const requests = [], messages = [], errors = [];
-  context.on("request", (r) => requests.push(r.url()));
-  await context.route("**/*", (route) => {
-    const url = route.request().url();
-    return url.startsWith(local + "/") ? route.continue() : route.abort();  // nothing leaves the machine
-  });
-  const page = await context.newPage();
-  page.on("console", (m) => messages.push({ type: m.type(), text: m.text() }));
-  page.on("pageerror", (e) => errors.push(String(e)));
-  page.on("worker", (w) => w.on("console", (m) => messages.push({ type: m.type(), text: m.text(), worker: true })));
-  await page.goto(local + "/index.html");
+# Runs under node (tests/e2e/browser.py's prelude: openBrowser): loads the page and returns what it saw.
+BODY = r"""
+async function main() {
+  const { page, requests, messages, errors, close } = await openBrowser({ width: 1024, height: 768 });
+  await page.goto(process.env.TWIN_ORIGIN + "/index.html");
   await page.waitForFunction(() => window.twinResult || window.twinFailure, null,
-                             { timeout: Number(process.env.TWIN_TIMEOUT_MS), polling: 250 });
+                             { timeout: TIMEOUT_MS, polling: 250 });
   const result = await page.evaluate(() => window.twinResult || null);
   const failure = await page.evaluate(() => window.twinFailure || null);
-  await browser.close();
-  process.stdout.write(JSON.stringify({ result, failure, requests, messages, errors }) + "\n");
-})().catch((e) => { process.stderr.write(String((e && e.stack) || e) + "\n"); process.exit(1); });
+  await close();
+  return { result, failure, requests, messages, errors };
+}
 """
-
-
-def _needed(why: str):
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"the CesiumJS test cannot run under CI: {why}")
-    pytest.skip(why)
 
 
 @pytest.fixture(scope="module")
 def browser_tools() -> dict[str, str]:
     """node, Chromium, playwright-core and CesiumJS: skipped where one is missing, a failure under CI."""
-    node = shutil.which("node")
-    if node is None:
-        _needed("node is not installed")
-    if not (CESIUM_BUILD / "Cesium.js").is_file() or not (PLAYWRIGHT / "package.json").is_file():
-        _needed("run `npm ci --prefix tools` to install cesium and playwright-core")
-    chromium = next((found for name in CHROMIUM_NAMES if (found := shutil.which(name))), None)
-    if chromium is None:
-        _needed("chromium is not installed (apt-get install -y chromium)")
-    return {"node": node, "chromium": chromium}
+    tools = find_browser_tools("the CesiumJS test")
+    if not (CESIUM_BUILD / "Cesium.js").is_file():
+        needed("run `npm ci --prefix tools` to install cesium", "the CesiumJS test")
+    return tools
 
 
 @pytest.fixture(scope="module")
@@ -206,23 +172,17 @@ def view_in_cesium(tools: dict[str, str], tiles: Path, targets: dict[str, list[f
     (site / "tiles").symlink_to(tiles, target_is_directory=True)
     page = PAGE.replace("__TARGETS__", json.dumps(targets)).replace("__WAIT_MS__", str((TIMEOUT_S - 30) * 1000))
     (site / "index.html").write_text(page, encoding="utf-8")
-    (site / "driver.cjs").write_text(DRIVER, encoding="utf-8")
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(site)))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     origin = f"http://127.0.0.1:{server.server_address[1]}"
-    env = {**os.environ, "TWIN_PLAYWRIGHT": str(PLAYWRIGHT), "TWIN_CHROMIUM": tools["chromium"],
-           "TWIN_ORIGIN": origin, "TWIN_TIMEOUT_MS": str((TIMEOUT_S - 20) * 1000)}
-    started = time.perf_counter()
     try:
-        done = subprocess.run([tools["node"], str(site / "driver.cjs")], capture_output=True, text=True, env=env,
-                              timeout=TIMEOUT_S, cwd=site)
+        seen = run_driver(tools, BODY, site.parent / "driver", allowed=[origin + "/"], timeout_s=TIMEOUT_S,
+                          env={"TWIN_ORIGIN": origin})
     finally:
         server.shutdown()
         server.server_close()
-    assert done.returncode == 0, done.stderr[-3000:]
-    seen = json.loads(done.stdout.strip().splitlines()[-1])
-    seen["origin"], seen["wall_seconds"] = origin, round(time.perf_counter() - started, 1)
+    seen["origin"] = origin
     return seen
 
 

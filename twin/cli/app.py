@@ -24,7 +24,9 @@ from twin.cli.common import new_app, out
 
 app = new_app(
     "twin turns laser scans of heritage buildings into annotated 3D digital twins.\n\n"
-    "Start with `twin init`, then `twin ingest`; `twin demo` runs everything on the bundled sample."
+    "Start with `twin init`, then `twin ingest`; `twin demo` runs everything on the bundled sample.\n\n"
+    "Every command takes --json. Libraries' warnings (Python's, Open3D's) go to the log file, "
+    "$TWIN_LOG or else ~/.local/state/twin/twin.log, not to the terminal."
 )
 
 
@@ -37,12 +39,15 @@ def _version(value: bool) -> None:
 @app.callback()
 def _main(
     ctx: typer.Context,
-    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")] = False,
+    debug: Annotated[bool, typer.Option(
+        "--debug", help="Show tracebacks for errors, and let libraries' warnings through to the terminal.")] = False,
+    as_json: Annotated[bool, typer.Option(
+        "--json", help="JSON for scripts from whatever command follows (the same as its own --json).")] = False,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
     ] = False,
 ) -> None:
-    ctx.obj = {"debug": debug}
+    ctx.obj = {"debug": debug, "json": as_json}
 
 
 app.command()(demo_cmd.demo)

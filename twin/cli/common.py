@@ -1,21 +1,75 @@
-"""Options, output and error handling shared by every command."""
+"""Options, output and error handling shared by every command.
+
+Output: ``out`` (stdout) and ``err`` (stderr) are rich consoles. On a terminal, tables fit
+its width; piped or redirected (a file, ``| less``, a script), nothing is cut at 80
+columns: the width is unbounded unless ``$COLUMNS`` sets one. Library output (Python
+warnings, native code's prints) goes to the log file, not the terminal (twin.cli.logs).
+"""
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 import traceback
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
+from rich.console import Console, ConsoleDimensions
 from typer.core import TyperGroup
 
 from twin.errors import error_lines, exit_code_for
 
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+PIPED_WIDTH = 100_000  # "unbounded": a table or line is never cut when the output is not a terminal
+
+
+class TwinConsole(Console):
+    """A rich console whose width is the terminal's when its own stream is a terminal, and
+    unbounded (``PIPED_WIDTH``, or ``$COLUMNS`` when set) when it is piped or redirected.
+
+    rich's default asks every standard descriptor for a terminal size, so ``twin ... | cat``
+    run from a terminal got that terminal's width (or 80) and cut long values."""
+
+    def _size(self) -> ConsoleDimensions:
+        if self._width is not None or self.is_dumb_terminal:
+            return Console.size.fget(self)
+        columns = self._environ.get("COLUMNS")
+        height = self._height or 25
+        if self.is_terminal:
+            try:
+                width, rows = os.get_terminal_size(self.file.fileno())
+            except (AttributeError, ValueError, OSError):
+                return Console.size.fget(self)
+            if columns and columns.isdigit():
+                width = int(columns)
+            return ConsoleDimensions(width or 80, self._height or rows or 25)
+        if columns and columns.isdigit():
+            return ConsoleDimensions(int(columns), height)
+        return ConsoleDimensions(PIPED_WIDTH, height)
+
+    size = property(_size, Console.size.fset)
+
+    @property
+    def file(self):
+        """The stream written to: while a command runs, a copy of the original descriptor
+        (standard output and error themselves go to the log then: twin.cli.logs)."""
+        if self._file is not None:
+            return self._file
+        from twin.cli.logs import terminal  # noqa: PLC0415
+
+        stream = terminal(2 if self.stderr else 1)
+        if stream is not None:
+            return stream
+        return sys.stderr if self.stderr else sys.stdout
+
+    @file.setter
+    def file(self, new_file) -> None:
+        self._file = new_file
+
+
+out = TwinConsole(highlight=False, soft_wrap=True)
+err = TwinConsole(stderr=True, highlight=False, soft_wrap=True)
 
 WorkspaceOpt = Annotated[
     Path | None,
@@ -26,7 +80,23 @@ WorkspaceOpt = Annotated[
         show_default=False,
     ),
 ]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of a table.")]
+
+
+def wants_json(ctx: typer.Context | None) -> bool:
+    """Whether ``--json`` was given before the command (``twin --json ...``, ``twin layers --json ...``)."""
+    while ctx is not None:
+        if isinstance(ctx.obj, dict) and ctx.obj.get("json"):
+            return True
+        ctx = ctx.parent
+    return False
+
+
+def _json_option(ctx: typer.Context, value: bool) -> bool:
+    return bool(value) or wants_json(ctx)
+
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts instead of a table.",
+                                       callback=_json_option)]
 
 
 # Typer's own control flow (exit, abort, usage errors) passes through untouched.
@@ -40,14 +110,22 @@ class TwinGroup(TyperGroup):
         return list(self.commands)
 
     def invoke(self, ctx: typer.Context) -> Any:
+        if ctx.parent is None and not ctx.params.get("debug"):
+            from twin.cli.logs import capture  # noqa: PLC0415
+
+            with capture(" ".join(sys.argv[1:]) if ctx.info_name == "twin" else ctx.command_path):
+                return self._invoke(ctx)
+        return self._invoke(ctx)
+
+    def _invoke(self, ctx: typer.Context) -> Any:
         try:
             return super().invoke(ctx)
         except _PASS_THROUGH:
             raise
         except BrokenPipeError:  # output piped into `head` and the reader left: stop quietly
-            import os  # noqa: PLC0415
+            from twin.cli.logs import discard_stdout  # noqa: PLC0415
 
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            discard_stdout()
             raise typer.Exit(141) from None
         except KeyboardInterrupt:
             err.print("interrupted")
@@ -92,8 +170,16 @@ def print_json(data: Any) -> None:
         data = data.model_dump(mode="json")
     elif isinstance(data, list):
         data = [d.model_dump(mode="json") if hasattr(d, "model_dump") else d for d in data]
-    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
-    sys.stdout.flush()
+    write_stdout(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+
+
+def write_stdout(text: str) -> None:
+    """Text on twin's standard output as it is (no rich rendering): JSON, a recorded file."""
+    from twin.cli.logs import terminal  # noqa: PLC0415
+
+    stream = terminal(1) or sys.stdout
+    stream.write(text)
+    stream.flush()
 
 
 def byte_progress():
@@ -116,4 +202,6 @@ def byte_progress():
         console=err,
         transient=True,
         disable=not err.is_terminal,
+        redirect_stdout=False,  # what libraries print goes to the log (twin.cli.logs), not above the bar
+        redirect_stderr=False,
     )

@@ -18,6 +18,16 @@ app = new_app(
 StructureArg = Annotated[str, typer.Argument(help="Structure id.")]
 
 
+@app.callback()
+def _layers(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option(
+        "--json", help="JSON for scripts from the layers command that follows (the same as its own --json).")] = False,
+) -> None:
+    if as_json:
+        ctx.ensure_object(dict)["json"] = True
+
+
 @app.command("set")
 def set_layers(
     structure: StructureArg,
@@ -74,9 +84,9 @@ def show(
         print_json(revision.model_dump(mode="json", by_alias=True))
         return
     if as_yaml:
-        import sys  # noqa: PLC0415
+        from twin.cli.common import write_stdout  # noqa: PLC0415
 
-        sys.stdout.write(revision.yaml_text if revision.yaml_text.endswith("\n") else revision.yaml_text + "\n")
+        write_stdout(revision.yaml_text if revision.yaml_text.endswith("\n") else revision.yaml_text + "\n")
         return
     layers = revision.layers
     out.print(

@@ -52,7 +52,8 @@ class BatchDisplay:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn  # noqa: PLC0415
 
         self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                 TimeElapsedColumn(), console=err, disable=quiet or not err.is_terminal)
+                                 TimeElapsedColumn(), console=err, disable=quiet or not err.is_terminal,
+                                 redirect_stdout=False, redirect_stderr=False)  # libraries' prints: to the log
         self.overall = self.progress.add_task("models", total=total)
         self.tasks: dict[tuple[str, str], int] = {}
         self.quiet = quiet

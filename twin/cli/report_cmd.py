@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from twin.cli.common import JsonOpt, WorkspaceOpt, out, print_json
+from twin.cli.common import JsonOpt, WorkspaceOpt, err, out, print_json
 
 
 def report(
@@ -30,9 +30,14 @@ def report(
     workspace: WorkspaceOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Write one HTML page a conservator can open offline: metadata, surveys and scans with
-    provenance, registration quality, layers, elevations by phase and material, and with
-    --compare the change maps and the per-element table, significant changes first.
+    """Write one HTML page a conservator can open offline: a table of contents, metadata, a 3D
+    view of the model (coloured by element, phase, material or change; click a part for its
+    figures), surveys and scans with provenance, registration quality, layers, elevations by
+    phase and material, with --compare the change maps and the per-element table, significant
+    changes first, and a glossary.
+
+    The 3D view embeds three.js from tools/node_modules/three (npm ci --prefix tools) or
+    $TWIN_THREE; without it the report is written with a line saying the view is missing.
 
     With --compare, the latest recorded M3C2 comparison of the two surveys is used, or one
     is run with the default settings (and recorded).
@@ -43,9 +48,13 @@ def report(
     from twin.report.build import build_report  # noqa: PLC0415
 
     info = build_report(Workspace.open(workspace), structure, out_file, survey, compare, ppm)
+    if info.viewer.missing:
+        err.print(f"warning: the report has no 3D view: {info.viewer.missing}", markup=False)
     if as_json:
         print_json(info)
         return
     extra = f", compared with {info.compared_with}" if info.compared_with else ""
+    view = (f", a 3D view of mesh level {info.viewer.level} ({info.viewer.faces:,} faces)" if info.viewer.shown
+            else ", no 3D view")
     out.print(f"{structure}: report of survey {info.survey_id}{extra} in {info.path} "
-              f"({info.images} pictures, {info.size_bytes / 1e6:.1f} MB, {info.seconds:.1f} s)", markup=False)
+              f"({info.images} pictures{view}, {info.size_bytes / 1e6:.1f} MB, {info.seconds:.1f} s)", markup=False)

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from twin.cli.common import err, out
+from twin.cli.common import JsonOpt, err, out, print_json
 
 SCENES = ("pavilion", "gate", "hall", "tower", "courtyard", "statue")
 
@@ -25,6 +25,7 @@ def sample(
     scene: Annotated[
         str, typer.Option(help=f"What to scan: {'|'.join(SCENES)}; the others than the pavilion vary with --seed.")
     ] = "pavilion",
+    as_json: JsonOpt = False,
 ) -> None:
     """Generate the synthetic pavilion (one LAZ per station, two surveys, ground truth),
     or with --scene one survey of a generated scene and its truth.json.
@@ -46,6 +47,12 @@ def sample(
         )
         root = write_scene(made, out_dir)
         points = sum(len(st.xyz) for st in made.stations)
+        if as_json:
+            print_json({"scene": scene, "seed": made.seed, "root": str(root), "points": points,
+                        "truth": str(root / "truth.json"),
+                        "stations": [{"name": st.name, "file": str(root / f"{st.name}.laz"), "points": len(st.xyz)}
+                                     for st in made.stations]})
+            return
         out.print(
             f"wrote {points:,} points of the {scene} scene (seed {made.seed}, {len(made.stations)} stations) to {root}"
         )
@@ -64,4 +71,12 @@ def sample(
         progress=lambda message: err.print(message, markup=False),
     )
     points = sum(st.point_count for sv in truth.surveys for st in sv.stations)
+    if as_json:
+        root = Path(truth.root)
+        print_json({"scene": scene, "seed": seed if seed is not None else DEFAULT_SEED, "root": str(root),
+                    "points": points, "truth": str(root / "truth"),
+                    "surveys": [{"id": sv.id, "date": sv.date,
+                                 "stations": [{"name": st.name, "file": str(root / st.file), "points": st.point_count}
+                                              for st in sv.stations]} for sv in truth.surveys]})
+        return
     out.print(f"wrote {points:,} points of the sample pavilion and its ground truth to {truth.root}")

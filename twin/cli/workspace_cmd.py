@@ -16,15 +16,21 @@ def init(
     organisation: Annotated[
         str | None, typer.Option(help="Source organisation, written into archive packages.")
     ] = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Create a workspace: settings, SQLite catalog and content-addressed store.
 
     Example: twin init hue-campaign-2025 --organisation "Hue Monuments Conservation Centre"
     """
-    from twin.catalog.workspace import init_workspace  # noqa: PLC0415
+    from twin.catalog.workspace import CATALOG_FILE, SETTINGS_FILE, STORE_DIR, init_workspace  # noqa: PLC0415
 
     ws = init_workspace(folder, name=name, organisation=organisation)
-    out.print(f"created workspace {ws.settings.name!r} in {ws.root}")
+    if as_json:
+        print_json({"root": str(ws.root), "settings": str(ws.root / SETTINGS_FILE),
+                    "catalog": str(ws.root / CATALOG_FILE), "store": str(ws.root / STORE_DIR),
+                    **ws.settings.model_dump(mode="json")})
+        return
+    out.print(f"created workspace {ws.settings.name!r} in {ws.root}", markup=False)
 
 
 def ingest(

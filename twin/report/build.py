@@ -1,11 +1,14 @@
 """``twin report``: one HTML page a conservator can open offline.
 
-Sections: the structure's descriptive metadata (Dublin Core terms from its layers); the
+Sections, after a table of contents: the structure's descriptive metadata (Dublin Core terms
+from its layers); a 3D view of the survey's model (three.js embedded in the page, coloured by
+element, phase, material or change, a click on a part naming it: twin.report.viewer); the
 surveys, their scans and the models derived from them, with provenance; registration
 quality (per survey: the station graph in plan, links coloured by their error, the link
 and station tables, bundle and loop errors, and every flag: twin.report.registration);
 the layers as tables; elevations coloured by phase and by material; and, with a
-second survey, the change maps and the per-element table, significant changes first.
+second survey, the change maps and the per-element table, significant changes first; and a
+glossary of the terms the tables use (twin.report.glossary).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from pydantic import BaseModel
 
 from twin.report import html as h
 from twin.report.data import ReportData, gather, load_comparison
+from twin.report.viewer import ViewerInfo
 
 HIGHLIGHT_SHARE = 0.05  # rows whose share of significant core points exceeds this stand out
 DC_TERMS = ("title", "creator", "contributor", "date", "description", "rights", "license", "source", "identifier",
@@ -32,6 +36,7 @@ class ReportInfo(BaseModel):
     images: int
     size_bytes: int
     seconds: float
+    viewer: ViewerInfo  # the 3D view: shown, or missing and why
 
 
 def build_report(ws, structure_id: str, out: Path, survey_id: str | None = None, compare_with: str | None = None,
@@ -49,7 +54,7 @@ def build_report(ws, structure_id: str, out: Path, survey_id: str | None = None,
     data = gather(ws, structure_id, survey_id, compare_with)
     if compare_with is not None:
         load_comparison(ws, data, compare_with)
-    body, images = _body(data, ppm)
+    body, images, viewer = _body(data, ppm)
     title = _title(data)
     document = h.page(title, body)
     atomic_write_bytes(out, document.encode("utf-8"))
@@ -57,7 +62,7 @@ def build_report(ws, structure_id: str, out: Path, survey_id: str | None = None,
     return ReportInfo(
         path=str(out), structure_id=structure_id, survey_id=data.survey.record.id, compared_with=compare_with,
         comparison_folder=str(data.comparison_folder) if data.comparison_folder else None, images=images,
-        size_bytes=out.stat().st_size, seconds=round(time.perf_counter() - started, 2),
+        size_bytes=out.stat().st_size, seconds=round(time.perf_counter() - started, 2), viewer=viewer,
     )
 
 
@@ -67,16 +72,20 @@ def _title(data: ReportData) -> str:
     return data.structure_name or data.structure_id
 
 
-def _body(data: ReportData, ppm: float | None) -> tuple[str, int]:
+def _body(data: ReportData, ppm: float | None) -> tuple[str, int, ViewerInfo]:
     from twin import __version__  # noqa: PLC0415
+    from twin.report import viewer  # noqa: PLC0415
+    from twin.report.glossary import glossary_html, with_contents  # noqa: PLC0415
 
-    parts = [f"<h1>{h.esc(_title(data))}</h1>",
-             f'<p class="sub">structure <b>{h.esc(data.structure_id)}</b> · survey shown '
-             f"<b>{h.esc(data.survey.record.id)}</b> · workspace {h.esc(data.workspace)} · generated "
-             f"{h.esc(time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime()))} by twin {h.esc(__version__)}</p>"]
+    head = [f"<h1>{h.esc(_title(data))}</h1>",
+            f'<p class="sub">structure <b>{h.esc(data.structure_id)}</b> · survey shown '
+            f"<b>{h.esc(data.survey.record.id)}</b> · workspace {h.esc(data.workspace)} · generated "
+            f"{h.esc(time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime()))} by twin {h.esc(__version__)}</p>"]
     for note in data.notes:
-        parts.append(f'<p class="note">{h.esc(note)}</p>')
-    parts.append(_metadata(data))
+        head.append(f'<p class="note">{h.esc(note)}</p>')
+    parts = [_metadata(data)]
+    view, view_info = viewer.section(data)
+    parts.append(view)
     parts.append(_surveys(data))
     registration, graphs = _registration(data)
     parts.append(registration)
@@ -88,9 +97,12 @@ def _body(data: ReportData, ppm: float | None) -> tuple[str, int]:
         section, n = _comparison(data, ppm)
         parts.append(section)
         images += n
+    parts.append(glossary_html())
+    body, contents = with_contents("\n".join(parts))
+    parts = [*head, contents, body]
     parts.append(f"<footer>Made with twin {h.esc(__version__)}. Dates are EDTF; materials Getty AAT; "
                  "metadata Dublin Core terms; knowledge status after the London Charter.</footer>")
-    return "\n".join(parts), images
+    return "\n".join(parts), images, view_info
 
 
 def _metadata(data: ReportData) -> str:
@@ -261,7 +273,8 @@ def _comparison(data: ReportData, ppm: float | None) -> tuple[str, int]:
         + (f" ({h.num(100 * share, 1)} %)" if share is not None else "")
         + f"; registration error {h.num(c.get('registration_error'), 1, 1000)} mm; median level of detection "
         f"{h.num(f.get('median_lod'), 1, 1000)} mm (95 %). Positive distances: the surface moved along its "
-        "normal (outward, away from the structure's centre, with the default orientation).</p>"
+        "normal (outward, away from the structure's centre, with the default orientation). The terms are "
+        'explained in the <a href="#glossary">glossary</a>.</p>'
     )
     left_out = {k: v for k, v in (f.get("reasons") or {}).items() if k != "ok"}
     if left_out:

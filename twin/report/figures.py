@@ -129,6 +129,14 @@ def _figure(picture, source: str) -> Figure:
     return Figure(title=view.describe(), caption=caption, png=picture.png_bytes())
 
 
+def change_limit(distance: np.ndarray, significant: np.ndarray) -> float:
+    """The change colour scale (shared by the maps and the 3D view): the 98th percentile of
+    the significant |distances|, rounded up to a round number."""
+    shown = np.abs(np.asarray(distance, dtype=np.float64)[np.asarray(significant, dtype=bool)])
+    shown = shown[np.isfinite(shown)]
+    return nice_ceiling(float(np.percentile(shown, 98))) if len(shown) else 0.01
+
+
 def change_maps(folder: Path, summary: dict, ppm: float | None = None, views=VIEWS) -> list[Figure]:
     """The comparison's core points coloured by change (significant only), one shared scale."""
     from twin.compare.inputs import read_cloud  # noqa: PLC0415
@@ -140,8 +148,7 @@ def change_maps(folder: Path, summary: dict, ppm: float | None = None, views=VIE
     lo = np.array([world[:, k].min() for k in range(3)])
     hi = np.array([world[:, k].max() for k in range(3)])
     ppm = ppm or auto_ppm(lo, hi)
-    shown = np.abs(distance[significant & np.isfinite(distance)])
-    limit = nice_ceiling(float(np.percentile(shown, 98))) if len(shown) else 0.01
+    limit = change_limit(distance, significant)
     method = summary.get("method", "m3c2")
     title = "M3C2 distance" if method == "m3c2" else f"{method} distance"
     colouring = Scalar(distance, limit=limit, mask=significant, title=f"{title} (mm)",

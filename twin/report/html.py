@@ -1,6 +1,7 @@
-"""One self-contained HTML page: inline CSS, pictures as base64 PNG data URIs, no script,
-nothing fetched from elsewhere (links to vocabularies are plain links). Every text from
-the catalog or the layers is escaped."""
+"""One self-contained HTML page: inline CSS, pictures as base64 PNG data URIs, nothing
+fetched from elsewhere (links to vocabularies are plain links). The only script is the 3D
+view's (twin.report.viewer), inline, with three.js embedded. Every text from the catalog or
+the layers is escaped."""
 
 from __future__ import annotations
 
@@ -26,6 +27,31 @@ figcaption{color:#555;font-size:.85em;margin-top:4px}
 code,.mono{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:.85em}
 details{margin:6px 0}summary{cursor:pointer;color:#345}
 footer{color:#777;font-size:.8em;margin-top:48px;border-top:1px solid #eee;padding-top:8px}
+nav.toc{background:#f6f8fa;border:1px solid #e3e6ea;padding:10px 16px;margin:16px 0;font-size:.9em}
+nav.toc ol{margin:4px 0;padding-left:22px}nav.toc>ol>li{margin:3px 0}nav.toc ol ol{font-size:.92em;color:#555}
+nav.toc a{color:#245;text-decoration:none}nav.toc a:hover{text-decoration:underline}
+@media (min-width:1700px){nav.toc{position:fixed;top:12px;left:12px;box-sizing:border-box;
+width:calc((100vw - 1180px) / 2 - 28px);max-height:calc(100vh - 24px);overflow:auto;margin:0}}
+h2,h3{scroll-margin-top:8px}
+dl.glossary dt{font-weight:600;margin-top:10px}dl.glossary dd{margin:2px 0 0 18px;color:#333}
+.viewer{border:1px solid #ddd;margin:10px 0 24px;background:#fff}
+.viewer-bar{display:flex;flex-wrap:wrap;gap:8px 16px;align-items:center;padding:6px 10px;border-bottom:1px solid #eee;
+font-size:.9em}
+.viewer-bar select,.viewer-bar button{font:inherit;padding:2px 6px}
+.viewer-status{color:#555}.viewer-status.warn{color:#a15c00}
+.viewer-main{display:flex;flex-wrap:wrap}
+#twin-viewer-canvas{flex:1 1 640px;min-width:0;height:560px;display:block;background:#f3f4f6;touch-action:none;
+cursor:crosshair}
+#twin-viewer-info{flex:0 0 300px;max-width:100%;box-sizing:border-box;padding:8px 12px;font-size:.88em;
+border-left:1px solid #eee;max-height:560px;overflow:auto}
+#twin-viewer-info h4{margin:4px 0 8px;font-size:1.1em}
+#twin-viewer-info dl{margin:0}#twin-viewer-info dt{color:#666;font-size:.9em;margin-top:6px}
+#twin-viewer-info dd{margin:0 0 0 8px}
+.viewer-legend{display:flex;flex-wrap:wrap;gap:4px 14px;padding:8px 10px;border-top:1px solid #eee;font-size:.85em}
+.viewer-legend .chip{display:inline-flex;align-items:center;gap:5px}
+.viewer-legend i{display:inline-block;width:14px;height:14px;border:1px solid #0002}
+.viewer-legend .scale-box{min-width:320px}.viewer-legend .scale{height:12px;border:1px solid #0002;margin:3px 0}
+.viewer-legend .scale-labels{display:flex;justify-content:space-between}
 """
 
 

@@ -333,7 +333,7 @@ def section(view: RegistrationView, figure=None) -> str:
     out.append('<p class="sub">Overlap: the share of each station\'s points the other also saw. RMS and mean: '
                "cloud-to-cloud (point-to-plane) distances in the overlap. Strength: how well the overlap's surfaces "
                "fix a shift along X, Y and Z (1: fully, 0: not at all). Tree: on the spanning tree; loop: closes a "
-               "loop.</p>")
+               "loop. More in the <a href=\"#glossary\">glossary</a>.</p>")
     flagged = view.flagged_links()
     out.append(h.table(LINK_HEADERS, link_rows(view), numeric=(2, 3, 7),
                        row_classes=["sig" if k.name in flagged else "" for k in view.links]))
