@@ -58,3 +58,61 @@ def test_icp_does_not_pair_the_two_sides_of_a_column():
     assert abs(result.transform[0, 3]) < 0.01, result.transform[:3, 3]
     unsigned = point_to_plane_icp(src, src_n, dst, dst_n, init, 0.3, signed=False)
     assert abs(unsigned.transform[0, 3]) > 0.1, unsigned.transform[:3, 3]  # it slides to the other side
+
+
+def _wall_and_floor(rng, y_range, n=6000):
+    """A wall (x = 2, normal -x) and a floor (z = 0, normal +z) between y_range."""
+    y = rng.uniform(*y_range, n)
+    wall = np.column_stack([np.full(n // 2, 2.0), y[: n // 2], rng.uniform(0, 3, n // 2)])
+    floor = np.column_stack([rng.uniform(-2, 2, n - n // 2), y[n // 2 :], np.zeros(n - n // 2)])
+    normals = np.vstack([np.tile([-1.0, 0, 0], (n // 2, 1)), np.tile([0, 0, 1.0], (n - n // 2, 1))])
+    return np.vstack([wall, floor]), normals
+
+
+def _tab(y0: float, n: int = 25):
+    """A small patch facing -y half a metre in front of the wall at y0: a few points that
+    pull along the wall."""
+    g = np.linspace(0, 0.1, 5)
+    x, z = np.meshgrid(1.4 + g, 1.0 + g)
+    return np.column_stack([x.ravel(), np.full(n, y0), z.ravel()]), np.tile([0, -1.0, 0], (n, 1))
+
+
+def test_conditioned_icp_does_not_slide_along_a_lone_wall():
+    """A wall and a floor leave the slide along the wall free: a handful of points (here
+    a small tab placed differently in the two clouds, as the edge of one station's view
+    would be) drags plain ICP along it, the degeneracy-aware solve leaves it where it was
+    and still corrects the two directions the overlap fixes."""
+    rng = np.random.default_rng(4)
+    src, src_n = _wall_and_floor(rng, (0, 6))
+    dst, dst_n = _wall_and_floor(rng, (1, 8))
+    tab_s, tab_sn = _tab(3.0)
+    tab_d, tab_dn = _tab(3.25)
+    src, src_n = np.vstack([src, tab_s]), np.vstack([src_n, tab_sn])
+    dst, dst_n = np.vstack([dst, tab_d]), np.vstack([dst_n, tab_dn])
+    init = np.eye(4)
+    init[:3, 3] = [0.04, 0.0, -0.03]  # off the wall and the floor by a few cm
+    plain = point_to_plane_icp(src, src_n, dst, dst_n, init, 0.5, iterations=60)
+    aware = point_to_plane_icp(src, src_n, dst, dst_n, init, 0.5, iterations=60, min_conditioning=0.01)
+    assert plain.transform[1, 3] > 0.1  # plain ICP followed the tab along the wall
+    assert abs(aware.transform[1, 3]) < 1e-3  # the aware one did not move along it
+    # x and z corrected from 4 and 3 cm (the tab's pull, off the frozen axis, leaves mm)
+    assert abs(aware.transform[0, 3]) < 5e-3 and abs(aware.transform[2, 3]) < 5e-3
+    assert np.allclose(aware.transform[:3, :3], np.eye(3), atol=1e-3)
+
+
+def test_conditioned_icp_converges_where_every_direction_is_fixed():
+    """In a corner (two walls and a floor) nothing is frozen: the aware solve converges as
+    plain ICP does."""
+    rng = np.random.default_rng(5)
+    src, src_n = _wall_and_floor(rng, (0, 6))
+    dst, dst_n = _wall_and_floor(rng, (0, 6))
+    m = 3000
+    back = np.column_stack([rng.uniform(-2, 2, m), np.full(m, 6.0), rng.uniform(0, 3, m)])
+    back_n = np.tile([0, -1.0, 0], (m, 1))
+    src, src_n = np.vstack([src, back]), np.vstack([src_n, back_n])
+    back2 = np.column_stack([rng.uniform(-2, 2, m), np.full(m, 6.0), rng.uniform(0, 3, m)])
+    dst, dst_n = np.vstack([dst, back2]), np.vstack([dst_n, back_n])
+    init = np.eye(4)
+    init[:3, 3] = [0.04, -0.06, -0.03]
+    aware = point_to_plane_icp(src, src_n, dst, dst_n, init, 0.5, iterations=60, min_conditioning=0.01)
+    assert np.linalg.norm(aware.transform[:3, 3]) < 1e-3

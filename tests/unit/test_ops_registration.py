@@ -262,3 +262,26 @@ def test_the_quality_report_matches_the_truth():
                                 flat, True)
     assert weak.strength["Z"] > 0.9 and weak.strength["X"] < 0.15 and weak.strength["Y"] < 0.15
     assert any(flag.startswith("weak along X, Y") for flag in weak.flags)
+
+
+def test_moved_rows_give_the_same_rows_whole_or_row_by_row():
+    """The union ICP pairs against: moved once whole (small unions) or row by row (big
+    ones), the same coordinates either way, for indices of any shape."""
+    from twin.ops.registration.station import MovedRows
+
+    rng = np.random.default_rng(2)
+    parts = [rng.normal(size=(n, 3)) for n in (50, 1, 120)]
+    poses = []
+    for k in range(3):
+        pose = np.eye(4)
+        pose[:3, :3] = _rotation(30.0 * k, 2.0, 10.0)
+        pose[:3, 3] = rng.normal(size=3)
+        poses.append(pose)
+    index = rng.integers(0, 171, size=(40, 4))
+    whole = MovedRows(parts, poses, translate=True)
+    by_row = MovedRows(parts, poses, translate=True)
+    by_row.MATERIALISE_ROWS = 0
+    expected = np.concatenate([p @ t[:3, :3].T + t[:3, 3] for p, t in zip(parts, poses)])[index]
+    np.testing.assert_allclose(whole[index], expected, atol=1e-12)
+    np.testing.assert_allclose(by_row[index], expected, atol=1e-12)
+    assert len(whole) == len(by_row) == 171

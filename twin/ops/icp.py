@@ -61,6 +61,42 @@ def compatible_pairs(moved: np.ndarray, moved_normals: np.ndarray, tree, target_
     return src, safe[src, first[has]]
 
 
+def _balance(p: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """Scales that make the rotation columns of the point-to-plane Jacobian comparable with
+    the translation ones: rotations are weighed by the pairs' RMS lever arm."""
+    lever = float(np.sqrt(np.sum(weight * np.einsum("ij,ij->i", p, p)) / max(float(weight.sum()), 1e-12)))
+    lever = max(lever, 1e-12)
+    return np.array([1 / lever] * 3 + [1.0] * 3)
+
+
+def _balanced_eigen(a: np.ndarray, p: np.ndarray, weight: np.ndarray):
+    d = _balance(p, weight)
+    values, vectors = np.linalg.eigh(a * d[:, None] * d[None, :])
+    return values, vectors, d
+
+
+def constraint_spectrum(a: np.ndarray, p: np.ndarray, weight: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Eigenvalues (ascending, as shares of the largest) and eigenvectors (columns, in
+    the balanced parameters: rotation first, translation last) of the point-to-plane
+    normal matrix ``a`` of the pairs ``p`` with weights ``weight``."""
+    values, vectors, _ = _balanced_eigen(a, p, weight)
+    return values / max(values[-1], 1e-300), vectors
+
+
+def conditioned_step(a: np.ndarray, b: np.ndarray, p: np.ndarray, weight: np.ndarray, min_share: float) -> np.ndarray:
+    """The point-to-plane update with no motion along directions the pairs barely fix.
+
+    Zhang, Kaess and Singh's degeneracy-aware solve (2016): in the eigenbasis of the
+    (balanced) normal matrix, components whose eigenvalue is under ``min_share`` of the
+    largest are left at zero instead of being driven by noise and by the edges of the
+    overlap, which slide a wall seen by two stations along itself by decimetres.
+    """
+    values, vectors, d = _balanced_eigen(a, p, weight)
+    keep = values >= min_share * max(values[-1], 1e-300)
+    y = vectors[:, keep] @ ((vectors[:, keep].T @ (b * d)) / values[keep])
+    return y * d
+
+
 def point_to_plane_icp(
     source: np.ndarray,
     source_normals: np.ndarray,
@@ -75,6 +111,7 @@ def point_to_plane_icp(
     tolerance: float = 1e-6,
     signed: bool = True,
     max_points: int | None = 25_000,
+    min_conditioning: float = 0.0,
 ) -> IcpResult:
     """Align ``source`` to ``target`` (both (n, 3) with unit normals) from ``init``.
 
@@ -84,6 +121,10 @@ def point_to_plane_icp(
     most ``max_points`` source points (an even stride through them), and the returned
     fitness and RMSE are measured on the same stride: querying every point of a
     multi-million-point station again would cost more than the iterations.
+
+    ``min_conditioning`` > 0 makes the solve degeneracy-aware: a direction of the
+    6-DoF update whose eigenvalue is under this share of the largest (a wall and a
+    floor leave the slide along the wall free) is not moved (see :func:`conditioned_step`).
     """
     from twin.ops.neighbours import KdTree  # noqa: PLC0415
 
@@ -111,7 +152,8 @@ def point_to_plane_icp(
         a = (jac * weight[:, None]).T @ jac
         b = -(jac * weight[:, None]).T @ residual
         try:
-            x = np.linalg.solve(a + 1e-9 * np.eye(6), b)
+            x = (conditioned_step(a, b, p, weight, min_conditioning) if min_conditioning > 0
+                 else np.linalg.solve(a + 1e-9 * np.eye(6), b))
         except np.linalg.LinAlgError:
             break
         step = np.eye(4)

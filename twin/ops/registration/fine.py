@@ -41,7 +41,8 @@ def icp_stage(src: Station, target: tuple[np.ndarray, np.ndarray], init: np.ndar
     points, normals = arrays(src, voxel)
     return point_to_plane_icp(points, normals, target[0], target[1], init, distance,
                               max_angle_deg=settings.max_normal_angle_deg, iterations=settings.icp_max_iterations,
-                              signed=is_signed, max_points=max_points or settings.icp_max_points, tree=target_tree)
+                              signed=is_signed, max_points=max_points or settings.icp_max_points, tree=target_tree,
+                              min_conditioning=settings.min_conditioning)
 
 
 def icp(src: Station, dst: Station, init: np.ndarray, settings: RegistrationSettings,

@@ -66,6 +66,11 @@ class RegistrationSettings:
     # outdoor scans show 5-11 % at the true alignment: foliage, thin poles between sparse beams, moving objects)
     gicp_below_units: float = 0.0  # ICP stages with a distance under this many units use GICP (0: none; fine.py)
     max_normal_angle_deg: float = 30.0  # ICP pairs only points whose normals agree this well
+    min_conditioning: float = 0.0  # > 0: ICP does not move along a direction fixed less than this share of
+    # the best-fixed one (twin.ops.icp.conditioned_step). A lone wall and floor leave the slide along the
+    # wall at 0.006-0.009. Off by default: at 0.01 in every stage the gate's pair that slid 241 mm from the
+    # truth stayed within 61-115 mm, but stations then kept their coarse errors along such directions
+    # (generated gate seeds 0 and 2: 72 and 242 mm against 23 and 20 mm without)
     icp_max_points: int = 25_000  # source points per ICP iteration (an even stride through them)
     multiway_max_points: int = 200_000  # ... in the last multiway round, which sets the final poses
     multiway_rounds: int = 4
@@ -90,7 +95,7 @@ class RegistrationSettings:
                 raise UsageError(f"registration {name} must be (voxel, distance) pairs > 0, got {stages}")
         if self.multiway_rounds < 1:
             raise UsageError("registration multiway_rounds must be at least 1")
-        for name in ("min_edge_fitness", "min_station_fitness", "max_conflict"):
+        for name in ("min_edge_fitness", "min_station_fitness", "max_conflict", "min_conditioning"):
             value = getattr(self, name)
             if not 0 <= value <= 1:
                 raise UsageError(f"registration {name} must lie in [0, 1], got {value}")

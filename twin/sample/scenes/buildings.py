@@ -6,7 +6,8 @@
 - hall: a long hall behind a colonnade of identical, evenly spaced columns (a repetition
   trap), on a plinth with a flight of steps.
 - tower: a tall square or octagonal tower with storey cornices (nearly symmetric: a
-  symmetry trap) made decidable by a door and a small annex, on uneven ground.
+  symmetry trap) made decidable by a door, a small annex and window surrounds placed
+  differently on every face, on uneven ground.
 - courtyard: a walled courtyard with a gate opening, a small building and a well inside;
   stations outside and inside, linked only through the opening.
 
@@ -162,13 +163,13 @@ def tower(rng: np.random.Generator, lrng: np.random.Generator, n: int) -> Site:
         "roof", "roof", "tile", pyramid(regular_polygon(0, 0, R + 0.6, sides, turn), Ht, Ht + R * rng.uniform(0.8, 1.6))
     )
 
-    def on_face(k: int, lo, hi) -> tuple[np.ndarray, np.ndarray]:
+    def on_face(k: int, lo, hi, skip=("-z",)) -> tuple[np.ndarray, np.ndarray]:
         """A box in the frame of face k: u along the face, w outward from it, z up."""
         p, q = poly[k], poly[(k + 1) % sides]
         m = (p + q) / 2
         u = (q - p) / np.linalg.norm(q - p)
         w = m / np.linalg.norm(m)
-        v, t = box(lo, hi, skip=("-z",))
+        v, t = box(lo, hi, skip=skip)
         xy = m + v[:, :1] * u + v[:, 1:2] * w
         return np.c_[xy, v[:, 2]], t
 
@@ -198,6 +199,22 @@ def tower(rng: np.random.Generator, lrng: np.random.Generator, n: int) -> Site:
     b.part(
         "annex", "annex", "tile", _face_toward(top, np.array([0, 0, 1.0])), _face_toward(under, np.array([0, 0, -1.0]))
     )
+
+    # Window surrounds drawn afresh for every face and storey, so that no two faces are
+    # alike, as on a real tower: a station that sees neither the door nor the annex of a
+    # featureless n-fold prism could be turned by a multiple of 360/n degrees and fit the
+    # others as well (no registration, and no surveyor without targets, could decide it).
+    width = float(np.linalg.norm(poly[1] - poly[0]))
+    windows = []
+    for k in range(sides):
+        for s in range(storeys):
+            z0, z1 = Ht * s / storeys, Ht * (s + 1) / storeys - 0.3
+            if s == 0 and k in (k_door, k_annex):
+                continue
+            for _ in range(int(rng.integers(1, 3))):
+                c, wz = rng.uniform(-0.3, 0.3) * width, z0 + rng.uniform(0.25, 0.55) * (z1 - z0)
+                windows.append(on_face(k, (c - 0.4, -0.05, wz), (c + 0.4, 0.12, wz + 1.2), skip=()))
+    b.part("windows", "frame", "stone", *windows)
 
     spots = ring_spots(
         lrng,
