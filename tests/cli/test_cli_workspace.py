@@ -168,3 +168,19 @@ def test_unknown_structure(cli, tmp_path: Path):
 def test_debug_shows_traceback(cli, tmp_path: Path):
     result = cli("--debug", "inspect", tmp_path / "missing.las")
     assert result.exit_code != 0 and result.exception is not None
+
+
+def test_init_records_the_contact_for_packages_and_refuses_a_bad_one(cli, tmp_path: Path):
+    import yaml
+
+    r = cli("init", tmp_path / "ws", "--organisation", "Hue Monuments Conservation Centre",
+            "--contact-name", "Trần Văn An", "--contact-email", "archive@example.org",
+            "--base-uri", "https://monuments.example.org/twin/", "--json")
+    assert r.exit_code == 0, r.stderr
+    settings = yaml.safe_load((tmp_path / "ws" / "twin.yaml").read_text(encoding="utf-8"))
+    assert settings["contact_name"] == "Trần Văn An" and settings["contact_email"] == "archive@example.org"
+    assert settings["base_uri"] == "https://monuments.example.org/twin/"
+    bad = cli("init", tmp_path / "ws2", "--contact-email", "not-an-address")
+    assert bad.exit_code == 2
+    assert bad.stderr.strip().count("\n") == 0 and "contact_email" in bad.stderr
+    assert not (tmp_path / "ws2").exists()  # nothing made

@@ -7,6 +7,7 @@ from functools import cached_property
 from pathlib import Path
 
 import yaml
+from pydantic import ValidationError
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
@@ -21,7 +22,7 @@ from twin.catalog.settings import (
 )
 from twin.catalog.store import RawStore
 from twin.io.atomic import atomic_write_bytes
-from twin.errors import NotFoundError, WorkspaceError
+from twin.errors import NotFoundError, UsageError, WorkspaceError
 from twin.models.catalog import ScanRecord, StructureRecord, SurveyRecord
 
 
@@ -117,8 +118,10 @@ class Workspace:
             raise NotFoundError(f"no survey {survey_id!r} of structure {structure_id!r} (known: {known})")
 
 
-def init_workspace(root: Path, name: str | None = None, organisation: str | None = None) -> Workspace:
-    """Create the settings file, the catalog and the store in ``root``.
+def init_workspace(root: Path, name: str | None = None, organisation: str | None = None, **details) -> Workspace:
+    """Create the settings file, the catalog and the store in ``root``. ``details`` are
+    further :class:`WorkspaceSettings` fields (contact_name, contact_email,
+    organisation_address, base_uri); a bad one is a UsageError naming it.
 
     Refuses a folder that already is a workspace. The catalog is built under a temporary
     name and renamed last, so a failed init leaves no half-made workspace behind.
@@ -128,9 +131,14 @@ def init_workspace(root: Path, name: str | None = None, organisation: str | None
         raise WorkspaceError(f"{root} is already a twin workspace; nothing changed")
     if root.exists() and not root.is_dir():
         raise WorkspaceError(f"{root} exists and is not a folder")
+    try:
+        settings = WorkspaceSettings(name=name or root.name, organisation=organisation,
+                                     **{k: v for k, v in details.items() if v is not None})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise UsageError(f"{'.'.join(map(str, first['loc'])) or 'settings'}: {first['msg']}") from None
     created_root = not root.exists()
     root.mkdir(parents=True, exist_ok=True)
-    settings = WorkspaceSettings(name=name or root.name, organisation=organisation)
     tmp_catalog = root / f".{CATALOG_FILE}.creating"
     try:
         (root / STORE_DIR / "raw").mkdir(parents=True, exist_ok=True)

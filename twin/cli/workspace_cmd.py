@@ -16,15 +16,26 @@ def init(
     organisation: Annotated[
         str | None, typer.Option(help="Source organisation, written into archive packages.")
     ] = None,
+    organisation_address: Annotated[
+        str | None, typer.Option(help="Its postal address (bag-info.txt).")
+    ] = None,
+    contact_name: Annotated[str | None, typer.Option(help="Who answers for the packages (bag-info.txt).")] = None,
+    contact_email: Annotated[str | None, typer.Option(help="Their e-mail address (bag-info.txt).")] = None,
+    base_uri: Annotated[
+        str | None, typer.Option(help="Namespace of the JSON-LD IRIs (default urn:twin:), e.g. "
+                                      "https://monuments.example.org/twin/.")
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Create a workspace: settings, SQLite catalog and content-addressed store.
 
     Example: twin init hue-campaign-2025 --organisation "Hue Monuments Conservation Centre"
+    --contact-name "Tran Van A" --contact-email archive@example.org
     """
     from twin.catalog.workspace import CATALOG_FILE, SETTINGS_FILE, STORE_DIR, init_workspace  # noqa: PLC0415
 
-    ws = init_workspace(folder, name=name, organisation=organisation)
+    ws = init_workspace(folder, name=name, organisation=organisation, organisation_address=organisation_address,
+                        contact_name=contact_name, contact_email=contact_email, base_uri=base_uri)
     if as_json:
         print_json({"root": str(ws.root), "settings": str(ws.root / SETTINGS_FILE),
                     "catalog": str(ws.root / CATALOG_FILE), "store": str(ws.root / STORE_DIR),
