@@ -136,7 +136,9 @@ def init_workspace(root: Path, name: str | None = None, organisation: str | None
                                      **{k: v for k, v in details.items() if v is not None})
     except ValidationError as exc:
         first = exc.errors()[0]
-        raise UsageError(f"{'.'.join(map(str, first['loc'])) or 'settings'}: {first['msg']}") from None
+        message = first["msg"].removeprefix("Value error, ")
+        raise UsageError(message if first["loc"] and str(first["loc"][0]) in message
+                         else f"{'.'.join(map(str, first['loc'])) or 'settings'}: {message}") from None
     created_root = not root.exists()
     root.mkdir(parents=True, exist_ok=True)
     tmp_catalog = root / f".{CATALOG_FILE}.creating"
