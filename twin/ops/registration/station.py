@@ -52,12 +52,6 @@ def make_station(name: str, cloud: PointCloud, scanner: np.ndarray | None) -> St
     extent = robust_extent(points)
     if scanner is None:
         scanner = scanner_position(cloud.xyz, cloud.origin)
-        zero = -np.asarray(cloud.origin, dtype=np.float64)
-        if (scanner is not None and np.allclose(scanner, zero)
-                and angular_evenness(points, zero - centre) < FOUND_MIN_EVEN_SHARE):
-            # The points surround the frame's zero, but the zero did not scan them: an
-            # object's or a project's frame centred inside it (pre-aligned scans).
-            scanner = None
     if scanner is None and faces_frame_zero(points, -np.asarray(cloud.origin) - centre, extent):
         scanner = -np.asarray(cloud.origin, dtype=np.float64)
     scanner = None if scanner is None else np.asarray(scanner, dtype=np.float64).reshape(3) - centre
@@ -76,11 +70,6 @@ ZERO_IN_FRONT_SHARE = 0.98  # returns within 90 degrees of the mean direction fr
 ZERO_MAX_RANGE_EXTENTS = 20.0  # median range from the zero, in station extents
 EVEN_SPACING_BAND = 1.25  # "even": angular spacing within this factor of the median
 MIN_EVEN_SHARE = 0.97  # ... for this share of the returns
-# The frame's zero that twin.ops.viewpoint takes for the scanner because the points
-# surround it is kept when half the returns are evenly spaced in angle from it: measured 99 % on
-# the sample's stations and a real outdoor LiDAR pair, 15-16 % from the centre of the real
-# lion scans, whose pre-aligned frame puts its zero inside the statue.
-FOUND_MIN_EVEN_SHARE = 0.5
 ZERO_TREE_POINTS = 2_000_000  # returns whose directions are searched (an even stride beyond)
 ZERO_QUERIES = 20_000
 
@@ -124,14 +113,6 @@ def _evenness(unit: np.ndarray) -> float:
     median = float(np.median(nearest))
     return float(np.mean((nearest > median / EVEN_SPACING_BAND) & (nearest < median * EVEN_SPACING_BAND)))
 
-
-def angular_evenness(points: np.ndarray, zero: np.ndarray) -> float:
-    """How evenly ``points`` are spaced in angle seen from ``zero`` (see :func:`_evenness`):
-    near 1 from the scanner that stepped its beam over them, far less from elsewhere."""
-    rel = np.asarray(points[:: max(1, len(points) // ZERO_TREE_POINTS)], dtype=np.float64) - zero
-    r = np.linalg.norm(rel, axis=1)
-    rel, r = rel[r > 0], r[r > 0]
-    return _evenness(rel / r[:, None]) if len(r) >= 100 else 0.0
 
 
 def orient(pcd, scanner: np.ndarray | None, k: int = 15) -> None:
