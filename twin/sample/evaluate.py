@@ -1,6 +1,8 @@
 """Measure a processed model against the sample's ground truth: registration errors per
-station, mesh accuracy as surface-reconstruction benchmarks measure it, and faces bridging
-openings.
+station, mesh accuracy as surface-reconstruction benchmarks measure it, faces bridging
+openings, and labels per point (``label_shares``) and per mesh face (``face_label_scores``:
+the share of a level's faces labelled, and the share of those on the true surface that
+carry the element of the true surface nearest their centroid).
 
 Used by the accuracy tests on the committed sample and by bench/ on larger versions.
 
@@ -34,7 +36,7 @@ from pydantic import BaseModel
 
 from twin.models.mesh import TriMesh
 from twin.models.pointcloud import PointCloud
-from twin.sample.truth import GroundTruth, load_truth_mesh
+from twin.sample.truth import GroundTruth, TruthMesh, load_truth_mesh
 
 
 class StationError(BaseModel):
@@ -307,11 +309,95 @@ def mesh_area_on_true_elements(mesh: TriMesh, truth: GroundTruth, survey_id: str
     goes to the element of the true surface nearest its centroid, if that lies within
     ``max_distance``. The reference for areas per element, phase and material: what the
     mesh holds of each, whichever way the product labels its faces."""
-    true_mesh = load_truth_mesh(truth, survey_id)
-    centroids = mesh.vertices[mesh.faces].mean(axis=1) + mesh.origin
-    distance, element = true_mesh.closest(centroids)
+    distance, element = true_elements_of_faces(mesh, load_truth_mesh(truth, survey_id))
     on = distance <= max_distance
     areas = _areas(mesh.vertices, mesh.faces)
     ids = truth.element_ids()
     per = np.bincount(element[on], weights=areas[on], minlength=len(ids))
     return {e: float(a) for e, a in zip(ids, per, strict=True)}
+
+
+def true_elements_of_faces(mesh: TriMesh, true_mesh: TruthMesh) -> tuple[np.ndarray, np.ndarray]:
+    """Per face of ``mesh``: the distance from its centroid to the nearest true triangle and
+    that triangle's element (an index into ``truth.element_ids()``)."""
+    return true_mesh.closest(mesh.vertices[mesh.faces].mean(axis=1) + mesh.origin)
+
+
+class FaceLabelScores(BaseModel):
+    """How the faces of one mesh level are labelled, against the truth.
+
+    A face's true element is the element of the true surface nearest its centroid; faces
+    whose centroid lies farther than ``max_distance_m`` from every true surface (surface
+    the mesher invented) have none and are left out of ``correct``."""
+
+    faces: int
+    labelled: float  # share of all faces that carry an element (the rest are unassigned, -1)
+    on_truth: int  # faces within max_distance_m of the true surface
+    labelled_on_truth: int
+    correct: float  # share of the labelled faces on the truth whose element is their true element
+    # of the labelled faces not correct, the share that themselves reach the true surface of
+    # the element they carry (within the largest distance from their centroid to a corner)
+    wrong_touching: float
+    # "true -> carried" ("-": unassigned) for the faces on the true surface not correct, most first
+    confusions: dict[str, int]
+    max_distance_m: float
+
+    @property
+    def correct_or_reaching(self) -> float:
+        """The share of the labelled faces on the true surface that carry their true element
+        or reach the true surface of the element they carry (a face across a junction)."""
+        return self.correct + (1.0 - self.correct) * self.wrong_touching
+
+    def summary(self) -> str:
+        top = ", ".join(f"{k} {v}" for k, v in list(self.confusions.items())[:4])
+        return (f"{self.faces} faces, {self.labelled:.2%} labelled; {self.correct:.2%} of the {self.labelled_on_truth} "
+                f"labelled faces on the true surface carry its element ({self.wrong_touching:.0%} of the others "
+                f"reach the element they carry: faces across a junction); not correct: {top or 'none'}")
+
+
+def face_label_scores(mesh: TriMesh, face_element: np.ndarray, element_ids: list[str], truth: GroundTruth,
+                      survey_id: str, *, max_distance: float = 0.05, true_mesh: TruthMesh | None = None
+                      ) -> FaceLabelScores:
+    """Score a mesh level's face labels (``face_element``: indices into ``element_ids``, the
+    model legend's element ids, -1 = unassigned) against the survey's true surface: the
+    share labelled, and the share of labelled faces on the true surface whose element is
+    the one of the true surface nearest their centroid (see :class:`FaceLabelScores`)."""
+    face_element = np.asarray(face_element, dtype=np.int64)
+    if len(face_element) != mesh.n_faces:
+        raise ValueError(f"{len(face_element)} face labels for {mesh.n_faces} faces")
+    true_mesh = true_mesh or load_truth_mesh(truth, survey_id)
+    truth_ids = truth.element_ids()
+    # model legend index -> truth element index; -1 unassigned, -2 an element the truth lacks
+    to_truth = np.array([truth_ids.index(e) if e in truth_ids else -2 for e in element_ids] + [-1], dtype=np.int64)
+    got = to_truth[face_element]
+    distance, expected = true_elements_of_faces(mesh, true_mesh)
+    on = distance <= max_distance
+    labelled = face_element >= 0
+    judged = on & labelled
+    right = judged & (got == expected)
+    wrong = np.flatnonzero(judged & ~right)
+    touching = np.zeros(len(wrong), dtype=bool)
+    known = got[wrong] >= 0
+    if known.any():  # does the face itself reach the true surface of the element it carries?
+        corners = mesh.vertices[mesh.faces[wrong[known]]]
+        centre = corners.mean(axis=1)
+        reach = np.linalg.norm(corners - centre[:, None], axis=2).max(axis=1)
+        local = centre + (mesh.origin - true_mesh.origin)
+        d = np.full(len(local), np.inf)
+        for e in np.unique(got[wrong[known]]):
+            pick = got[wrong[known]] == e
+            triangles = true_mesh.triangles[true_mesh.element_index == e]
+            d[pick] = distance_to_mesh(true_mesh.vertices, triangles, local[pick])
+        touching[known] = d <= reach
+    names = np.array([*truth_ids, "-", "?"], dtype=object)  # unassigned; an element the truth lacks
+    bad = on & ~right
+    carried = np.select([got[bad] == -1, got[bad] == -2], [len(truth_ids), len(truth_ids) + 1], got[bad])
+    pairs, counts = np.unique(np.stack([expected[bad], carried]), axis=1, return_counts=True)
+    confusions = {f"{names[a]} -> {names[b]}": int(n)
+                  for (a, b), n in sorted(zip(pairs.T.tolist(), counts.tolist(), strict=True), key=lambda x: -x[1])}
+    return FaceLabelScores(
+        faces=mesh.n_faces, labelled=float(labelled.mean()) if mesh.n_faces else 0.0, on_truth=int(on.sum()),
+        labelled_on_truth=int(judged.sum()), correct=float(right.sum() / judged.sum()) if judged.any() else 0.0,
+        wrong_touching=float(touching.mean()) if len(wrong) else 0.0, confusions=confusions,
+        max_distance_m=max_distance,
+    )
