@@ -45,6 +45,7 @@ import numpy as np
 
 import twin
 from twin.catalog.store import atomic_target, atomic_write_bytes
+from twin.io.las import write_points
 from twin.io.las_meta import (  # shared with the COPC writer; LAS_DESCRIPTIONS and NO_DATA re-exported
     LABEL_ATTRIBUTES,
     LAS_DESCRIPTIONS,
@@ -243,8 +244,6 @@ def _table(columns: list[tuple[str, np.ndarray]], count: int, what: str) -> np.n
 
 # -- LAS / LAZ ------------------------------------------------------------------------------------
 
-_LAS_CHUNK = 2_000_000
-
 
 def write_labelled_las(points: PointCloud, path: Path, labels: Mapping[str, np.ndarray], *,
                        crs: CRSInfo | None = None) -> Path:
@@ -266,26 +265,7 @@ def write_labelled_las(points: PointCloud, path: Path, labels: Mapping[str, np.n
     for name, values in extras.items():
         header.add_extra_dim(extra_bytes_params(name, values.dtype))
     stamp_header(header, las_wkt(crs))  # twin <version>, EXTRACTION, the CRS as WKT1
-    with atomic_target(path) as tmp:
-        with laspy.open(str(tmp), mode="w", header=header, do_compress=path.suffix.lower() == ".laz") as writer:
-            for start in range(0, max(len(points), 1), _LAS_CHUNK):
-                part = slice(start, start + _LAS_CHUNK)
-                record = laspy.ScaleAwarePointRecord.zeros(len(points.xyz[part]), header=header)
-                world = points.xyz[part] + points.origin
-                record.x, record.y, record.z = world[:, 0], world[:, 1], world[:, 2]
-                if attrs.get("intensity") is not None:
-                    record.intensity = np.clip(attrs["intensity"][part], 0, 65535).astype(np.uint16)
-                if attrs.get("classification") is not None:
-                    record.classification = attrs["classification"][part]
-                if attrs.get("point_source_id") is not None:
-                    record.point_source_id = attrs["point_source_id"][part]
-                if has_rgb:
-                    rgb = np.asarray(attrs["rgb"][part]).astype(np.uint16) * 257
-                    record.red, record.green, record.blue = rgb[:, 0], rgb[:, 1], rgb[:, 2]
-                for name, values in extras.items():
-                    record[name] = values[part]
-                writer.write_points(record)
-    return path
+    return write_points(points, path, header, extras)
 
 
 # -- the legend -------------------------------------------------------------------------------

@@ -391,6 +391,37 @@ FORMATS = [LasFormat(), LazFormat(), CopcFormat()]
 _WRITE_CHUNK = 2_000_000
 
 
+def write_points(cloud, path: Path, header, extras: dict[str, np.ndarray]) -> Path:
+    """Write ``cloud`` under a prepared laspy ``header`` (its extra dimensions already
+    added for ``extras``), LAS or LAZ by extension, in chunks, atomically: coordinates,
+    intensity, classification, point source, colour (8-bit scaled to 16) where the cloud
+    has them, and every extra dimension."""
+    import laspy  # noqa: PLC0415
+
+    path = Path(path)
+    attrs = cloud.attrs
+    with atomic_target(path) as tmp:
+        with laspy.open(str(tmp), mode="w", header=header, do_compress=path.suffix.lower() == ".laz") as writer:
+            for start in range(0, max(len(cloud), 1), _WRITE_CHUNK):
+                part = slice(start, start + _WRITE_CHUNK)
+                record = laspy.ScaleAwarePointRecord.zeros(len(cloud.xyz[part]), header=header)
+                world = cloud.xyz[part] + cloud.origin
+                record.x, record.y, record.z = world[:, 0], world[:, 1], world[:, 2]
+                if attrs.get("intensity") is not None:
+                    record.intensity = np.clip(attrs["intensity"][part], 0, 65535).astype(np.uint16)
+                if attrs.get("classification") is not None:
+                    record.classification = attrs["classification"][part]
+                if attrs.get("point_source_id") is not None:
+                    record.point_source_id = attrs["point_source_id"][part]
+                if attrs.get("rgb") is not None:
+                    rgb = np.asarray(attrs["rgb"][part]).astype(np.uint16) * 257
+                    record.red, record.green, record.blue = rgb[:, 0], rgb[:, 1], rgb[:, 2]
+                for name, values in extras.items():
+                    record[name] = values[part]
+                writer.write_points(record)
+    return path
+
+
 def write_las(cloud, path: Path, crs_wkt: str | None = None, scale: float = 0.0001,
               extra_dims: dict[str, np.ndarray] | None = None) -> Path:
     """Write a PointCloud as LAS/LAZ (by extension), atomically.
@@ -414,23 +445,4 @@ def write_las(cloud, path: Path, crs_wkt: str | None = None, scale: float = 0.00
         from pyproj import CRS  # noqa: PLC0415
 
         header.add_crs(CRS.from_wkt(crs_wkt))
-    with atomic_target(path) as tmp:
-        with laspy.open(str(tmp), mode="w", header=header, do_compress=path.suffix.lower() == ".laz") as writer:
-            for start in range(0, max(len(cloud), 1), _WRITE_CHUNK):
-                part = slice(start, start + _WRITE_CHUNK)
-                record = laspy.ScaleAwarePointRecord.zeros(len(cloud.xyz[part]), header=header)
-                world = cloud.xyz[part] + cloud.origin
-                record.x, record.y, record.z = world[:, 0], world[:, 1], world[:, 2]
-                if "intensity" in cloud.attrs:
-                    record.intensity = np.clip(cloud.attrs["intensity"][part], 0, 65535).astype(np.uint16)
-                if "classification" in cloud.attrs:
-                    record.classification = cloud.attrs["classification"][part]
-                if "point_source_id" in cloud.attrs:
-                    record.point_source_id = cloud.attrs["point_source_id"][part]
-                if has_rgb:
-                    rgb = cloud.attrs["rgb"][part].astype(np.uint16) * 257
-                    record.red, record.green, record.blue = rgb[:, 0], rgb[:, 1], rgb[:, 2]
-                for name, values in extras.items():
-                    record[name] = values[part]
-                writer.write_points(record)
-    return path
+    return write_points(cloud, path, header, extras)

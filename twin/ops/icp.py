@@ -69,20 +69,6 @@ def _balance(p: np.ndarray, weight: np.ndarray) -> np.ndarray:
     return np.array([1 / lever] * 3 + [1.0] * 3)
 
 
-def _balanced_eigen(a: np.ndarray, p: np.ndarray, weight: np.ndarray):
-    d = _balance(p, weight)
-    values, vectors = np.linalg.eigh(a * d[:, None] * d[None, :])
-    return values, vectors, d
-
-
-def constraint_spectrum(a: np.ndarray, p: np.ndarray, weight: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Eigenvalues (ascending, as shares of the largest) and eigenvectors (columns, in
-    the balanced parameters: rotation first, translation last) of the point-to-plane
-    normal matrix ``a`` of the pairs ``p`` with weights ``weight``."""
-    values, vectors, _ = _balanced_eigen(a, p, weight)
-    return values / max(values[-1], 1e-300), vectors
-
-
 def conditioned_step(a: np.ndarray, b: np.ndarray, p: np.ndarray, weight: np.ndarray, min_share: float) -> np.ndarray:
     """The point-to-plane update with no motion along directions the pairs barely fix.
 
@@ -91,7 +77,8 @@ def conditioned_step(a: np.ndarray, b: np.ndarray, p: np.ndarray, weight: np.nda
     largest are left at zero instead of being driven by noise and by the edges of the
     overlap, which slide a wall seen by two stations along itself by decimetres.
     """
-    values, vectors, d = _balanced_eigen(a, p, weight)
+    d = _balance(p, weight)
+    values, vectors = np.linalg.eigh(a * d[:, None] * d[None, :])
     keep = values >= min_share * max(values[-1], 1e-300)
     y = vectors[:, keep] @ ((vectors[:, keep].T @ (b * d)) / values[keep])
     return y * d
