@@ -2,8 +2,9 @@
 
     ./run bench registration [--seeds 20] [--kinds gate,hall,tower,courtyard,statue] [--points 30000]
 
-Each generated survey is registered from the stations' own frames with no initial
-poses and compared with its truth: rotation error and the position error at each
+Each generated survey is cleaned as the default pipeline cleans it (its stages before
+``register``), registered from the stations' own frames with no initial poses, and
+compared with its truth: rotation error and the position error at each
 station's centroid (the worst station of the survey), against the issue's limits
 (buildings 0.05 degrees and 5 mm; objects 0.1 degrees and half the point spacing).
 """
@@ -19,6 +20,8 @@ import numpy as np
 from twin.errors import TwinError
 from twin.models.pointcloud import PointCloud
 from twin.ops.registration import register_stations, rotation_angle_deg
+from twin.pipeline.spec import load_pipeline
+from twin.pipeline.stages import prepare_stations
 from twin.sample.scenes import SCENE_KINDS, generate_scene, truth_relative
 
 
@@ -38,9 +41,17 @@ def limits(scene) -> tuple[float, float]:
     return (0.1, 0.5 * scene.nominal_spacing) if scene.is_object else (0.05, 0.005)
 
 
+def cleaned_stations(scene) -> list[PointCloud]:
+    """The scene's stations as the default pipeline's stages before ``register`` leave them."""
+    pipeline, _ = load_pipeline("default")
+    names = [st.name for st in scene.stations]
+    clean = prepare_stations({st.name: PointCloud(st.xyz) for st in scene.stations}, pipeline)
+    return [clean[name] for name in names]
+
+
 def run_one(kind: str, seed: int, points: int) -> dict:
     scene = generate_scene(kind, seed, points_per_station=points)
-    clouds = [PointCloud(st.xyz) for st in scene.stations]
+    clouds = cleaned_stations(scene)
     names = [st.name for st in scene.stations]
     start = time.perf_counter()
     try:

@@ -418,3 +418,17 @@ STAGES: dict[str, Callable[[ModelState, object, StageContext], ModelState]] = {
     "write": write,
 }
 
+
+
+def prepare_stations(stations: dict[str, PointCloud], pipeline: spec.PipelineSpec) -> dict[str, PointCloud]:
+    """The station clouds as ``pipeline``'s stages before ``register`` leave them (its
+    cleaning), outside any workspace: what the register stage of ``twin process`` would
+    receive. Benchmarks and tests of registration start from here, as the product does."""
+    state = ModelState(stations=dict(stations))
+    ctx = StageContext(ws=None, scans=[])  # type: ignore[arg-type]
+    for index, stage in enumerate(pipeline.stages):
+        if stage.stage == "register":
+            break
+        ctx.stage_index = index
+        state = STAGES[stage.stage](state, stage, ctx)
+    return state.stations
