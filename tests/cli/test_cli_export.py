@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from tests.conftest import write_las
-from tests.unit.test_export_gltf import accessor, mesh_node, property_table, read_glb, run_validator
+from tests.unit.test_export_gltf import accessor, colour_bytes, crs_positions, property_table, read_glb, run_validator
 
 ORIGIN = np.array([749000.0, 1821000.0, 0.0])
 PLATFORM = (ORIGIN + [10, 20, 5], ORIGIN + [14, 24, 6])
@@ -152,7 +152,7 @@ def test_default_export_is_a_bag_of_every_format(package):
         "pavilion-2024-cloud.laz", "pavilion-2024-mesh-full.laz", "pavilion-2024-mesh-small.laz",
         "pavilion-2024-cloud.copc.laz", "pavilion-2024-3dtiles",
         "legend.json", "legend.csv", "pavilion.jsonld", "pavilion.wgs84.geojson", "pavilion.crs.geojson",
-        "pavilion.gpkg", "export.json",
+        "pavilion.gpkg", "pavilion-2024-full.ifc", "export.json",
     ])
     assert [p.name for p in (package / "data" / "raw" / "S1").iterdir()] == ["S1.laz"]
     provenance = sorted(p.name for p in (package / "data" / "provenance").iterdir())
@@ -172,7 +172,8 @@ def test_default_export_is_a_bag_of_every_format(package):
     assert _hidden(package.parent) == []  # no temporary folder left beside it
     report = json.loads((exports / "export.json").read_text())
     assert report["layers_rev"] == 1
-    assert report["formats"] == ["glb", "ply", "laz", "copc", "3dtiles", "jsonld", "bagit", "geojson", "gpkg"]
+    assert report["formats"] == ["glb", "ply", "laz", "copc", "3dtiles", "jsonld", "bagit", "geojson", "gpkg", "ifc"]
+    assert report["ifc_level"] == "full"  # the finest level of at most 200,000 faces
     assert report["warnings"] == []  # the workspace names its contact
     assert sorted(p.name for p in (exports / "pavilion-2024-3dtiles").iterdir()) == [
         "cloud-root.glb", "mesh-full.glb", "mesh-small.glb", "tileset.json"]
@@ -193,7 +194,7 @@ def test_glb_and_laz_labels_read_back_to_the_same_element_for_the_same_point(pac
     doc, binary = read_glb(exports / "pavilion-2024-small.glb")
     primitive = doc["meshes"][0]["primitives"][0]
     local = accessor(doc, binary, primitive["attributes"]["POSITION"]).astype(np.float64)
-    world = local + np.asarray(mesh_node(doc)["translation"])
+    world = crs_positions(doc, local)
     feature = accessor(doc, binary, primitive["attributes"]["_FEATURE_ID_0"]).astype(int)
     assert [row["id"] for row in property_table(doc, binary)] == ids  # feature id = row = legend value
 
@@ -278,9 +279,8 @@ def test_glb_has_the_scans_colours_and_no_duplicate_faces(package):
     for level in ("small", "full"):
         doc, binary = read_glb(exports / f"pavilion-2024-{level}.glb")
         primitive = doc["meshes"][0]["primitives"][0]
-        world = accessor(doc, binary, primitive["attributes"]["POSITION"]).astype(np.float64)
-        world += np.asarray(mesh_node(doc)["translation"])
-        colour = accessor(doc, binary, primitive["attributes"]["COLOR_0"])
+        world = crs_positions(doc, accessor(doc, binary, primitive["attributes"]["POSITION"]))
+        colour = colour_bytes(doc, binary, primitive)
         _, nearest = cKDTree(xyz).query(world)
         assert np.array_equal(colour, rgb[nearest])  # each vertex the colour of its nearest scan point
         assert len(np.unique(colour, axis=0)) > 20  # the scan's colours, not one grey
@@ -314,7 +314,7 @@ def test_jsonld_lists_every_exported_file_with_its_checksum(package):
     listed = {str(r.path): str(r.sha) for r in rows}
     on_disk = {str(p.relative_to(exports)): hashlib.sha256(p.read_bytes()).hexdigest()
                for p in exports.rglob("*") if p.is_file() and p.name not in ("pavilion.jsonld", "export.json")}
-    assert listed == on_disk and len(listed) == 18  # GLB 2, PLY 3, LAZ 3, COPC, 3D Tiles 4, legend 2, GeoJSON 2, GPKG
+    assert listed == on_disk and len(listed) == 19  # GLB 2, PLY 3, LAZ 3, COPC, 3D Tiles 4, legend 2, GeoJSON 2, GPKG, IFC
     assert all(str(r.export).startswith("https://monuments.example.org/twin/pavilion/export/") for r in rows)
     wkt = [str(o) for o in graph.objects(None, URIRef("http://www.opengis.net/ont/geosparql#asWKT"))]
     assert any(w.startswith("<http://www.opengis.net/def/crs/EPSG/0/32648> MULTIPOLYGON") for w in wkt)
@@ -345,6 +345,47 @@ def test_geojson_and_geopackage_open_in_gdal_with_valid_multipolygons(package):
     stele = next(f["properties"] for f in wgs["features"] if f["properties"]["id"] == "stele")
     assert (stele["primary_phase"], stele["phase_start"], stele["phase_end"], stele["primary_material"]) == (
         "built", "1805-01-01", "1805-12-31", "limestone")
+
+
+def test_the_ifc_validates_and_holds_every_face_of_its_level_in_its_elements(package, processed):
+    import ifcopenshell
+    import ifcopenshell.util.element
+
+    from tests.unit.test_export_ifc import iterated_shapes, placement_error, slivers, validation_errors
+    from twin.catalog.models import latest_model
+    from twin.catalog.workspace import Workspace
+    from twin.io.ply import ply_element_counts
+    from twin.io.ply_write import read_mesh_ply
+
+    path = package / "data" / "exports" / "pavilion-2024-full.ifc"
+    assert validation_errors(path) == []
+    f = ifcopenshell.open(str(path))
+    elements = {p.Tag or p.Name: p for p in f.by_type("IfcElement")}
+    assert set(elements) - {"unlabelled"} == {"platform", "stele"}  # unlabelled: faces of no element, if any
+    stele = elements["stele"]
+    heritage = ifcopenshell.util.element.get_psets(stele)["Twin_Heritage"]
+    assert stele.is_a() == "IfcBuildingElementPart" and elements["platform"].is_a() == "IfcSlab"
+    assert (heritage["PrimaryPhase"], heritage["PhaseDates"], heritage["KnowledgeStatus"]) == ("built", ["1805"],
+                                                                                                "inferred")
+    assert ifcopenshell.util.element.get_material(stele).Name == "limestone"
+    model = latest_model(Workspace.open(processed), "pavilion", "2024")
+    mesh = read_mesh_ply(model.meshes["full"])
+    assert ply_element_counts(package / "data" / "exports" / "pavilion-2024-mesh-full.ply")["face"] == mesh.n_faces
+    written = [len(p.Representation.Representations[0].Items[0].CoordIndex) for p in f.by_type("IfcElement")]
+    assert sum(written) == mesh.n_faces  # every face, in exactly one product
+    assert sum(len(t) for t in iterated_shapes(f).values()) == mesh.n_faces - slivers(mesh)  # narrower than 1 µm
+    (conversion,) = f.by_type("IfcMapConversion")
+    assert abs(conversion.Eastings - mesh.origin[0]) < 1e-3 and abs(conversion.Northings - mesh.origin[1]) < 1e-3
+    assert placement_error(f, mesh) < 1e-3
+
+
+def test_ifc_of_a_chosen_level_alone(cli, processed, tmp_path):
+    result = cli("export", "pavilion", "--survey", "2024", "--out", tmp_path / "out", "-f", "ifc", "--level", "small",
+                 "-w", processed, "--json")
+    assert result.exit_code == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["formats"] == ["ifc"] and report["ifc_level"] == "small"
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["export.json", "pavilion-2024-small.ifc"]
 
 
 def test_base_uri_and_contact_come_from_the_workspace(cli, processed, tmp_path):
@@ -410,9 +451,13 @@ def test_a_cloud_only_model_skips_glb_unless_asked(cli, processed, tmp_path):
     asked = cli("export", "gate", "--survey", "2024", "--out", tmp_path / "a", "-f", "glb", "-w", ws)
     assert asked.exit_code == 2 and "cannot export glb for gate/2024: the model has no mesh" in asked.stderr
     assert not (tmp_path / "a").exists()
+    asked = cli("export", "gate", "--survey", "2024", "--out", tmp_path / "a", "-f", "ifc", "-w", ws)
+    assert asked.exit_code == 2 and "cannot export ifc for gate/2024: the model has no mesh" in asked.stderr
+    assert not (tmp_path / "a").exists()
     default = cli("export", "gate", "--survey", "2024", "--out", tmp_path / "b", "-w", ws)
     assert default.exit_code == 0, default.stderr
     assert "skipped glb: the model has no mesh" in default.stdout
+    assert "skipped ifc: the model has no mesh" in default.stdout
     assert (tmp_path / "b" / "data" / "exports" / "gate-2024-cloud.laz").is_file()
 
 
@@ -443,6 +488,10 @@ def test_export_uses_the_current_layers_and_says_when_the_model_is_older(cli, pr
         (["gate", "--survey", "2024"], 4, "structure 'gate' has no layers yet; add them with: twin layers set gate"),
         (["pavilion", "--survey", "2024", "-f", "obj"], 2, "unknown export format 'obj': use one or more of glb"),
         (["pavilion", "--survey", "2024", "--base-uri", "monuments"], 2, "is not an absolute URI"),
+        (["pavilion", "--survey", "2024", "-f", "ifc", "--level", "tiny"], 2,
+         "the model of pavilion/2024 has no mesh level 'tiny': use --level with one of full, small"),
+        (["pavilion", "--survey", "2024", "-f", "glb", "--level", "small"], 2,
+         "--level small chooses the level of the IFC export, which is not among the formats; add -f ifc"),
     ],
 )
 def test_bad_input_is_refused_and_nothing_is_written(cli, processed, tmp_path, args, code, message):

@@ -18,7 +18,7 @@ import subprocess
 import time
 from pathlib import Path
 
-import pytest
+from tests.e2e.consumers import needed
 
 REPO = Path(__file__).resolve().parents[2]
 NODE_MODULES = REPO / "tools" / "node_modules"
@@ -59,13 +59,6 @@ EPILOGUE = r"""
 main().then((out) => { process.stdout.write(JSON.stringify(out) + "\n"); },
             (e) => { process.stderr.write(String((e && e.stack) || e) + "\n"); process.exit(1); });
 """
-
-
-def needed(why: str, what: str = "the browser test") -> None:
-    """Skip (a failure under CI) for a missing tool."""
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"{what} cannot run under CI: {why}")
-    pytest.skip(why)
 
 
 def find_chromium() -> str | None:

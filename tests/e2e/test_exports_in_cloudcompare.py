@@ -20,13 +20,13 @@ with a CloudCompare that can, it compares the extra-byte scalar fields the same 
 LAS records themselves are checked byte by byte against the LAS 1.4 layout in
 ``tests/unit/test_export_labelled.py``.
 
-The workspace is the small processed one of ``tests/cli/test_cli_export.py`` (built once
-for this module: a few seconds).
+The workspace is the small processed one of ``tests/cli/test_cli_export.py``, exported once
+for the Blender and QGIS tests too (``tests/e2e/consumers.py``: a few seconds). Without
+CloudCompare the tests are skipped, and fail under ``CI=true``.
 """
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -34,39 +34,32 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.cli.test_cli_export import ORIGIN, build_processed
+from tests.cli.test_cli_export import ORIGIN
+from tests.e2e.consumers import needed, offscreen_env
 
 CLOUDCOMPARE = shutil.which("CloudCompare") or shutil.which("cloudcompare")
 
-pytestmark = pytest.mark.skipif(
-    CLOUDCOMPARE is None and os.environ.get("CI", "").lower() != "true",
-    reason="CloudCompare's command line is not installed (apt-get install cloudcompare)",
-)
-
 
 @pytest.fixture(scope="module")
-def exported(tmp_path_factory):
-    """(export folder, model cloud, compiled layers, crs): PLY and LAZ of pavilion/2024."""
+def exported(request):
+    """(export folder, model cloud, compiled layers, crs): the small export of pavilion/2024."""
     from twin.catalog.layers import get_layers
     from twin.catalog.models import latest_model, model_crs
     from twin.catalog.workspace import Workspace
-    from twin.export.package import export_package
     from twin.io.registry import read_scan
     from twin.ops.labelling import compile_layers
 
-    assert CLOUDCOMPARE is not None, "CI installs Debian's cloudcompare"
-    root = build_processed(tmp_path_factory.mktemp("cloudcompare"))
-    ws = Workspace.open(root)
-    out = root.parent / "exported"
-    export_package(ws, "pavilion", "2024", out, ["ply", "laz"])
+    if CLOUDCOMPARE is None:
+        needed("CloudCompare's command line is not installed (apt-get install cloudcompare)", "the CloudCompare test")
+    small = request.getfixturevalue("small_exported")
+    ws = Workspace.open(small.workspace)
     model = latest_model(ws, "pavilion", "2024")
-    return out, read_scan(model.cloud), compile_layers(get_layers(ws, "pavilion").layers), model_crs(ws, model)
+    return small.folder, read_scan(model.cloud), compile_layers(get_layers(ws, "pavilion").layers), model_crs(ws, model)
 
 
 def cloudcompare_asc(source: Path, out: Path, *, mesh: bool = False) -> dict[str, np.ndarray]:
     """Open ``source`` in CloudCompare, save what it loaded as ASCII with a header; the columns by name."""
-    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
-    env["QT_QPA_PLATFORM"] = "offscreen"
+    env = offscreen_env(out.parent)
     args = [CLOUDCOMPARE, "-SILENT", "-AUTO_SAVE", "OFF", "-NO_TIMESTAMP", "-O", "-GLOBAL_SHIFT", "AUTO", str(source),
             *(["-EXTRACT_VERTICES"] if mesh else []),
             "-C_EXPORT_FMT", "ASC", "-ADD_HEADER", "-PREC", "6", "-SEP", "SPACE", "-SAVE_CLOUDS", "FILE", str(out)]

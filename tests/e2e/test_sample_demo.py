@@ -55,7 +55,8 @@ def test_demo_processes_exports_validates_and_reports(demo):
     assert report.processing is not None and report.processing.ok
     assert [e.survey_id for e in report.exports] == ["survey-2025"]
     formats = set(report.exports[0].formats)
-    assert {"glb", "ply", "laz", "copc", "jsonld", "geojson", "bagit"} <= formats
+    assert {"glb", "ply", "laz", "copc", "jsonld", "geojson", "bagit", "ifc"} <= formats
+    assert report.exports[0].ifc_level == "200k"
     assert report.bags and all(bag.valid for bag in report.bags)
     (page,) = report.reports
     html = Path(page.path).read_text(encoding="utf-8")

@@ -15,7 +15,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.unit.test_export_gltf import accessor, mesh_node, property_table, read_glb, run_validator
+from tests.unit.test_export_gltf import (
+    Y_UP_TO_Z_UP,
+    accessor,
+    property_table,
+    read_glb,
+    run_validator,
+    scene_positions,
+)
 from twin.export.tiles3d import octree_cells, placement_frame, write_tileset
 from twin.layers import load_layers
 from twin.models.mesh import TriMesh
@@ -32,7 +39,6 @@ SPHERES = [((749020.0, 1821026.0, 5.3), 0.25), ((749020.0, 1821025.5, 6.3), 0.6)
 CUBE = ((749040.0, 1821040.0, 0.0), (749040.5, 1821040.5, 0.5))  # outside every element
 CORNER = np.array(CUBE[0])
 ROOT_POINTS, TILE_POINTS, N_POINTS = 2000, 5000, 20000
-Y_UP_TO_Z_UP = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])  # what a 3D Tiles runtime applies
 
 
 def _mesh(subdivisions: int) -> TriMesh:
@@ -94,21 +100,13 @@ def tileset_validator():
     return Draft202012Validator(registry[base + "tileset.schema.json"].contents, registry=registry)
 
 
-def _quaternion(q: list[float]) -> np.ndarray:
-    x, y, z, w = q
-    return np.array([[1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
-                     [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
-                     [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)]])
-
-
 def content(path: Path) -> tuple[np.ndarray, np.ndarray, dict, bytes]:
     """A content's positions in the tileset frame (through its nodes, then y-up to z-up as a
     runtime does), its feature ids (the null id where it has none), and the document."""
     doc, binary = read_glb(path)
     primitive = doc["meshes"][0]["primitives"][0]
     local = accessor(doc, binary, primitive["attributes"]["POSITION"]).astype(np.float64)
-    outer = doc["nodes"][doc["scenes"][0]["nodes"][0]]
-    gltf = (local + np.asarray(mesh_node(doc)["translation"])) @ _quaternion(outer["rotation"]).T
+    gltf = scene_positions(doc, local)
     if "_FEATURE_ID_0" in primitive["attributes"]:
         ids = accessor(doc, binary, primitive["attributes"]["_FEATURE_ID_0"]).astype(int)
     else:  # no element in this content: every id is the null id (one past the table's rows)

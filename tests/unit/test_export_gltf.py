@@ -16,6 +16,7 @@ import pytest
 from twin.export.gltf import (
     redundant_faces,
     split_by_face_labels,
+    srgb_to_linear,
     vertex_colours_from_cloud,
     write_glb,
     write_glb_levels,
@@ -88,6 +89,15 @@ def accessor(doc: dict, binary: bytes, index: int) -> np.ndarray:
     return out[:, 0] if width == 1 else out
 
 
+def colour_bytes(doc: dict, binary: bytes, primitive: dict) -> np.ndarray:
+    """COLOR_0 (linear light, normalised) back as the sRGB bytes it was made from."""
+    acc = doc["accessors"][primitive["attributes"]["COLOR_0"]]
+    assert acc.get("normalized") and acc["componentType"] in (5121, 5123)
+    c = accessor(doc, binary, primitive["attributes"]["COLOR_0"]) / (255.0 if acc["componentType"] == 5121 else 65535.0)
+    srgb = np.where(c <= 0.0031308, c * 12.92, 1.055 * c ** (1 / 2.4) - 0.055)
+    return np.round(srgb * 255.0).astype(np.uint8)
+
+
 def view_bytes(doc: dict, binary: bytes, index: int) -> bytes:
     view = doc["bufferViews"][index]
     return binary[view["byteOffset"] : view["byteOffset"] + view["byteLength"]]
@@ -126,6 +136,40 @@ def property_table(doc: dict, binary: bytes) -> list[dict]:
 
 def mesh_node(doc: dict) -> dict:
     return next(n for n in doc["nodes"] if "mesh" in n)
+
+
+Y_UP_TO_Z_UP = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])  # glTF (x, y, z) -> (x, -z, y)
+
+
+def _node_matrix(node: dict) -> np.ndarray:
+    """A node's local transform (4x4, float64): its matrix, else T * R * S."""
+    if "matrix" in node:
+        return np.asarray(node["matrix"], dtype=np.float64).reshape(4, 4).T  # column-major
+    x, y, z, w = node.get("rotation", [0.0, 0.0, 0.0, 1.0])
+    out = np.eye(4)
+    out[:3, :3] = np.array([[1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
+                            [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
+                            [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)]])
+    out[:3, :3] *= np.asarray(node.get("scale", [1.0, 1.0, 1.0]))
+    out[:3, 3] = node.get("translation", [0.0, 0.0, 0.0])
+    return out
+
+
+def scene_positions(doc: dict, local: np.ndarray) -> np.ndarray:
+    """The mesh's vertices in glTF's world frame (y-up), through every node from the scene's
+    root to the mesh's, in float64 as a careful viewer composes them."""
+    parent = {child: i for i, n in enumerate(doc["nodes"]) for child in n.get("children", [])}
+    index = next(i for i, n in enumerate(doc["nodes"]) if "mesh" in n)
+    matrix = np.eye(4)
+    while index is not None:
+        matrix = _node_matrix(doc["nodes"][index]) @ matrix
+        index = parent.get(index)
+    return np.asarray(local, dtype=np.float64) @ matrix[:3, :3].T + matrix[:3, 3]
+
+
+def crs_positions(doc: dict, local: np.ndarray) -> np.ndarray:
+    """The mesh's vertices in the CRS's axes (z-up): the scene's world turned back from y-up."""
+    return scene_positions(doc, local) @ Y_UP_TO_Z_UP.T
 
 
 # -- the Khronos validator ----------------------------------------------------------------------
@@ -185,7 +229,7 @@ def test_a_millimetre_survives_the_round_trip(tmp_path, mesh, layers):
     doc, binary = read_glb(path)
     prim = doc["meshes"][0]["primitives"][0]
     local = accessor(doc, binary, prim["attributes"]["POSITION"]).astype(np.float64)
-    world = local + np.array(mesh_node(doc)["translation"])  # float64 translation from JSON
+    world = crs_positions(doc, local)  # through the nodes' float64 transforms from JSON
     original = mesh.vertices + mesh.origin
     from scipy.spatial import cKDTree
 
@@ -204,23 +248,29 @@ def test_world_coordinates_in_the_vertices_are_moved_into_the_translation(tmp_pa
     doc, binary = read_glb(write_glb(mesh, tmp_path / "m.glb", layers))
     prim = doc["meshes"][0]["primitives"][0]
     local = accessor(doc, binary, prim["attributes"]["POSITION"]).astype(np.float64)
-    translation = np.array(mesh_node(doc)["translation"])
+    origin = np.array(doc["asset"]["extras"]["origin"])
     assert np.abs(local).max() < 2000
     from scipy.spatial import cKDTree
 
-    assert cKDTree(world).query(local + translation)[0].max() < 1e-3
-    assert doc["asset"]["extras"]["origin"] == translation.tolist()
+    assert cKDTree(world).query(local + origin)[0].max() < 1e-3
+    assert cKDTree(world).query(crs_positions(doc, local))[0].max() < 1e-3
 
 
 def test_crs_origin_and_axes_are_recorded(tmp_path, mesh, layers):
     doc, _ = read_glb(write_glb(mesh, tmp_path / "m.glb", layers, crs=CRS, structure_id="pavilion", level="lod1"))
     extras = doc["asset"]["extras"]
     assert extras["crs"]["epsg"] == 32648 and extras["crs"]["urn"] == "urn:ogc:def:crs:EPSG::32648"
-    assert extras["origin"] == mesh_node(doc)["translation"] == [749000.0, 1821000.0, 0.0]
+    assert extras["origin"] == [749000.0, 1821000.0, 0.0]
     assert extras["structure"] == "pavilion" and extras["level"] == "lod1"
     assert doc["asset"]["copyright"] == layers.metadata.rights
     root = doc["nodes"][doc["scenes"][0]["nodes"][0]]
-    assert root["rotation"] == pytest.approx([-np.sqrt(0.5), 0, 0, np.sqrt(0.5)])  # z-up to glTF y-up
+    # the origin turned y-up in the root, with no rotation above it (a float32 viewer would
+    # carry the rotation's rounding times 1.8e6 m into the position), the mesh node turns z-up to y-up
+    assert root["translation"] == [749000.0, 0.0, -1821000.0] and "rotation" not in root
+    assert mesh_node(doc)["rotation"] == pytest.approx([-np.sqrt(0.5), 0, 0, np.sqrt(0.5)])
+    assert "translation" not in mesh_node(doc)
+    assert mesh_node(doc)["extras"] == {"structure": "pavilion", "level": "lod1", "crs": "EPSG:32648",
+                                        "origin": [749000.0, 1821000.0, 0.0]}
 
 
 # -- features and metadata ------------------------------------------------------------------------
@@ -372,9 +422,12 @@ def test_mesh_vertices_take_the_colour_of_the_nearest_scan_point(tmp_path, mesh,
     doc, binary = read_glb(path)
     prim = doc["meshes"][0]["primitives"][0]
     acc = doc["accessors"][prim["attributes"]["COLOR_0"]]
-    assert (acc["componentType"], acc["type"], acc.get("normalized")) == (5121, "VEC3", True)
-    positions = accessor(doc, binary, prim["attributes"]["POSITION"]).astype(np.float64) + mesh_node(doc)["translation"]
-    got = accessor(doc, binary, prim["attributes"]["COLOR_0"])
+    # linear light as glTF says COLOR_0 is, 16 bits so that every sRGB byte comes back
+    assert (acc["componentType"], acc["type"], acc.get("normalized")) == (5123, "VEC3", True)
+    positions = crs_positions(doc, accessor(doc, binary, prim["attributes"]["POSITION"]))
+    got = colour_bytes(doc, binary, prim)
     nearest = np.linalg.norm(positions[:, None, :] - world[None, :, :], axis=2).argmin(axis=1)
     assert np.array_equal(got, colours[nearest])  # every written vertex, split copies included
+    linear = accessor(doc, binary, prim["attributes"]["COLOR_0"]) / 65535.0
+    assert np.abs(linear - srgb_to_linear(colours[nearest])).max() < 1e-5  # sRGB 128 is 21.6 % linear
     assert run_validator(path)["issues"]["numErrors"] == 0

@@ -1,5 +1,5 @@
-"""`twin export`: a model and its layers as GLB, PLY, LAZ, COPC, 3D Tiles, JSON-LD, GeoJSON, GeoPackage and a
-BagIt package."""
+"""`twin export`: a model and its layers as GLB, PLY, LAZ, COPC, 3D Tiles, JSON-LD, GeoJSON, GeoPackage, IFC and
+a BagIt package."""
 
 from __future__ import annotations
 
@@ -20,8 +20,12 @@ def export(
     formats: Annotated[
         list[str] | None,
         typer.Option("--format", "-f", metavar="FORMAT",
-                     help="glb, ply, laz, copc, 3dtiles, jsonld, bagit, geojson or gpkg; repeat for several "
+                     help="glb, ply, laz, copc, 3dtiles, jsonld, bagit, geojson, gpkg or ifc; repeat for several "
                           "(default: all)."),
+    ] = None,
+    level: Annotated[
+        str | None, typer.Option("--level", help="Mesh level of detail to write as IFC, e.g. 200k (default: the "
+                                                 "finest of at most 200,000 faces).")
     ] = None,
     base_uri: Annotated[
         str | None, typer.Option("--base-uri", help="Namespace for the JSON-LD IRIs (default: the workspace's "
@@ -39,7 +43,11 @@ def export(
     1.1 of the mesh levels and the cloud (tileset.json, placed on the globe from the survey
     CRS; in the model's own frame, with a warning, without one), JSON-LD in
     CIDOC-CRM/CRMba/CRMdig listing every exported file with its SHA-256, GeoJSON footprints
-    (valid MultiPolygons) in the structure's CRS and WGS 84, and a GeoPackage for QGIS. With
+    (valid MultiPolygons) in the structure's CRS and WGS 84, a GeoPackage for QGIS, and IFC
+    4.3 for BIM tools (one mesh level, --level: an IfcColumn, IfcWall, IfcSlab, ... or
+    IfcBuildingElementPart per element with its faces, phases, dates, materials with their
+    Getty AAT ids and knowledge status in property sets, georeferenced by an IfcMapConversion
+    from the survey CRS; the faces of no element in one proxy). With
     bagit (part of the default) the folder is a BagIt bag that also holds the raw scans and
     the provenance records; bag-info takes the contact from twin.yaml (organisation,
     organisation_address, contact_name, contact_email). Check it later with `twin verify
@@ -51,7 +59,7 @@ def export(
     from twin.export.package import export_package  # noqa: PLC0415
 
     ws = Workspace.open(workspace)
-    report = export_package(ws, structure, survey, out_dir, formats, base_uri=base_uri,
+    report = export_package(ws, structure, survey, out_dir, formats, base_uri=base_uri, level=level,
                             on_step=(lambda m: None) if as_json else (lambda m: err.print(m, markup=False)))
     if as_json:
         print_json(report)

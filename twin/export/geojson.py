@@ -38,8 +38,10 @@ GDAL reads them as dates), ``primary_material`` with its ``primary_material_labe
 ``primary_material_aat``; and lists as JSON arrays of strings (GDAL's StringList):
 ``knowledge_sources``, ``members``, ``phases``, ``phase_types``, ``phase_dates``,
 ``materials``, ``material_labels``, ``material_aat`` — the element's own and its groups'.
-The structure's feature lists every element as ``members`` and every phase and material
-of the layers.
+The structure's feature lists every element as ``members``, every phase and material of
+the layers and every element's knowledge sources. It comes first, and GDAL types a list
+column by its first value: an empty list there made ``knowledge_sources`` a JSON text
+column in QGIS instead of a string list.
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ import numpy as np
 from twin.catalog.store import atomic_write_bytes
 from twin.errors import CRSError
 from twin.export.labelled import legend
+from twin.io.crs import pyproj_crs
 from twin.models.layers import BoxesRegion, BoxRegion, LayerFile, OrientedBoxRegion, PolygonRegion, UnionRegion
 from twin.models.scan import CRSInfo
 
@@ -237,6 +240,7 @@ def feature_records(layers: LayerFile, structure_id: str) -> list[tuple[object, 
             kind="structure", structure=structure_id, id=structure_id, name=layers.metadata.title,
             **{"class": "B1_Built_Work"}, z_min=min(z for _, z, _ in prints.values()),
             z_max=max(z for _, _, z in prints.values()), members=[e.id for e in layers.elements],
+            knowledge_sources=list(dict.fromkeys(s for e in table["elements"] for s in e["knowledge_sources"])),
             **phase_columns([p["id"] for p in table["phases"]], None),
             **material_columns([m["id"] for m in table["materials"]], None),
         )))
@@ -295,18 +299,10 @@ def layer_crs(crs: CRSInfo | None, layers: LayerFile):
 
 
 def _layer_crs(crs: CRSInfo | None, layers: LayerFile):
-    from pyproj import CRS  # noqa: PLC0415
-
-    source = None
-    if crs is not None:
-        source = crs.wkt or (f"EPSG:{crs.epsg}" if crs.epsg is not None else None)
-    source = source or layers.crs
-    if not source:
+    source = pyproj_crs(crs, layers.crs)
+    if source is None:
         raise CRSError("the structure has no coordinate system: give one (e.g. EPSG:32648) to export GeoJSON")
-    try:
-        return CRS.from_user_input(source)
-    except Exception as exc:
-        raise CRSError(f"cannot use the coordinate system {source[:60]!r}: {str(exc).splitlines()[0]}") from exc
+    return source
 
 
 def geojson_wgs84(layers: LayerFile, structure_id: str, crs: CRSInfo | None = None) -> dict:

@@ -1,14 +1,20 @@
 """Meshes as GLB (binary glTF 2.0) with their elements as features and the layers as metadata.
 
-**Coordinates.** Vertices are written as float32 *local* coordinates; the float64 origin
-goes into the translation of the node that holds the mesh (JSON numbers are doubles, so
-the origin is exact). A point's georeferenced coordinates are ``translation + POSITION``,
-in the axes of the structure's CRS (x east, y north, z up). glTF is y-up, so a root node
-above it turns z-up into y-up (-90° about x); a GIS or 3D Tiles client that wants CRS
-axes reads the inner node. The CRS (EPSG code, WKT, an OGC URN), the origin and this
-axis convention are recorded in ``asset.extras``. When a mesh's local coordinates reach
-further than :data:`MAX_LOCAL` from its origin, the writer moves the origin (rounded to
-100 m) to the mesh so float32 keeps well under a millimetre.
+**Coordinates.** Vertices are written as float32 *local* coordinates in the axes of the
+structure's CRS (x east, y north, z up); a point's georeferenced coordinates are
+``origin + POSITION``, the float64 origin being ``asset.extras.origin`` (JSON numbers are
+doubles, so it is exact). glTF is y-up: the node that holds the mesh turns z-up into y-up
+(-90° about x), and the root node above it carries the origin turned y-up
+(``translation = (x, z, -y)`` of the origin), so glTF's world coordinates are the CRS's
+turned y-up. The large translation sits in the root, above the rotation, never below it:
+a viewer that keeps transforms in float32 (Blender does) turns a rotation of -90° into a
+matrix with 1.3e-7 where 0 belongs and 1.0000001 where 1 does, and a UTM northing of
+1,821,000 m under it put the model 24 cm too low and 25 cm too far north. The CRS (EPSG
+code, WKT, an OGC URN), the origin and this axis convention are recorded in
+``asset.extras``; the mesh node's extras repeat the structure, level, CRS and origin
+(Blender shows them as the object's custom properties). When a mesh's local coordinates
+reach further than :data:`MAX_LOCAL` from its origin, the writer moves the origin (rounded
+to 100 m) to the mesh so float32 keeps well under a millimetre.
 
 **Features.** Labels are per face (:func:`twin.ops.labelling.label_faces`); a vertex
 shared by faces of two elements is written once per element, so that every triangle
@@ -22,7 +28,10 @@ other editors report them, and they z-fight), are left out (:func:`redundant_fac
 count is recorded in ``asset.extras.facesLeftOut``.
 
 **Colour.** A mesh vertex's ``rgb`` becomes ``COLOR_0``; :func:`vertex_colours_from_cloud`
-gives a mesh the colour of the scans (each vertex that of its nearest cloud point).
+gives a mesh the colour of the scans (each vertex that of its nearest cloud point). Scan
+colours are sRGB bytes and glTF's ``COLOR_0`` is linear light, so they are written
+linearised (:func:`srgb_to_linear`) as normalised 16-bit values, which turn back into the
+same bytes: written as they were, Blender showed a scan's 84 grey as 155.
 
 **Metadata.** EXT_structural_metadata holds one property table with a row per element
 (unions included: they have rows but no geometry): id, name, CIDOC-CRM/CRMba class,
@@ -333,6 +342,15 @@ def _crs_extras(crs: CRSInfo | None) -> dict | None:
     return out
 
 
+def _node_extras(structure_id: str | None, level: str | None, crs: CRSInfo | None, origin: list[float]) -> dict:
+    """What a viewer keeps of the placement where it drops the asset's extras (Blender: custom
+    properties of the mesh's object): flat values, none of them null."""
+    out = {"structure": structure_id, "level": level,
+           "crs": None if crs is None else (f"EPSG:{crs.epsg}" if crs.epsg is not None else crs.name),
+           "origin": origin}
+    return {k: v for k, v in out.items() if v is not None}
+
+
 def glb_bytes(mesh: TriMesh, face_element: np.ndarray, layers: LayerFile, compiled: CompiledLayers | None = None,
               *, crs: CRSInfo | None = None, structure_id: str | None = None, level: str | None = None,
               extras: Mapping | None = None) -> bytes:
@@ -408,11 +426,18 @@ def _checked_labels(labels: np.ndarray, n_elements: int, what: str) -> np.ndarra
     return labels
 
 
+def srgb_to_linear(rgb: np.ndarray) -> np.ndarray:
+    """sRGB bytes (0-255) as linear light (0-1, float64), the IEC 61966-2-1 transfer function."""
+    c = np.asarray(rgb, dtype=np.float64) / 255.0
+    return np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+
+
 def _colours(buf: _Buffer, attributes: dict, rgb: np.ndarray | None, source: np.ndarray | None) -> None:
+    """``COLOR_0`` from sRGB bytes: linear light, normalised UNSIGNED_SHORT (8 bits would lose the darks)."""
     if rgb is not None:
         rgb = np.asarray(rgb, dtype=np.uint8)
-        attributes["COLOR_0"] = buf.accessor(rgb if source is None else rgb[source], _UBYTE, "VEC3", _ARRAY_BUFFER,
-                                             normalized=True)
+        linear = np.round(srgb_to_linear(rgb if source is None else rgb[source]) * 65535.0).astype("<u2")
+        attributes["COLOR_0"] = buf.accessor(linear, _USHORT, "VEC3", _ARRAY_BUFFER, normalized=True)
 
 
 def _feature_ids(buf: _Buffer, primitive: dict, vertex_label: np.ndarray, n_elements: int) -> None:
@@ -440,15 +465,17 @@ def _feature_ids(buf: _Buffer, primitive: dict, vertex_label: np.ndarray, n_elem
 
 def _document(buf: _Buffer, primitive: dict, material: dict, origin: np.ndarray, layers: LayerFile, table: dict, *,
               crs: CRSInfo | None, structure_id: str | None, level: str | None, extras: Mapping | None) -> bytes:
-    """The glTF document around one primitive: the property table, the two nodes (y-up
-    root, origin translation), the asset's extras; packed as GLB."""
+    """The glTF document around one primitive: the property table, the two nodes (the
+    root's translation: the origin turned y-up; the mesh node: z-up to y-up), the asset's
+    extras; packed as GLB."""
     metadata = _metadata(buf, table)
     name = " ".join(x for x in (structure_id, level) if x) or "mesh"
+    x, y, z = (float(v) for v in origin)
     asset_extras = {
-        "origin": [float(v) for v in origin],
+        "origin": [x, y, z],
         "crs": _crs_extras(crs),
-        "axes": "POSITION + the translation of the node holding the mesh = CRS coordinates (x east, y north, "
-                "z up, metres); the root node turns them y-up for glTF",
+        "axes": "POSITION + origin = CRS coordinates (x east, y north, z up, metres); the node holding the mesh "
+                "turns them y-up for glTF and the root node's translation is the origin turned y-up (x, z, -y)",
         "structure": structure_id,
         "level": level,
         "featureIds": "_FEATURE_ID_0 = index of the element in the layer file (row of property table 0)",
@@ -465,8 +492,9 @@ def _document(buf: _Buffer, primitive: dict, material: dict, origin: np.ndarray,
         "scene": 0,
         "scenes": [{"name": name, "nodes": [0]}],
         "nodes": [
-            {"name": f"{name} (y-up)", "rotation": _Z_UP_TO_Y_UP, "children": [1]},
-            {"name": f"{name} (CRS axes)", "translation": [float(v) for v in origin], "mesh": 0},
+            {"name": f"{name} (origin, y-up)", "translation": [x, z, 0.0 - y], "children": [1]},
+            {"name": f"{name} (CRS axes)", "rotation": _Z_UP_TO_Y_UP, "mesh": 0, "extras": _node_extras(
+                structure_id, level, crs, [x, y, z])},
         ],
         "meshes": [{"name": name, "primitives": [primitive]}],
         "materials": [material],

@@ -14,6 +14,7 @@ The features, their geometry and their columns are those of the GeoJSON files
 checked with shapely), ``kind``, ``id``, ``name``, ``class``, ``knowledge``, ``stable``
 (a boolean column), ``z_min``/``z_max``, the flat ``primary_phase``, ``phase_start`` and
 ``phase_end`` (date columns), ``primary_material`` and their labels, dates and AAT URIs.
+The file is a GeoPackage 1.2 (:data:`GPKG_VERSION`), which every GDAL since 2.2 reads.
 A GeoPackage column holds no lists: ``phases``, ``materials`` and the other lists are
 JSON arrays as text (``["reconstruction-1833", "restoration-199X"]``).
 """
@@ -31,6 +32,9 @@ from twin.models.layers import LayerFile
 from twin.models.scan import CRSInfo
 
 LAYERS = ("structure", "elements")
+# GeoPackage 1.2, not GDAL 3.9+'s default 1.4: the GDAL of QGIS 3.22 (Debian 12's, 3.6) warns
+# that a 1.4 file "may only be partially supported"; nothing here needs 1.3 or 1.4.
+GPKG_VERSION = "1.2"
 
 
 def _columns(rows: list[dict]) -> tuple[list[np.ndarray], list[str], list[np.ndarray | None]]:
@@ -77,6 +81,7 @@ def write_gpkg(layers: LayerFile, structure_id: str, path: Path, crs: CRSInfo | 
             arrays, names, masks = _columns([p for _, p in chosen])
             pyogrio.raw.write(str(tmp), geometry, arrays, names, field_mask=masks, layer=name, driver="GPKG",
                               geometry_type=GEOMETRY_TYPE, crs=crs_text, encoding="UTF-8", promote_to_multi=True,
+                              dataset_options={"VERSION": GPKG_VERSION},
                               layer_metadata={"DESCRIPTION": f"{structure_id}: footprints of the {name}, "
                                                              f"in {source.name}"})
     return path

@@ -96,7 +96,7 @@ CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 DEFAULT_BASE = "urn:twin:"
 MEDIA_TYPES = {".glb": "model/gltf-binary", ".gltf": "model/gltf+json", ".json": "application/json",
                ".jsonld": "application/ld+json", ".geojson": "application/geo+json", ".csv": "text/csv",
-               ".gpkg": "application/geopackage+sqlite3", ".laz": "application/vnd.laszip"}
+               ".gpkg": "application/geopackage+sqlite3", ".laz": "application/vnd.laszip", ".ifc": "application/x-step"}
 
 CONTEXT = {
     "crm": CRM,

@@ -15,6 +15,10 @@ What is written (``<stem>`` is ``<structure>-<survey>``)::
     <structure>.wgs84.geojson      geojson: footprints in WGS 84 (RFC 7946), valid MultiPolygons
     <structure>.crs.geojson        geojson: the same in the structure's CRS
     <structure>.gpkg               gpkg: the same as a GeoPackage in the structure's CRS (layers structure, elements)
+    <stem>-<level>.ifc             ifc: IFC 4.3 of one mesh level (``--level``; default the finest of at most
+                                   200,000 faces, the default pipeline's 200k): an element per layer element, its
+                                   phases, materials and knowledge in property sets, georeferenced by an
+                                   IfcMapConversion from the survey CRS; see twin.export.ifc
     <structure>.jsonld             jsonld: layers in CIDOC-CRM/CRMba, the place (GeoSPARQL), processing history
                                    and every file above with its SHA-256 in CRMdig (written last)
     export.json                    what was exported, from which model and layers revision
@@ -35,7 +39,7 @@ Payload-Oxum. The JSON-LD IRIs start with ``--base-uri``, else the workspace's
 Labels come from the structure's *current* layers (the model's own labels may predate a
 later revision; the report says so). Everything is checked before anything is written: the
 formats, the output folder (absent or empty), the structure, survey, model and layers, a
-mesh for GLB, a CRS for GeoJSON. The package is assembled in a hidden folder beside the
+mesh for GLB and IFC, the IFC's level, a CRS for GeoJSON. The package is assembled in a hidden folder beside the
 destination and renamed onto it at the end, so a failure leaves nothing behind.
 """
 
@@ -57,7 +61,8 @@ import twin
 from twin.errors import UsageError
 from twin.export.jsonld import DEFAULT_BASE
 
-FORMATS = ("glb", "ply", "laz", "copc", "3dtiles", "jsonld", "bagit", "geojson", "gpkg")
+FORMATS = ("glb", "ply", "laz", "copc", "3dtiles", "jsonld", "bagit", "geojson", "gpkg", "ifc")
+IFC_MAX_FACES = 200_000  # the default IFC level: the finest with at most this many faces
 _URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:\S*$")
 
 
@@ -76,6 +81,7 @@ class ExportReport(BaseModel):
     layers_sha256: str
     out: str
     formats: list[str]
+    ifc_level: str | None = Field(default=None, description="the mesh level written as IFC")
     skipped: dict[str, str] = Field(default_factory=dict, description="default formats this model cannot give, why")
     bag: bool = False
     files: list[ExportedFile] = Field(default_factory=list)
@@ -123,11 +129,27 @@ def _check_base_uri(base_uri: str | None) -> str | None:
 # -- writing ----------------------------------------------------------------------------------
 
 
+def ifc_level(meshes: dict[str, Path], level: str | None, where: str) -> str:
+    """The mesh level to write as IFC: ``level`` if the model has it, else the finest level of
+    at most :data:`IFC_MAX_FACES` faces, else the coarsest."""
+    from twin.io.ply import ply_element_counts  # noqa: PLC0415
+
+    if level is not None:
+        if level not in meshes:
+            raise UsageError(f"{where} has no mesh level {level!r}: use --level with one of {', '.join(meshes)}")
+        return level
+    faces = {name: ply_element_counts(path).get("face", 0) for name, path in meshes.items()}
+    small = [name for name in faces if faces[name] <= IFC_MAX_FACES]
+    return max(small, key=faces.get) if small else min(faces, key=faces.get)
+
+
 def export_package(ws, structure_id: str, survey_id: str, out: Path, formats: Sequence[str] | None = None, *,
-                   base_uri: str | None = None, on_step: Callable[[str], None] = lambda message: None) -> ExportReport:
+                   base_uri: str | None = None, level: str | None = None,
+                   on_step: Callable[[str], None] = lambda message: None) -> ExportReport:
     """Export the latest model of ``structure_id``/``survey_id`` with the current layers into ``out``.
 
-    Raises :class:`UsageError` (bad format, base URI, output folder, or a requested format the
+    ``level`` is the mesh level of the IFC (see :func:`ifc_level`).
+    Raises :class:`UsageError` (bad format, base URI, output folder, level, or a requested format the
     model cannot give), :class:`NotFoundError` (unknown structure or survey, no model, no
     layers), :class:`CRSError` (GeoJSON without a CRS); nothing is written then.
     """
@@ -152,6 +174,7 @@ def export_package(ws, structure_id: str, survey_id: str, out: Path, formats: Se
              "laz": (cloud_path is not None or bool(meshes), "the model has no cloud and no mesh"),
              "copc": (cloud_path is not None, "the model has no cloud"),
              "3dtiles": (cloud_path is not None or bool(meshes), "the model has no cloud and no mesh"),
+             "ifc": (bool(meshes), "the model has no mesh (its pipeline has no mesh stage)"),
              "geojson": (crs is not None or revision.layers.crs is not None,
                          "neither the model nor the layers have a coordinate system"),
              "gpkg": (crs is not None or revision.layers.crs is not None,
@@ -162,11 +185,15 @@ def export_package(ws, structure_id: str, survey_id: str, out: Path, formats: Se
                 raise UsageError(f"cannot export {name} for {structure_id}/{survey_id}: {why}")
             skipped[name] = why
             wanted.remove(name)
+    if level is not None and "ifc" not in wanted:
+        raise UsageError(f"--level {level} chooses the level of the IFC export, which is not among the formats"
+                         + (f": {skipped['ifc']}" if "ifc" in skipped else "; add -f ifc"))
+    where = f"the model of {structure_id}/{survey_id}"
 
     report = ExportReport(
         structure_id=structure_id, survey_id=survey_id, model_key=model.key, pipeline=model.pipeline,
         layers_rev=revision.rev, layers_sha256=revision.sha256, out=str(out), formats=wanted, skipped=skipped,
-        bag="bagit" in wanted,
+        bag="bagit" in wanted, ifc_level=ifc_level(meshes, level, where) if "ifc" in wanted else None,
     )
     if report.bag:
         missing = [key for key in ("organisation", "contact_name", "contact_email") if not getattr(ws.settings, key)]
@@ -239,16 +266,17 @@ def _write_exports(ws, model, revision, folder: Path, wanted: list[str], crs, ba
                                          size_bytes=path.stat().st_size))
 
     cloud = None
-    if ({"glb", "ply", "laz", "copc", "3dtiles"} & set(wanted)) and model.cloud is not None:
+    if ({"glb", "ply", "laz", "copc", "3dtiles", "ifc"} & set(wanted)) and model.cloud is not None:
         on_step(f"labelling the cloud ({model.point_count:,} points)")
         cloud = read_scan(model.cloud)
         cloud.attrs["element"] = label_points(compiled, cloud.xyz, cloud.origin)
     levels = {}
-    if {"glb", "ply", "laz", "3dtiles"} & set(wanted):
-        for name, path in model.meshes.items():
+    every_level = bool({"glb", "ply", "laz", "3dtiles"} & set(wanted))
+    for name, path in model.meshes.items():
+        if every_level or name == report.ifc_level:
             on_step(f"labelling mesh level {name}")
             mesh = read_mesh_ply(path)
-            if cloud is not None and mesh.vertex_attrs.get("rgb") is None:
+            if every_level and cloud is not None and mesh.vertex_attrs.get("rgb") is None:
                 rgb = vertex_colours_from_cloud(mesh, cloud)
                 if rgb is not None:
                     mesh.vertex_attrs["rgb"] = rgb
@@ -298,6 +326,18 @@ def _write_exports(ws, model, revision, folder: Path, wanted: list[str], crs, ba
 
         on_step("writing the GeoPackage of the footprints")
         done(write_gpkg(layers, structure_id, folder / f"{structure_id}.gpkg", crs=crs), "gpkg")
+    if "ifc" in wanted:
+        from twin.export.ifc import write_ifc  # noqa: PLC0415
+
+        mesh, faces = levels[report.ifc_level]
+        on_step(f"writing IFC 4.3 of mesh level {report.ifc_level} ({mesh.n_faces:,} faces)")
+        written = write_ifc(folder / f"{stem}-{report.ifc_level}.ifc", mesh, faces, layers, compiled=compiled,
+                            crs=crs, structure_id=structure_id, level=report.ifc_level,
+                            structure_name=next((s.name for s in ws.structures() if s.id == structure_id), None),
+                            about={"Survey": survey_id, "ModelKey": model.key, "Pipeline": model.pipeline,
+                                   "LayersRevision": revision.rev, "LayersSHA256": revision.sha256})
+        done(written.path, "ifc")
+        report.warnings.extend(written.warnings)
     if "jsonld" in wanted:  # last: it lists every file above with its checksum
         from twin.catalog.store import file_digest  # noqa: PLC0415
         from twin.export.jsonld import write_jsonld  # noqa: PLC0415

@@ -20,9 +20,10 @@ the CRS to ECEF (EPSG:4978) by pyproj and then into that frame, exactly, in floa
 ``eastNorthUpToFixedFrame``). Going through ECEF point by point rather than fitting one
 matrix keeps a projected CRS's grid convergence and scale factor (at Hue in UTM 48N 0.66°
 and 3.7 cm per 100 m) out of the error. The contents keep :mod:`twin.export.gltf`'s nodes: the
-inner node holds the frame's z-up coordinates (float32 about a float64 translation, a
-millimetre kept), the outer one turns them y-up as glTF wants, and a 3D Tiles runtime turns
-y-up back to z-up (the spec's glTF up-axis rule), so the two rotations cancel. Heights are
+mesh is the frame's z-up coordinates (float32 about a float64 origin, a millimetre kept),
+its node turns them y-up as glTF wants, the root node's translation is the origin turned
+y-up, and a 3D Tiles runtime turns y-up back to z-up (the spec's glTF up-axis rule), so
+the two rotations cancel. Heights are
 what the CRS says they are: a 2D CRS (plain UTM) has no vertical datum, so pyproj takes z as
 ellipsoidal height; a compound CRS (e.g. EPSG:32648+5773) gets its geoid where pyproj has
 the grid, and where it has not a warning names the ballpark transformation used instead. Without a CRS
@@ -54,6 +55,7 @@ import twin
 from twin.catalog.store import atomic_write_bytes
 from twin.errors import CRSError
 from twin.export.gltf import glb_bytes, points_glb_bytes
+from twin.io.crs import pyproj_crs
 from twin.models.layers import LayerFile
 from twin.models.mesh import TriMesh
 from twin.models.pointcloud import PointCloud
@@ -123,17 +125,13 @@ def enu_to_ecef(lon_deg: float, lat_deg: float, ecef0: np.ndarray) -> np.ndarray
 def placement_frame(crs: CRSInfo | None, anchor: np.ndarray) -> tuple[Frame, list[str]]:
     """The frame for a model whose box centre is ``anchor`` (CRS coordinates), and warnings."""
     anchor = np.asarray(anchor, dtype=np.float64).reshape(3)
-    if crs is None or (crs.epsg is None and not crs.wkt):
+    src = pyproj_crs(crs)
+    if src is None:
         return Frame(anchor, None), [
             "the survey has no coordinate system: the 3D Tiles are in the model's own frame (no root transform), "
             "not placed on the globe; give the scans a CRS at ingest (--crs EPSG:NNNN) to place them"]
-    from pyproj import CRS, Transformer  # noqa: PLC0415  (slow to import)
+    from pyproj import Transformer  # noqa: PLC0415  (slow to import)
 
-    source = crs.wkt or f"EPSG:{crs.epsg}"
-    try:
-        src = CRS.from_user_input(source)
-    except Exception as exc:
-        raise CRSError(f"cannot use the coordinate system {source[:60]!r}: {str(exc).splitlines()[0]}") from exc
     with warnings.catch_warnings():  # pyproj's own warning about a missing grid: ours below says more
         warnings.simplefilter("ignore", UserWarning)
         to_ecef = Transformer.from_crs(src, "EPSG:4978", always_xy=True)
@@ -265,9 +263,9 @@ def write_tileset(folder: Path, layers: LayerFile, *, levels: Mapping[str, tuple
     placed = frame.transform is not None
     content_extras = {
         "crs": None,
-        "axes": ("POSITION + the translation of the node holding it = east, north, up metres from the tileset's "
+        "axes": ("POSITION + origin = east, north, up metres from the tileset's "
                  "anchor (root.transform of tileset.json carries them to ECEF)" if placed else
-                 "POSITION + the translation of the node holding it = the model's own coordinates (no CRS)"),
+                 "POSITION + origin = the model's own coordinates (no CRS)"),
     }
     paths: list[Path] = []
 

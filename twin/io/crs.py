@@ -140,6 +140,21 @@ def _short(text: str, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip(" ;,-") + "…"
 
 
+def pyproj_crs(crs: CRSInfo | None, fallback: str | None = None):
+    """The pyproj CRS of ``crs`` (its WKT, else its EPSG code), else of ``fallback`` (e.g. a
+    layer file's ``EPSG:32648``); None when there is neither, CRSError when pyproj cannot read it."""
+    source = None
+    if crs is not None:
+        source = crs.wkt or (f"EPSG:{crs.epsg}" if crs.epsg is not None else None)
+    source = source or fallback
+    if not source:
+        return None
+    try:
+        return _pyproj_crs(source)
+    except Exception as exc:
+        raise CRSError(f"cannot use the coordinate system {_short(source)!r}: {str(exc).splitlines()[0]}") from exc
+
+
 def crs_wkt(crs: CRSInfo | None) -> str | None:
     """The WKT a LAS/COPC header records for ``crs``: its own WKT, else its EPSG code's."""
     if crs is None:
