@@ -7,7 +7,8 @@ from __future__ import annotations
 import numpy as np
 
 from twin.models.pointcloud import PointCloud
-from twin.ops.registration.station import faces_frame_zero, make_station
+from twin.ops.registration.station import make_station
+from twin.ops.viewpoint import faces_frame_zero
 
 
 def _ball_scan(step_deg: float = 0.05, noise: float = 1e-4) -> np.ndarray:
@@ -46,10 +47,29 @@ def test_a_zero_anywhere_else_is_not_taken_for_the_scanner():
                       [1.0, 0.0, 1.0],  # above it
                       [1.0, 0.0, 0.02],  # inside it
                       [-5e5, -4e6, 0.0]):  # a georeferenced frame's far zero
-        assert not faces_frame_zero(points, np.asarray(elsewhere), extent), elsewhere
+        assert not faces_frame_zero(points, np.asarray(elsewhere)), elsewhere
     # Points resampled evenly in space (not in angle) are no scanner's returns.
     from twin.ops.voxel import voxel_downsample
 
     thinned = voxel_downsample(PointCloud(points), 0.004).xyz
-    assert not faces_frame_zero(thinned, np.zeros(3), extent)
+    assert not faces_frame_zero(thinned, np.zeros(3))
 
+
+
+def test_a_building_station_framed_on_its_structure_has_its_scanner_at_its_zero():
+    """A generated gate's stations frame the building only (their points do not surround
+    the frame's zero in plan). Before, their scanners came from the scan order, up to
+    0.88 m too low; seen from the zero their returns lie on one angular grid."""
+    from twin.ops.viewpoint import scanner_position
+    from twin.sample.scenes import generate_scene
+
+    scene = generate_scene("gate", 1, points_per_station=3000)
+    framed = 0
+    for st in scene.stations:
+        (a0, a1), _ = st.plan.setup.azimuth_window, None
+        framed += a1 - a0 < 360.0
+        assert np.allclose(scanner_position(st.xyz, np.zeros(3)), 0.0), st.name
+        # a georeferenced copy (the zero a continent away) is no scanner's frame
+        far = np.array([7.7e5, 1.82e6, 10.0])
+        assert not faces_frame_zero(st.xyz + far, np.zeros(3)), st.name
+    assert framed >= 2

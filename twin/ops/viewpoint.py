@@ -12,6 +12,12 @@ most even steps.
 
 When the file is not in scan order the rays do not meet, and the estimate is refused
 (None) rather than guessed.
+
+A station still in its scanner's own frame has the scanner at the frame's zero even when
+its points do not surround it (a façade framed from across the street, an object
+scanned from outside): seen from there its returns lie on the scanner's angular grid,
+evenly spaced in azimuth and elevation whatever the range and the slope of the surfaces
+they met, which they are seen from nowhere else (:func:`faces_frame_zero`).
 """
 
 from __future__ import annotations
@@ -109,4 +115,61 @@ def scanner_position(xyz: np.ndarray, origin: np.ndarray) -> np.ndarray | None:
     lo, hi = sample.min(axis=0), sample.max(axis=0)
     if np.all(lo[:2] < zero[:2]) and np.all(zero[:2] < hi[:2]):
         return zero
+    if faces_frame_zero(sample, zero):
+        return zero
     return estimate_scanner_position(xyz)
+
+
+# Measured on the generated buildings' and statue's stations (cleaned or not): from the
+# frame's zero 99-100 % of the returns have their nearest (azimuth, elevation) neighbour
+# within 25 % of the median step; from a point as far behind an object, beside it or
+# inside it, or from a building station's zero moved by a metre, far fewer.
+ZERO_MAX_RANGE_EXTENTS = 20.0  # median range from the zero, in extents of the points
+EVEN_SPACING_BAND = 1.25  # "even": the angular step within this factor of the median
+MIN_EVEN_SHARE = 0.97  # ... for this share of the returns
+ZERO_POINTS = 2_000_000  # returns whose directions are searched (an even stride beyond)
+ZERO_QUERIES = 20_000
+
+
+def faces_frame_zero(points: np.ndarray, zero: np.ndarray) -> bool:
+    """Whether ``zero`` (in the coordinates of ``points``) is where the scanner of these
+    returns stood: within scanning range of them, and their directions from it on one
+    angular grid (nearest neighbours in azimuth and elevation one even step apart).
+
+    Without its scanner a station's normals are oriented by propagation, which flips them
+    patch by patch on a thin or intricate object, and the visibility conflicts that tell
+    a symmetric building's twin from the truth cannot be measured; the scan order's
+    estimate (:func:`estimate_scanner_position`) is off by decimetres in height.
+    """
+    if len(points) < 100:
+        return False
+    rel = np.asarray(points[:: max(1, len(points) // ZERO_POINTS)], dtype=np.float64) - zero
+    r = np.linalg.norm(rel, axis=1)
+    q = np.quantile(rel, [0.02, 0.98], axis=0)
+    extent = float(np.linalg.norm(q[1] - q[0]))
+    if not np.all(r > 0) or not extent > 0 or np.median(r) > ZERO_MAX_RANGE_EXTENTS * extent:
+        return False
+    az = np.arctan2(rel[:, 1], rel[:, 0])
+    el = np.arcsin(np.clip(rel[:, 2] / r, -1.0, 1.0))
+    # Put the azimuth seam in the widest gap between returns (behind a framed scan).
+    ordered = np.sort(az)
+    gaps = np.diff(np.concatenate([ordered, ordered[:1] + 2 * np.pi]))
+    seam = ordered[(int(np.argmax(gaps)) + 1) % len(ordered)]
+    az = (az - seam) % (2 * np.pi)
+    return _even_share(np.column_stack([az, el])) >= MIN_EVEN_SHARE
+
+
+def _even_share(angles: np.ndarray) -> float:
+    """Share of the (azimuth, elevation) pairs whose nearest distinct neighbour lies within
+    ``EVEN_SPACING_BAND`` of the median step (0 when too few to tell)."""
+    from scipy.spatial import cKDTree  # noqa: PLC0415
+
+    queries = angles[:: max(1, len(angles) // ZERO_QUERIES)]
+    dist, _ = cKDTree(angles).query(queries, k=4, workers=-1)
+    # The nearest distinct direction: a doubled station stores every return twice.
+    nearest = np.where(dist[:, 1:] > 1e-12, dist[:, 1:], np.inf).min(axis=1)
+    nearest = nearest[np.isfinite(nearest)]
+    if len(nearest) < 100:
+        return 0.0
+    median = float(np.median(nearest))
+    return float(np.mean((nearest > median / EVEN_SPACING_BAND) & (nearest < median * EVEN_SPACING_BAND)))

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from twin.ops.registration.fine import overlap_share, settle
+from twin.ops.registration.fine import overlap_share, pair_overlap, settle
 from twin.ops.registration.settings import RegistrationSettings
 from twin.ops.registration.visibility import range_image, seen_through
 from twin.ops.registration.station import (
@@ -445,7 +445,7 @@ SETTLED_PER_PAIR = 3  # candidates per pair settled by ICP, the best-judged dist
 
 
 def judge(src: Station, dst: Station, transform: np.ndarray, settings: RegistrationSettings) -> Candidate:
-    overlap = overlap_share(src, dst, transform, settings)
+    overlap = pair_overlap(src, dst, transform, settings)
     conflict = pair_conflict(src, dst, transform, settings)
     return Candidate(transform, overlap, conflict, overlap - settings.conflict_weight * conflict)
 

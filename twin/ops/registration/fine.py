@@ -118,6 +118,15 @@ def overlap_share(src: Station, dst: Station, transform: np.ndarray, settings: R
     return float(np.isfinite(dist).mean())
 
 
+def pair_overlap(src: Station, dst: Station, transform: np.ndarray, settings: RegistrationSettings) -> float:
+    """The overlap of a pair: the larger of the two stations' shares that the other sees
+    (:func:`overlap_share` both ways). A small station (an upper floor, a gate's passage)
+    may lie wholly within a big one that shares only a tenth of its own points with it;
+    the link is as good as the small station's share says."""
+    inverse = np.linalg.inv(transform)
+    return max(overlap_share(src, dst, transform, settings), overlap_share(dst, src, inverse, settings))
+
+
 def multiway_refine(stations: list[Station], poses: list[np.ndarray], reference: int,
                     settings: RegistrationSettings) -> list[np.ndarray]:
     """Align each station in turn to the union of all the others, for a few rounds.
@@ -174,12 +183,12 @@ def refine_links(stations: list[Station], poses: list[np.ndarray], settings: Reg
     for i in range(n):
         for j in range(i + 1, n):
             predicted = np.linalg.inv(poses[j]) @ poses[i]
-            if overlap_share(stations[i], stations[j], predicted, settings) < settings.min_edge_fitness / 2:
+            if pair_overlap(stations[i], stations[j], predicted, settings) < settings.min_edge_fitness / 2:
                 continue
             transform, moved = icp(stations[i], stations[j], predicted, settings)
             if not moved:
                 continue
-            share = overlap_share(stations[i], stations[j], transform, settings)
+            share = pair_overlap(stations[i], stations[j], transform, settings)
             if share < settings.min_edge_fitness:
                 continue
             info = o3d.pipelines.registration.get_information_matrix_from_point_clouds(

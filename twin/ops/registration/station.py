@@ -43,7 +43,7 @@ class Station:
 def make_station(name: str, cloud: PointCloud, scanner: np.ndarray | None) -> Station:
     """A station's working copy, centred on its bounding box, with its scanner position:
     the one given, else twin.ops.viewpoint's (its frame's zero when the points surround
-    it, else from its scan order), else unknown."""
+    it or lie on an angular grid about it, else from its scan order), else unknown."""
     from twin.ops.viewpoint import scanner_position  # noqa: PLC0415
 
     lo, hi = cloud.xyz.min(axis=0), cloud.xyz.max(axis=0)
@@ -52,67 +52,8 @@ def make_station(name: str, cloud: PointCloud, scanner: np.ndarray | None) -> St
     extent = robust_extent(points)
     if scanner is None:
         scanner = scanner_position(cloud.xyz, cloud.origin)
-    if scanner is None and faces_frame_zero(points, -np.asarray(cloud.origin) - centre, extent):
-        scanner = -np.asarray(cloud.origin, dtype=np.float64)
     scanner = None if scanner is None else np.asarray(scanner, dtype=np.float64).reshape(3) - centre
     return Station(name, centre, scanner, points, spacing=point_spacing(points, sample=20_000), extent=extent)
-
-
-# An object scanned from outside, in its scanner's own frame: the points lie in front of
-# the frame's zero (within a cone), within scanning range of it (a scanner stands a few
-# object sizes away; a georeferenced frame's zero is a continent away), and seen from it
-# they are evenly spaced in angle: a scanner steps its beam by one angle whatever the
-# range and the slope of the surface it meets. Seen from anywhere else the spacing varies
-# with both. On the generated statue's stations (cleaned or not) every station has all of
-# its sampled returns within 25 % of the median angular spacing seen from its zero; seen
-# from a point as far behind the statue, 34-93 %; beside it, 14-22 %.
-ZERO_IN_FRONT_SHARE = 0.98  # returns within 90 degrees of the mean direction from the zero
-ZERO_MAX_RANGE_EXTENTS = 20.0  # median range from the zero, in station extents
-EVEN_SPACING_BAND = 1.25  # "even": angular spacing within this factor of the median
-MIN_EVEN_SHARE = 0.97  # ... for this share of the returns
-ZERO_TREE_POINTS = 2_000_000  # returns whose directions are searched (an even stride beyond)
-ZERO_QUERIES = 20_000
-
-
-def faces_frame_zero(points: np.ndarray, zero: np.ndarray, extent: float) -> bool:
-    """Whether the station's frame zero (``zero``, in the coordinates of ``points``) is where
-    its scanner stood although the points do not surround it (twin.ops.viewpoint's rule
-    for a building scanned from inside): an object scanned from outside fills a cone in
-    front of its scanner, evenly sampled in angle (see the constants above).
-
-    Without its scanner a station's normals are oriented by propagation, which flips them
-    patch by patch on a thin or intricate object: its FPFH features (which use the
-    normals' signs) then match another station's mostly by chance, and the visibility
-    conflicts that tell a symmetric object's twin from the truth cannot be measured.
-    """
-    if len(points) < 100 or not extent > 0:
-        return False
-    rel = np.asarray(points[:: max(1, len(points) // ZERO_TREE_POINTS)], dtype=np.float64) - zero
-    r = np.linalg.norm(rel, axis=1)
-    if not np.all(r > 0) or np.median(r) > ZERO_MAX_RANGE_EXTENTS * extent:
-        return False
-    unit = rel / r[:, None]
-    mean = unit.mean(axis=0)
-    if np.linalg.norm(mean) < 1e-9 or np.mean(unit @ mean > 0) < ZERO_IN_FRONT_SHARE:
-        return False
-    return _evenness(unit) >= MIN_EVEN_SHARE
-
-
-def _evenness(unit: np.ndarray) -> float:
-    """Share of the directions ``unit`` whose nearest distinct neighbour lies within
-    ``EVEN_SPACING_BAND`` of the median spacing (0 when too few to tell)."""
-    from scipy.spatial import cKDTree  # noqa: PLC0415
-
-    queries = unit[:: max(1, len(unit) // ZERO_QUERIES)]
-    dist, _ = cKDTree(unit).query(queries, k=4, workers=-1)
-    # The nearest distinct direction: a doubled station stores every return twice.
-    nearest = np.where(dist[:, 1:] > 1e-12, dist[:, 1:], np.inf).min(axis=1)
-    nearest = nearest[np.isfinite(nearest)]
-    if len(nearest) < 100:
-        return 0.0
-    median = float(np.median(nearest))
-    return float(np.mean((nearest > median / EVEN_SPACING_BAND) & (nearest < median * EVEN_SPACING_BAND)))
-
 
 
 def orient(pcd, scanner: np.ndarray | None, k: int = 15) -> None:
