@@ -476,6 +476,30 @@ def test_export_uses_the_current_layers_and_says_when_the_model_is_older(cli, pr
     assert np.all(element[stele & (z < 6.49)] == -1) and np.all(element[stele & (z > 6.51)] == 1)
 
 
+def test_a_survey_without_layers_exports_its_geometry_and_says_what_is_missing(cli, processed, tmp_path):
+    """Issue 15, bad input: gate/2024 has a cloud, no mesh and no layers. The default export
+    writes what can be made (the cloud unlabelled, the legend empty, the JSON-LD, the bag),
+    names what it skipped and why, and warns that no label is carried."""
+    import json
+
+    out = tmp_path / "gate"
+    result = cli("export", "gate", "--survey", "2024", "--out", out, "-w", processed, "--json")
+    assert result.exit_code == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["layers_rev"] == 0
+    assert set(report["skipped"]) == {"glb", "ifc", "geojson", "gpkg"}, report["skipped"]
+    assert "no layers yet" in report["skipped"]["geojson"] and "no mesh" in report["skipped"]["glb"]
+    assert any("has no layers yet: the export carries no element" in w for w in report["warnings"])
+    data = out / "data" / "exports" if (out / "bagit.txt").exists() else out
+    cloud = laspy.read(data / "gate-2024-cloud.laz")
+    assert len(cloud) > 1000 and np.all(np.asarray(cloud.element) == -1)
+    legend = json.loads((data / "legend.json").read_text())
+    assert legend["elements"] == [] and legend["none"] == -1
+    assert (data / "gate.jsonld").is_file() and (data / "export.json").is_file()
+    if (out / "bagit.txt").exists():  # no layers revision is filed as provenance
+        assert not list((out / "data" / "provenance").glob("layers-rev-*"))
+
+
 # -- bad input: one line, non-zero exit, nothing written ------------------------------------------
 
 
@@ -485,7 +509,9 @@ def test_export_uses_the_current_layers_and_says_when_the_model_is_older(cli, pr
         (["ghost", "--survey", "2024"], 4, "no structure 'ghost'"),
         (["pavilion", "--survey", "1999"], 4, "no survey '1999' of structure 'pavilion'"),
         (["pavilion", "--survey", "2025"], 4, "has no processed model yet; run: twin process pavilion --survey 2025"),
-        (["gate", "--survey", "2024"], 4, "structure 'gate' has no layers yet; add them with: twin layers set gate"),
+        (["gate", "--survey", "2024", "-f", "geojson"], 2,
+         "cannot export geojson for gate/2024: the structure has no layers yet (twin layers set gate FILE)"),
+        (["gate", "--survey", "2024", "-f", "glb"], 2, "cannot export glb for gate/2024: the model has no mesh"),
         (["pavilion", "--survey", "2024", "-f", "obj"], 2, "unknown export format 'obj': use one or more of glb"),
         (["pavilion", "--survey", "2024", "--base-uri", "monuments"], 2, "is not an absolute URI"),
         (["pavilion", "--survey", "2024", "-f", "ifc", "--level", "tiny"], 2,

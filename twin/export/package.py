@@ -37,7 +37,9 @@ Payload-Oxum. The JSON-LD IRIs start with ``--base-uri``, else the workspace's
 ``base_uri``, else ``urn:twin:``.
 
 Labels come from the structure's *current* layers (the model's own labels may predate a
-later revision; the report says so). Everything is checked before anything is written: the
+later revision; the report says so). A structure with no layers yet still exports its
+geometry, every label -1 (no data), with a warning; GeoJSON and GeoPackage, drawn from the
+layers' regions, are skipped then (refused when asked for by name). Everything is checked before anything is written: the
 formats, the output folder (absent or empty), the structure, survey, model and layers, a
 mesh for GLB and IFC, the IFC's level, a CRS for GeoJSON. The package is assembled in a hidden folder beside the
 destination and renamed onto it at the end, so a failure leaves nothing behind.
@@ -143,6 +145,20 @@ def ifc_level(meshes: dict[str, Path], level: str | None, where: str) -> str:
     return max(small, key=faces.get) if small else min(faces, key=faces.get)
 
 
+def _current_layers(ws, structure_id: str):
+    """The structure's current layers revision, or, where it has none yet, an empty
+    revision 0 (no elements, phases or materials) so that its geometry still exports."""
+    from twin.catalog.layers import get_layers, history  # noqa: PLC0415
+    from twin.models.layers import LayerFile, LayerRevision, Metadata  # noqa: PLC0415
+
+    ws.require_structure(structure_id)
+    if history(ws, structure_id):
+        return get_layers(ws, structure_id)
+    empty = LayerFile(metadata=Metadata(title=structure_id))
+    return LayerRevision(structure_id=structure_id, rev=0, author="", created_at="", sha256="", layers=empty,
+                         yaml_text="")
+
+
 def export_package(ws, structure_id: str, survey_id: str, out: Path, formats: Sequence[str] | None = None, *,
                    base_uri: str | None = None, level: str | None = None,
                    on_step: Callable[[str], None] = lambda message: None) -> ExportReport:
@@ -150,10 +166,9 @@ def export_package(ws, structure_id: str, survey_id: str, out: Path, formats: Se
 
     ``level`` is the mesh level of the IFC (see :func:`ifc_level`).
     Raises :class:`UsageError` (bad format, base URI, output folder, level, or a requested format the
-    model cannot give), :class:`NotFoundError` (unknown structure or survey, no model, no
-    layers), :class:`CRSError` (GeoJSON without a CRS); nothing is written then.
+    model cannot give), :class:`NotFoundError` (unknown structure or survey, no model),
+    :class:`CRSError` (GeoJSON without a CRS); nothing is written then.
     """
-    from twin.catalog.layers import get_layers  # noqa: PLC0415
     from twin.catalog.models import latest_model, model_crs  # noqa: PLC0415
 
     started = time.perf_counter()
@@ -163,7 +178,8 @@ def export_package(ws, structure_id: str, survey_id: str, out: Path, formats: Se
     out = Path(out)
     check_out(out)
     model = latest_model(ws, structure_id, survey_id)
-    revision = get_layers(ws, structure_id)
+    revision = _current_layers(ws, structure_id)
+    unlabelled = revision.rev == 0
     cloud_path = model.cloud
     meshes = model.meshes
     crs = model_crs(ws, model)
@@ -179,6 +195,9 @@ def export_package(ws, structure_id: str, survey_id: str, out: Path, formats: Se
                          "neither the model nor the layers have a coordinate system"),
              "gpkg": (crs is not None or revision.layers.crs is not None,
                       "neither the model nor the layers have a coordinate system")}
+    if unlabelled:  # footprints are drawn from the layers' regions
+        for name in ("geojson", "gpkg"):
+            needs[name] = (False, f"the structure has no layers yet (twin layers set {structure_id} FILE)")
     for name, (ok, why) in needs.items():
         if name in wanted and not ok:
             if explicit:
@@ -195,6 +214,9 @@ def export_package(ws, structure_id: str, survey_id: str, out: Path, formats: Se
         layers_rev=revision.rev, layers_sha256=revision.sha256, out=str(out), formats=wanted, skipped=skipped,
         bag="bagit" in wanted, ifc_level=ifc_level(meshes, level, where) if "ifc" in wanted else None,
     )
+    if unlabelled:
+        report.warnings.append(f"{structure_id} has no layers yet: the export carries no element, phase or material "
+                               f"(every label is -1, no data); add them with twin layers set {structure_id} FILE")
     if report.bag:
         missing = [key for key in ("organisation", "contact_name", "contact_email") if not getattr(ws.settings, key)]
         if missing:
@@ -385,7 +407,8 @@ def _write_bag(ws, model, revision, exports: Path, dest: Path) -> Path:
             "scans.json": [s.model_dump(mode="json") for s in scans],
         },
     )
-    payload[f"provenance/layers-rev-{revision.rev}.yaml"] = revision.yaml_text.encode("utf-8")
+    if revision.rev:
+        payload[f"provenance/layers-rev-{revision.rev}.yaml"] = revision.yaml_text.encode("utf-8")
     settings = ws.settings
     info = bag_info(
         model.structure_id, model.survey_id, settings.organisation or settings.name,
