@@ -69,7 +69,10 @@ def _kind_index(kind: str) -> int:
     return SCENE_KINDS.index(kind) + 1
 
 
-def _scan_station(scene: MeshScene, plan: StationPlan, seed: int, sun: np.ndarray) -> dict[str, np.ndarray]:
+def scan_station(scene: MeshScene, plan: StationPlan, seed: int, sun: np.ndarray | None = None
+                 ) -> dict[str, np.ndarray]:
+    """One station's returns (its own frame): xyz, intensity, rgb, and the outlier flags."""
+    sun = sun_direction(135.0, 45.0) if sun is None else sun
     chunks = list(scan(scene, plan.setup, seed=seed, sun=sun, model=plan.model))
     return {k: np.concatenate([getattr(c, k) for c in chunks]) for k in ("xyz", "intensity", "rgb", "outlier")}
 
@@ -127,7 +130,7 @@ def generate_scene(
     sun = sun_direction(rng.uniform(0.0, 360.0), rng.uniform(20.0, 70.0))
     out, gaps = [], []
     for p in plans:
-        pts = _scan_station(mesh_scene, p, seed, sun)
+        pts = scan_station(mesh_scene, p, seed, sun)
         nn = _spacing(pts["xyz"])
         gaps.append(nn)
         if p.doubled:  # the export wrote the whole scan twice
