@@ -9,7 +9,7 @@ imports included (a lazy import is still a dependency). Two rules:
 The order, read from DESIGN.md and checked against what the code really does
 (top imports bottom, never the reverse):
 
-    cli > pipeline > sample > report > compare > export > render > tiles > ops > catalog > layers > io > models > errors
+    cli > pipeline > sample > report > compare > export > render > suggest, inventory > tiles > ops > catalog > layers > io > models > errors
 
 DESIGN.md lists ``cli, pipeline, compare, export, ops, io, catalog, models, errors``. The code
 differs in one place on purpose: the catalog ingests scans through the io registry
@@ -21,7 +21,10 @@ compare; ``render`` (pure raster drawing) below export; ``sample`` (the syntheti
 generator, called by the CLI and the demo pipeline) just below pipeline; ``layers`` (parsing
 layer YAML into models) between catalog and io; ``tiles`` (DESIGN.md's tile store, "its own
 room": layout, halo reads, work per tile) above ops and catalog, whose steps and models it
-runs per tile, and below everything that will schedule or export tiles. ``twin/__init__.py`` (the version),
+runs per tile, and below everything that will schedule or export tiles; ``suggest`` (the
+workspace's side of ``twin layers suggest``: a model's cloud through ``ops.suggest`` into a
+draft layer file) above the catalog, ops and layers it joins; ``inventory`` (reading an
+inventory file into catalog records, and the status derived from the catalog) beside it. ``twin/__init__.py`` (the version),
 ``twin/errors.py``, ``twin/_deps.py`` and ``twin/_versions.py`` form the floor.
 """
 
@@ -42,6 +45,7 @@ LAYERS: list[set[str]] = [
     {"compare"},
     {"export"},
     {"render"},
+    {"suggest", "inventory"},
     {"tiles"},
     {"ops"},
     {"catalog"},

@@ -14,6 +14,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     ForeignKeyConstraint,
+    Index,
     Integer,
     MetaData,
     String,
@@ -28,7 +29,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from twin.errors import WorkspaceError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 metadata = MetaData()
 
@@ -45,7 +46,27 @@ structures = Table(
     Column("id", String, primary_key=True),
     Column("name", Text),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    # The inventory record (since schema version 3; twin.inventory imports it): all NULL for a
+    # structure that is only known from its scans. Geometries are GeoJSON in ``crs_epsg``.
+    Column("inventory_number", String),  # unique where set (index below)
+    Column("name_vi", Text),
+    Column("name_en", Text),
+    Column("type", Text),
+    Column("designation", Text),  # protection level
+    Column("address", Text),
+    Column("site", Text),
+    Column("parent_id", String),  # the complex it belongs to: a structure id (no cycles, checked on import)
+    Column("crs_epsg", Integer),
+    Column("location_geojson", Text),  # a Point
+    Column("footprint_geojson", Text),  # a Polygon or MultiPolygon
+    Column("dc_json", Text),  # Dublin Core terms, {"creator": "...", ...}
+    Column("inventory_updated_at", DateTime(timezone=True)),
 )
+
+INVENTORY_COLUMNS = ("inventory_number", "name_vi", "name_en", "type", "designation", "address", "site",
+                     "parent_id", "crs_epsg", "location_geojson", "footprint_geojson", "dc_json",
+                     "inventory_updated_at")
+Index("ix_structures_inventory_number", structures.c.inventory_number, unique=True)
 
 surveys = Table(
     "surveys",
@@ -158,13 +179,60 @@ layer_revisions = Table(  # written by twin.catalog.layers; every accepted layer
 )
 
 
+inventory_imports = Table(  # since schema version 3: one row per accepted `twin inventory import`
+    "inventory_imports",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("source_name", Text, nullable=False),  # the file as it was given
+    Column("sha256", String(64), nullable=False),  # of the file's bytes
+    Column("format", String, nullable=False),  # csv, geojson, gpkg
+    Column("mapping_json", Text, nullable=False),  # the mapping used, canonical JSON
+    Column("added", Integer, nullable=False),
+    Column("updated", Integer, nullable=False),
+    Column("unchanged", Integer, nullable=False),
+    Column("skipped", Integer, nullable=False),  # rows refused under --skip-invalid
+    Column("imported_at", DateTime(timezone=True), nullable=False),
+)
+
+inventory_history = Table(  # since schema version 3: every change an import made to a record
+    "inventory_history",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("import_id", Integer, nullable=False),
+    Column("structure_id", String, nullable=False),
+    Column("inventory_number", String, nullable=False),
+    Column("action", String, nullable=False),  # added, updated
+    Column("previous_json", Text, nullable=False),  # the changed fields' values before ({} when added)
+    Column("new_json", Text, nullable=False),  # the changed fields' values after
+    Column("source_sha256", String(64), nullable=False),
+    Column("changed_at", DateTime(timezone=True), nullable=False),
+    ForeignKeyConstraint(["import_id"], ["inventory_imports.id"]),
+    ForeignKeyConstraint(["structure_id"], ["structures.id"]),
+)
+Index("ix_inventory_history_structure", inventory_history.c.structure_id)
+
+
 def _v2_comparisons(conn: Connection) -> None:
     """Version 1 -> 2: the comparisons table."""
     comparisons.create(conn, checkfirst=True)
 
 
+def _v3_inventory(conn: Connection) -> None:
+    """Version 2 -> 3: inventory columns on structures, the import and history tables."""
+    present = {row[1] for row in conn.exec_driver_sql("PRAGMA table_info(structures)")}
+    for name in INVENTORY_COLUMNS:
+        if name not in present:
+            column = structures.c[name]
+            kind = column.type.compile(dialect=conn.dialect)
+            conn.exec_driver_sql(f"ALTER TABLE structures ADD COLUMN {name} {kind}")
+    for index in structures.indexes:
+        index.create(conn, checkfirst=True)
+    inventory_imports.create(conn, checkfirst=True)
+    inventory_history.create(conn, checkfirst=True)
+
+
 # Each migration brings the schema from version (index + 1) to (index + 2).
-MIGRATIONS: list[Callable[[Connection], None]] = [_v2_comparisons]
+MIGRATIONS: list[Callable[[Connection], None]] = [_v2_comparisons, _v3_inventory]
 
 
 def now() -> dt.datetime:

@@ -12,6 +12,7 @@ from twin.cli import (
     demo_cmd,
     export_cmd,
     inspect_cmd,
+    inventory_cmd,
     layers_cmd,
     process_cmd,
     registration_cmd,
@@ -61,6 +62,7 @@ app.command()(workspace_cmd.verify)
 app.command()(process_cmd.process)
 app.command()(registration_cmd.registration)
 app.add_typer(layers_cmd.app, name="layers")
+app.add_typer(inventory_cmd.app, name="inventory")
 app.command()(layers_cmd.query)
 app.command()(compare_cmd.compare)
 app.command()(report_cmd.report)

@@ -251,3 +251,52 @@ def _table(title: str | None, columns: list[str], rows: list[list]) -> None:
     for r in rows:
         t.add_row(*(Text(str(v)) for v in r))  # plain text: dates like [1667, 1668] are not markup
     out.print(t)
+
+
+@app.command("suggest")
+def suggest(
+    structure: StructureArg,
+    out_file: Annotated[Path, typer.Option("--out", "-o", help="Draft layer file to write (YAML); its figures go "
+                                      "beside it as <stem>.figures.json.")],
+    survey: Annotated[str | None, typer.Option(
+        "--survey", help="Survey whose latest model to segment (default: the latest survey with a model).")] = None,
+    merge_into: Annotated[Path | None, typer.Option(
+        "--merge-into", help="A layer file to keep as it is: only elements its regions do not already cover "
+                             "are added.")] = None,
+    max_points: Annotated[int | None, typer.Option(
+        "--max-points", min=10_000, help="Thin the cloud to at most this many points (default 600,000).")] = None,
+    workspace: WorkspaceOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Suggest elements from the processed cloud: floor, platforms, walls, columns, roof planes.
+
+    Segments the latest model's cloud (a thinned copy) into planes and vertical cylinders
+    and writes a draft layer file with suggested ids (floor-1, wall-north, column-07,
+    roof-south), a region each, no phases or materials, and each element's figures in its
+    description (fit residual, confidence; a column's axis, radius, lean and diameter per
+    0.5 m; a wall's out-of-plane deviation). Review it, then add phases and materials and
+    record it with `twin layers set`.
+
+    Example: twin layers suggest thai-hoa-palace --survey 2025-03 --out draft.yaml
+    """
+    from twin.catalog.workspace import Workspace  # noqa: PLC0415
+    from twin.suggest import suggest_for_survey  # noqa: PLC0415
+
+    report = suggest_for_survey(Workspace.open(workspace), structure, survey, out_file, merge_into=merge_into,
+                                max_points=max_points)
+    if as_json:
+        from dataclasses import asdict  # noqa: PLC0415
+
+        print_json(asdict(report))
+        return
+    out.print(
+        f"{structure}/{report.survey_id}: {len(report.elements)} elements suggested from model "
+        f"{report.model_key[:12]} ({report.input_points} points, thinned to {report.thinned_points} at "
+        f"{report.voxel_m * 100:.1f} cm) -> {report.out}",
+        markup=False,
+    )
+    _table(None, ["element", "kind", "points", "fit RMS mm", "confidence"],
+           [[e["id"], e["kind"], e["points"], e["fit_rms_mm"], e["confidence"]] for e in report.elements])
+    if report.kept:
+        out.print(f"kept {len(report.kept)} elements of {merge_into}; not proposed (already covered): "
+                  + (", ".join(e["id"] for e in report.not_proposed) or "none"), markup=False)

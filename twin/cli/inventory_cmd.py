@@ -1,0 +1,213 @@
+"""Inventory commands: `twin inventory import|list|history|status`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from twin.cli.common import JsonOpt, WorkspaceOpt, err, new_app, out, print_json
+
+app = new_app(
+    "The inventory: every monument's record (number, names, type, protection, location, footprint, "
+    "complex, Dublin Core), imported from CSV, GeoJSON or GeoPackage, and its status derived from the catalog.\n\n"
+    "Example: twin inventory import hue-monuments.csv --mapping mapping.yaml"
+)
+
+
+@app.callback()
+def _inventory(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option(
+        "--json", help="JSON for scripts from the inventory command that follows (the same as its own --json).")
+    ] = False,
+) -> None:
+    if as_json:
+        ctx.ensure_object(dict)["json"] = True
+
+
+@app.command("import")
+def import_(
+    file: Annotated[Path, typer.Argument(help="Inventory file: .csv (UTF-8), .geojson or .gpkg.")],
+    mapping: Annotated[Path | None, typer.Option(
+        "--mapping", "-m", help="YAML mapping source columns to twin fields (default: columns named as the fields).")
+    ] = None,
+    skip_invalid: Annotated[bool, typer.Option(
+        "--skip-invalid", help="Import the valid rows and list the refused ones (default: refuse the whole file).")
+    ] = False,
+    workspace: WorkspaceOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Import or update inventory records, matched by inventory number.
+
+    Every row is checked first (required fields, CRS, valid geometry, known parent, no
+    duplicate numbers, no cycle of complexes); if any is refused nothing is imported and
+    each problem is listed with its row number (the first data row is row 1). A re-import
+    updates records in place and keeps every previous value in the history.
+
+    Example: twin inventory import hue-monuments.gpkg --mapping mapping.yaml --skip-invalid
+    """
+    from twin.catalog.workspace import Workspace  # noqa: PLC0415
+    from twin.inventory.importer import InventoryRefused, import_inventory  # noqa: PLC0415
+
+    ws = Workspace.open(workspace)
+    try:
+        report = import_inventory(ws, file, mapping_path=mapping, skip_invalid=skip_invalid)
+    except InventoryRefused as exc:
+        if as_json:
+            print_json(exc.report)
+        raise
+    if as_json:
+        print_json(report)
+        return
+    unit = "feature" if report.format != "csv" else "row"
+    for problem in report.skipped:
+        err.print(f"skipped {problem.text(unit)}", markup=False)
+    skipped_rows = len({p.row for p in report.skipped})
+    out.print(
+        f"{file}: {len(report.added)} added, {len(report.updated)} updated, {len(report.unchanged)} unchanged"
+        + (f", {skipped_rows} {unit}(s) skipped" if skipped_rows else "")
+        + f" ({report.rows} {unit}s, {report.seconds:.2f} s)",
+        markup=False,
+    )
+
+
+@app.command("list")
+def list_(
+    all_: Annotated[bool, typer.Option("--all", help="Also the structures with no inventory record.")] = False,
+    workspace: WorkspaceOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List the inventory records.
+
+    Example: twin inventory list --json
+    """
+    from twin.catalog.inventory import list_inventory  # noqa: PLC0415
+    from twin.catalog.workspace import Workspace  # noqa: PLC0415
+
+    rows = list_inventory(Workspace.open(workspace), include_all=all_)
+    if as_json:
+        print_json(rows)
+        return
+    from rich.table import Table  # noqa: PLC0415
+
+    table = Table("number", "structure", "name", "type", "designation", "complex", "location", "footprint", "surveys")
+    for r in rows:
+        where = ""
+        if r.location:
+            x, y = r.location["coordinates"][:2]
+            where = f"{x:.1f}, {y:.1f} (EPSG:{r.crs_epsg})" if r.crs_epsg != 4326 else f"{x:.6f}, {y:.6f}"
+        table.add_row(r.inventory_number or "-", r.id, r.name_vi or r.name_en or r.name or "", r.type or "",
+                      r.designation or "", r.parent_id or "", where, "yes" if r.footprint else "",
+                      str(r.surveys))
+    out.print(table)
+    out.print(f"{sum(1 for r in rows if r.inventory_number)} inventory record(s)", markup=False)
+
+
+@app.command("history")
+def history(
+    structure: Annotated[str | None, typer.Argument(help="Structure id or inventory number (default: all).")] = None,
+    workspace: WorkspaceOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """What each import changed: previous and new values, when, from which file (SHA-256).
+
+    Example: twin inventory history HUE-0042
+    """
+    from twin.catalog.inventory import history as run  # noqa: PLC0415
+    from twin.catalog.workspace import Workspace  # noqa: PLC0415
+
+    ws = Workspace.open(workspace)
+    rows = run(ws, structure)
+    if structure is not None and not rows:
+        from twin.errors import NotFoundError  # noqa: PLC0415
+
+        raise NotFoundError(f"no inventory history for {structure!r} (give a structure id or inventory number)")
+    if as_json:
+        print_json(rows)
+        return
+    from rich.table import Table  # noqa: PLC0415
+
+    table = Table("when", "number", "structure", "action", "changed", "file", "sha256")
+    for r in rows:
+        changed = ", ".join(f"{k}: {_short(r.previous.get(k))} → {_short(v)}" if r.action == "updated" else k
+                            for k, v in r.new.items())
+        table.add_row(r.changed_at, r.inventory_number, r.structure_id, r.action, changed, r.source_name,
+                      r.source_sha256[:12])
+    out.print(table)
+
+
+def _short(value) -> str:
+    text = "-" if value is None else str(value)
+    return text if len(text) <= 40 else text[:39] + "…"
+
+
+@app.command()
+def status(
+    stale_years: Annotated[float, typer.Option(
+        "--stale-years", min=0, help="A survey older than this many years makes a structure stale.")] = 10.0,
+    change_share: Annotated[float, typer.Option(
+        "--change-share", min=0, max=1,
+        help="Share of core points with a significant change that puts a structure on the priority list.")] = 0.05,
+    as_of: Annotated[str | None, typer.Option(
+        "--as-of", help="The day ages are counted to, YYYY-MM-DD (default: today).")] = None,
+    workspace: WorkspaceOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Per structure and per complex: surveys and their dates, age of the last survey, layers,
+    share of points labelled, last comparison; then the priority list (never surveyed,
+    stale beyond --stale-years, significant change).
+
+    Example: twin inventory status --stale-years 5 --json
+    """
+    import datetime as dt  # noqa: PLC0415
+
+    from twin.catalog.workspace import Workspace  # noqa: PLC0415
+    from twin.errors import UsageError  # noqa: PLC0415
+    from twin.inventory.status import inventory_status  # noqa: PLC0415
+
+    try:
+        day = dt.date.fromisoformat(as_of) if as_of else None
+    except ValueError:
+        raise UsageError(f"--as-of {as_of!r}: give a date as YYYY-MM-DD") from None
+    report = inventory_status(Workspace.open(workspace), stale_years=stale_years, change_share=change_share,
+                              as_of=day)
+    if as_json:
+        print_json(report)
+        return
+    from rich.table import Table  # noqa: PLC0415
+
+    table = Table("number", "structure", "name", "surveys", "last survey", "age (y)", "layers", "labelled",
+                  "last comparison", "priority", title=f"status as of {report.as_of}")
+    for s in report.structures:
+        layers = "/".join(f"{s.layers.get(k, 0)}" for k in ("elements", "phases", "materials")) if s.layers else ""
+        cmp_text = ""
+        if s.last_comparison:
+            c = s.last_comparison
+            share = c.get("significant_share")
+            cmp_text = f"{c['from_survey']}→{c['to_survey']}" + (f" {share:.1%} significant" if share is not None
+                                                                  else "")
+        table.add_row(s.inventory_number or "-", s.id, s.name or "", str(len(s.surveys)), s.last_survey or "",
+                      f"{s.age_years:.1f}" if s.age_years is not None else "", layers,
+                      f"{s.labelled_share:.1%}" if s.labelled_share is not None else "", cmp_text,
+                      ", ".join(s.priority))
+    out.print(table)
+    if report.complexes:
+        complexes = Table("complex", "name", "structures", "surveyed", "never", "stale", "with layers", "changed",
+                          "oldest last survey", title="complexes (everything inside, at any depth)")
+        for c in report.complexes:
+            complexes.add_row(c.inventory_number or c.id, c.name or "", str(c.structures), str(c.surveyed),
+                              str(c.never_surveyed), str(c.stale), str(c.with_layers), str(c.significant_change),
+                              c.oldest_last_survey or "")
+        out.print(complexes)
+    counts = {r: sum(1 for p in report.priorities if r in p.reasons) for r in ("never surveyed", "stale",
+                                                                                 "significant change")}
+    out.print(f"priority: {len(report.priorities)} of {len(report.structures)} structure(s): "
+              + ", ".join(f"{n} {r}" for r, n in counts.items())
+              + f" (stale: last survey over {report.stale_years:g} years before {report.as_of})", markup=False)
+    for p in report.priorities[:20]:
+        out.print(f"  {p.inventory_number or p.id}  {p.name or ''}: {', '.join(p.reasons)}"
+                  + (f" (last survey {p.last_survey})" if p.last_survey else ""), markup=False)
+    if len(report.priorities) > 20:
+        out.print(f"  ... and {len(report.priorities) - 20} more (--json lists them all)", markup=False)

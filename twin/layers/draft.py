@@ -1,0 +1,115 @@
+"""Suggested elements (twin.ops.suggest's candidates) as a layer file: the draft an archivist reviews, renames, merges and completes.
+
+The draft is an ordinary layer file (the schema of ``twin layers set``): elements with
+suggested ids and names, a region each, knowledge ``measured`` from the survey, no phases
+and no materials; the figures (fit residual, confidence, a column's axis, lean and
+diameters, a wall's deviation) are summed up in each element's ``description`` and given
+in full in a JSON file beside it. With an existing layer file (``--merge-into``) its
+metadata, elements, phases and materials are kept as they are and only the candidates its
+regions do not already cover are added.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import yaml
+
+from twin.io.atomic import atomic_write_bytes
+from twin.models.layers import LayerFile
+
+TOOL = "twin layers suggest"
+
+
+def describe(c: Candidate, points: int | None = None) -> str:
+    """The element's figures in one paragraph, for its ``description``."""
+    f = c.figures
+    head = f"Suggested by {TOOL}"
+    count = f"{points} points" if points is not None else f"{len(c.index)} points of the thinned cloud"
+    common = f"{count}; fit RMS {c.rms_mm:.1f} mm; confidence {c.confidence:.2f}"
+    if c.kind == "column":
+        slices = ", ".join(f"{s['diameter_m'] * 1000:.0f}" for s in f["diameter_by_slice"])
+        body = (f"vertical cylinder, radius {f['radius_m'] * 1000:.1f} mm (diameter {f['diameter_m'] * 1000:.1f} mm), "
+                f"height {f['height_m']:.3f} m, axis from {_xyz(f['axis_bottom'])} to {_xyz(f['axis_top'])}, "
+                f"lean {f['lean_deg']:.2f}° toward azimuth {f['lean_azimuth_deg']:.0f}° "
+                f"({f['lean_offset_mm']:.0f} mm over its height), diameter by 0.5 m slice from the bottom (mm): {slices}")
+    elif c.kind == "wall":
+        body = (f"vertical plane facing {f['direction']} (azimuth {f['facing_azimuth_deg']:.0f}°), "
+                f"{f['length_m']:.2f} m long, {f['height_m']:.2f} m high from {f['base_m']:.2f} m, "
+                f"{f['tilt_from_vertical_deg']:.2f}° from vertical; out-of-plane deviation RMS "
+                f"{f['deviation_rms_mm']:.1f} mm, max {f['deviation_max_mm']:.1f} mm")
+    elif c.kind == "roof-plane":
+        body = (f"inclined plane facing {f['direction']} (azimuth {f['facing_azimuth_deg']:.0f}°), pitch "
+                f"{f['pitch_deg']:.1f}°, from {f['eave_m']:.2f} m to {f['top_m']:.2f} m")
+    elif c.kind == "roof":
+        body = (f"roof zone of {f['pieces']} plane pieces ({f['inclined']} inclined) from {f['base_m']:.2f} m "
+                f"to {f['top_m']:.2f} m")
+    else:
+        body = (f"horizontal plane at {f['level_m']:.3f} m ({f['height_above_floor_m']:.2f} m above the floor), "
+                f"{f['area_m2']:.1f} m²" + (f", {f['sides']} vertical sides" if f.get("sides") else ""))
+    return f"{head}: {body}; {common}. Review, rename, and add phases and materials."
+
+
+def _xyz(p) -> str:
+    return "(" + ", ".join(f"{v:.3f}" for v in p) + ")"
+
+
+def draft_layers(candidates: list[Candidate], *, title: str, sources: list[str], crs: str | None = None,
+                 existing: LayerFile | None = None, points: dict[str, int] | None = None) -> dict:
+    """The draft as plain layer-file data (file order: existing elements, then candidates)."""
+    if existing is not None:
+        data = existing.model_dump(mode="json", by_alias=True, exclude_unset=True)  # as authored
+        for section in ("elements", "phases", "materials"):
+            data.setdefault(section, [])
+        taken = {e["id"] for e in data["elements"]}
+    else:
+        data = {"metadata": {"title": title, "creator": [TOOL], "description": (
+            "Elements suggested from the processed cloud for review: no phases or materials yet.")},
+            "elements": [], "phases": [], "materials": []}
+        if crs:
+            data["crs"] = crs
+        taken = set()
+    for c in candidates:
+        ident = c.id
+        k = 2
+        while ident in taken:
+            ident = f"{c.id}-{k}"
+            k += 1
+        taken.add(ident)
+        c.id = ident
+        data["elements"].append({
+            "id": ident, "name": c.name, "class": c.element_class, "region": c.region,
+            "knowledge": {"status": "measured", "sources": list(sources),
+                          "note": f"suggested by {TOOL}; not yet reviewed"},
+            "phases": [], "materials": [],
+            "description": describe(c, (points or {}).get(ident)),
+        })
+    members = [c.id for c in candidates if c.kind == "column"]
+    if len(members) > 1 and "columns" not in taken:
+        data["elements"].append({
+            "id": "columns", "name": "Columns (suggested group)", "class": "B2_Morphological_Building_Section",
+            "region": {"union": members}, "knowledge": {"status": "measured", "sources": list(sources)},
+            "phases": [], "materials": []})
+    return data
+
+
+def figures(candidates: list[Candidate], points: dict[str, int] | None = None) -> dict:
+    """Every candidate's figures (JSON-ready), by element id."""
+    return {c.id: {"kind": c.kind, "points": (points or {}).get(c.id), "fit_rms_mm": round(c.rms_mm, 2),
+                   "confidence": c.confidence, **c.figures} for c in candidates}
+
+
+def write_draft(data: dict, path: Path, figure_data: dict | None = None) -> Path | None:
+    """Write the draft YAML (and its figures as ``<stem>.figures.json``); validate it first."""
+    from twin.layers.load import parse_layers  # noqa: PLC0415
+
+    text = "# Suggested by twin layers suggest: review, rename, merge, then add phases and materials.\n"
+    text += yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=120)
+    parse_layers(text, source=str(path))  # the draft must be a valid layer file as it stands
+    atomic_write_bytes(Path(path), text.encode("utf-8"))
+    if figure_data is None:
+        return None
+    side = Path(path).with_suffix(".figures.json")
+    atomic_write_bytes(side, (json.dumps(figure_data, indent=1, ensure_ascii=False) + "\n").encode("utf-8"))
+    return side
