@@ -13,7 +13,7 @@ from tests.conftest import workspace_state, write_las
 
 # every command of `twin`, in the order `twin --help` lists them (a new command is added here too)
 COMMANDS = ["demo", "inspect", "init", "ingest", "structures", "surveys", "scans", "verify", "process", "registration",
-            "query", "compare", "report", "export", "tiles", "sample", "layers"]  # fmt: skip
+            "query", "compare", "report", "export", "tiles", "sample", "layers", "inventory"]  # fmt: skip
 
 
 def _registered_commands() -> dict:
