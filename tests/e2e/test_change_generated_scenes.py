@@ -54,17 +54,13 @@ def _site_cloud(scene, stations: list[np.ndarray]) -> np.ndarray:
                            for n, st in zip(names, scene.stations, strict=True)])
 
 
-def _labels(mesh, points: np.ndarray) -> np.ndarray:
+def _labels(scene: MeshScene, points: np.ndarray) -> np.ndarray:
     """The element id of the nearest triangle of the reference mesh ('' beyond 5 cm)."""
     from twin._deps import open3d
 
-    o3d = open3d()
-    ray = o3d.t.geometry.RaycastingScene()
-    ray.add_triangles(o3d.core.Tensor(mesh.vertices.astype(np.float32)),
-                      o3d.core.Tensor(mesh.triangles.astype(np.uint32)))
-    ans = ray.compute_closest_points(o3d.core.Tensor(points.astype(np.float32)))
+    ans = scene.scene.compute_closest_points(open3d().core.Tensor(points.astype(np.float32)))
     near = np.linalg.norm(ans["points"].numpy() - points, axis=1) < 0.05
-    ids = np.array(mesh.element_ids, dtype=object)[mesh.element_index[ans["primitive_ids"].numpy()]]
+    ids = np.array(scene.mesh.element_ids, dtype=object)[scene.mesh.element_index[ans["primitive_ids"].numpy()]]
     return np.where(near, ids, "").astype(str)
 
 
@@ -82,8 +78,9 @@ def _figures(kind: str) -> dict[str, dict]:
     core, _ = core_points(options, epoch1, np.zeros(3), "epoch 1")
     params = m3c2_params(options, registration_error=aligned.residual, stations=scanners)
     result = run_m3c2(epoch1, moved, core, params)
-    labels = _labels(mesh, core)
-    expected = surface_shift(MeshScene(mesh), MeshScene(apply_deformations(mesh, deformations)), core, result.normal)
+    reference = MeshScene(mesh)
+    labels = _labels(reference, core)
+    expected = surface_shift(reference, MeshScene(apply_deformations(mesh, deformations)), core, result.normal)
     trusted = result.trusted & np.isfinite(expected)
     stats = {s.label: s for s in label_statistics(labels, result.distance, result.significant, core, result.lod,
                                                   ignore="", trusted=trusted, spacing=core_spacing(core))}

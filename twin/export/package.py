@@ -151,8 +151,7 @@ def _current_layers(ws, structure_id: str):
     from twin.catalog.layers import get_layers, history  # noqa: PLC0415
     from twin.models.layers import LayerFile, LayerRevision, Metadata  # noqa: PLC0415
 
-    ws.require_structure(structure_id)
-    if history(ws, structure_id):
+    if history(ws, structure_id):  # (history checks that the structure exists)
         return get_layers(ws, structure_id)
     empty = LayerFile(metadata=Metadata(title=structure_id))
     return LayerRevision(structure_id=structure_id, rev=0, author="", created_at="", sha256="", layers=empty,

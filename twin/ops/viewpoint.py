@@ -143,10 +143,11 @@ def faces_frame_zero(points: np.ndarray, zero: np.ndarray) -> bool:
     """
     if len(points) < 100:
         return False
+    from twin.ops.registration.settings import robust_extent  # noqa: PLC0415
+
     rel = np.asarray(points[:: max(1, len(points) // ZERO_POINTS)], dtype=np.float64) - zero
     r = np.linalg.norm(rel, axis=1)
-    q = np.quantile(rel, [0.02, 0.98], axis=0)
-    extent = float(np.linalg.norm(q[1] - q[0]))
+    extent = robust_extent(rel)
     if not np.all(r > 0) or not extent > 0 or np.median(r) > ZERO_MAX_RANGE_EXTENTS * extent:
         return False
     az = np.arctan2(rel[:, 1], rel[:, 0])
