@@ -1,4 +1,4 @@
-"""Inventory commands: `twin inventory import|list|history|status`."""
+"""Inventory commands: `twin inventory import|list|history|status|export`."""
 
 from __future__ import annotations
 
@@ -143,15 +143,34 @@ def _short(value) -> str:
     return text if len(text) <= 40 else text[:39] + "…"
 
 
+StaleYearsOpt = Annotated[float, typer.Option(
+    "--stale-years", min=0, help="A survey older than this many years makes a structure stale.")]
+ChangeShareOpt = Annotated[float, typer.Option(
+    "--change-share", min=0, max=1,
+    help="Share of core points with a significant change that puts a structure on the priority list.")]
+AsOfOpt = Annotated[str | None, typer.Option(
+    "--as-of", help="The day ages are counted to, YYYY-MM-DD (default: today).")]
+
+
+def _day(as_of: str | None):
+    import datetime as dt  # noqa: PLC0415
+
+    from twin.errors import UsageError  # noqa: PLC0415
+
+    try:
+        return dt.date.fromisoformat(as_of) if as_of else None
+    except ValueError:
+        raise UsageError(f"--as-of {as_of!r}: give a date as YYYY-MM-DD") from None
+
+
 @app.command()
 def status(
-    stale_years: Annotated[float, typer.Option(
-        "--stale-years", min=0, help="A survey older than this many years makes a structure stale.")] = 10.0,
-    change_share: Annotated[float, typer.Option(
-        "--change-share", min=0, max=1,
-        help="Share of core points with a significant change that puts a structure on the priority list.")] = 0.05,
-    as_of: Annotated[str | None, typer.Option(
-        "--as-of", help="The day ages are counted to, YYYY-MM-DD (default: today).")] = None,
+    stale_years: StaleYearsOpt = 10.0,
+    change_share: ChangeShareOpt = 0.05,
+    as_of: AsOfOpt = None,
+    html: Annotated[Path | None, typer.Option(
+        "--html", help="Also write the status as one offline HTML page: plans coloured by priority, every "
+                       "structure's row.")] = None,
     workspace: WorkspaceOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -159,20 +178,20 @@ def status(
     share of points labelled, last comparison; then the priority list (never surveyed,
     stale beyond --stale-years, significant change).
 
-    Example: twin inventory status --stale-years 5 --json
+    Example: twin inventory status --stale-years 5 --html status.html
     """
-    import datetime as dt  # noqa: PLC0415
-
     from twin.catalog.workspace import Workspace  # noqa: PLC0415
-    from twin.errors import UsageError  # noqa: PLC0415
-    from twin.inventory.status import inventory_status  # noqa: PLC0415
 
-    try:
-        day = dt.date.fromisoformat(as_of) if as_of else None
-    except ValueError:
-        raise UsageError(f"--as-of {as_of!r}: give a date as YYYY-MM-DD") from None
-    report = inventory_status(Workspace.open(workspace), stale_years=stale_years, change_share=change_share,
-                              as_of=day)
+    ws = Workspace.open(workspace)
+    options = {"stale_years": stale_years, "change_share": change_share, "as_of": _day(as_of)}
+    if html is not None:
+        from twin.report.inventory_page import write_status_page  # noqa: PLC0415
+
+        report = write_status_page(ws, html, **options)
+    else:
+        from twin.inventory.status import inventory_status  # noqa: PLC0415
+
+        report = inventory_status(ws, **options)
     if as_json:
         print_json(report)
         return
@@ -211,3 +230,41 @@ def status(
                   + (f" (last survey {p.last_survey})" if p.last_survey else ""), markup=False)
     if len(report.priorities) > 20:
         out.print(f"  ... and {len(report.priorities) - 20} more (--json lists them all)", markup=False)
+    if html is not None:
+        out.print(f"status page: {html}", markup=False)
+
+
+@app.command()
+def export(
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Folder to write into (made if missing).")],
+    formats: Annotated[list[str] | None, typer.Option(
+        "--format", "-f", help="gpkg, geojson or cityjson; repeat or comma-separate (default: all three).")] = None,
+    stale_years: StaleYearsOpt = 10.0,
+    change_share: ChangeShareOpt = 0.05,
+    as_of: AsOfOpt = None,
+    workspace: WorkspaceOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Write the inventory with its status for GIS: inventory.gpkg (the inventory's projected
+    CRS), inventory.geojson (WGS 84, RFC 7946) and inventory.city.json (CityJSON 2.0: buildings,
+    complexes as groups, LoD1 where a model gives the height). One feature per structure with
+    a record: its footprint, else its point; flat typed properties.
+
+    Example: twin inventory export --format gpkg --format cityjson --out gis/
+    """
+    from twin.catalog.workspace import Workspace  # noqa: PLC0415
+    from twin.export.inventory import export_inventory  # noqa: PLC0415
+
+    report = export_inventory(Workspace.open(workspace), out_dir, formats, stale_years=stale_years,
+                              change_share=change_share, as_of=_day(as_of))
+    if as_json:
+        print_json(report)
+        return
+    for f in report.files:
+        out.print(f"{Path(report.out) / f.path}  {f.size_bytes / 1e6:.2f} MB", markup=False)
+    out.print(f"{report.structures} structures ({report.footprints} footprints, {report.extruded} extruded to their "
+              f"model's height, {report.complexes} complexes) as of {report.as_of} in {report.crs or 'no CRS'} "
+              f"(GeoJSON: WGS 84), {report.seconds:.2f} s", markup=False)
+    if report.left_out:
+        err.print(f"{len(report.left_out)} structure(s) without an inventory record not exported: "
+                  f"{', '.join(report.left_out[:10])}" + (" ..." if len(report.left_out) > 10 else ""), markup=False)

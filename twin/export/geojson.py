@@ -273,16 +273,9 @@ def feature_collection(layers: LayerFile, structure_id: str, *, transform=None, 
     (identity by default); ``decimals`` rounds the output on a grid of ``10**-decimals``
     that keeps every polygon valid.
     """
-    import shapely  # noqa: PLC0415
-
     features = []
     for geometry, properties in feature_records(layers, structure_id):
-        if transform is not None and not geometry.is_empty:
-            geometry = shapely.transform(geometry, lambda xy: np.asarray(transform(xy), dtype=np.float64))
-        if decimals is not None and not geometry.is_empty:
-            geometry = shapely.set_precision(geometry, 10.0 ** -decimals)
-            geometry = shapely.transform(geometry, lambda xy: np.round(xy, decimals))  # print exactly the grid
-        geometry = valid_multipolygon(geometry)
+        geometry = valid_multipolygon(reproject(geometry, transform, decimals))
         feature_id = structure_id if properties["kind"] == "structure" else f"{structure_id}/{properties['id']}"
         features.append({"type": "Feature", "id": feature_id, "geometry": _geojson_geometry(geometry),
                          "properties": properties})
@@ -291,6 +284,37 @@ def feature_collection(layers: LayerFile, structure_id: str, *, transform=None, 
         out["name"] = name
     out["features"] = features
     return out
+
+
+def reproject(geometry, transform=None, decimals: int | None = None):
+    """``geometry`` with ``transform`` (an (n, 2) array of coordinates -> the output's) applied,
+    then snapped to a grid of ``10**-decimals`` (shapely.set_precision keeps polygons valid there)
+    and rounded to print exactly the grid; either step is skipped when None. Pass polygons
+    through :func:`valid_multipolygon` afterwards."""
+    import shapely  # noqa: PLC0415
+
+    if geometry.is_empty:
+        return geometry
+    if transform is not None:
+        geometry = shapely.transform(geometry, lambda xy: np.asarray(transform(xy), dtype=np.float64))
+    if decimals is not None:
+        geometry = shapely.set_precision(geometry, 10.0 ** -decimals)
+        geometry = shapely.transform(geometry, lambda xy: np.round(xy, decimals))
+    return geometry
+
+
+def wgs84_transform(source):
+    """A function (n, 2) array in ``source`` (a pyproj CRS or anything pyproj reads) -> (n, 2)
+    WGS 84 longitude, latitude, for :func:`reproject`."""
+    from pyproj import Transformer  # noqa: PLC0415
+
+    to_wgs84 = Transformer.from_crs(source, "EPSG:4326", always_xy=True)
+
+    def transform(xy: np.ndarray) -> np.ndarray:
+        lon, lat = to_wgs84.transform(xy[:, 0], xy[:, 1])
+        return np.column_stack([lon, lat])
+
+    return transform
 
 
 def layer_crs(crs: CRSInfo | None, layers: LayerFile):
@@ -307,16 +331,8 @@ def _layer_crs(crs: CRSInfo | None, layers: LayerFile):
 
 def geojson_wgs84(layers: LayerFile, structure_id: str, crs: CRSInfo | None = None) -> dict:
     """The footprints in WGS 84 longitude/latitude (RFC 7946)."""
-    from pyproj import Transformer  # noqa: PLC0415
-
-    to_wgs84 = Transformer.from_crs(_layer_crs(crs, layers), "EPSG:4326", always_xy=True)
-
-    def transform(xy: np.ndarray) -> np.ndarray:
-        lon, lat = to_wgs84.transform(xy[:, 0], xy[:, 1])
-        return np.column_stack([lon, lat])
-
-    return feature_collection(layers, structure_id, transform=transform, decimals=WGS84_DECIMALS,
-                              name=f"{structure_id} footprints (WGS 84)")
+    return feature_collection(layers, structure_id, transform=wgs84_transform(_layer_crs(crs, layers)),
+                              decimals=WGS84_DECIMALS, name=f"{structure_id} footprints (WGS 84)")
 
 
 def geojson_crs(layers: LayerFile, structure_id: str, crs: CRSInfo | None = None) -> dict:
@@ -339,7 +355,8 @@ def geojson_crs(layers: LayerFile, structure_id: str, crs: CRSInfo | None = None
     return out
 
 
-def _write(path: Path, data: dict) -> Path:
+def write_json(path: Path, data: dict) -> Path:
+    """``data`` as compact UTF-8 JSON (no NaN), written atomically."""
     path = Path(path)
     text = json.dumps(data, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
     atomic_write_bytes(path, (text + "\n").encode("utf-8"))
@@ -347,11 +364,11 @@ def _write(path: Path, data: dict) -> Path:
 
 
 def write_geojson_wgs84(layers: LayerFile, structure_id: str, path: Path, crs: CRSInfo | None = None) -> Path:
-    return _write(path, geojson_wgs84(layers, structure_id, crs))
+    return write_json(path, geojson_wgs84(layers, structure_id, crs))
 
 
 def write_geojson_crs(layers: LayerFile, structure_id: str, path: Path, crs: CRSInfo | None = None) -> Path:
-    return _write(path, geojson_crs(layers, structure_id, crs))
+    return write_json(path, geojson_crs(layers, structure_id, crs))
 
 
 def write_geojson(layers: LayerFile, structure_id: str, out_dir: Path, crs: CRSInfo | None = None,

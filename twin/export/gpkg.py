@@ -37,18 +37,27 @@ LAYERS = ("structure", "elements")
 GPKG_VERSION = "1.2"
 
 
-def _columns(rows: list[dict]) -> tuple[list[np.ndarray], list[str], list[np.ndarray | None]]:
-    """(arrays, names, null masks) of the rows' properties, one typed column each."""
+def typed_columns(rows: list[dict], kinds: dict[str, str]) -> tuple[list[np.ndarray], list[str], list]:
+    """(arrays, names, null masks) for ``pyogrio.raw.write``: one typed column per name of
+    ``kinds``, from the rows' values (None is null). Kinds: ``string``, ``number`` (Real),
+    ``integer`` (Integer64), ``boolean``, ``date`` (Date, from ISO ``YYYY-MM-DD``), ``datetime``
+    (DateTime, from ISO ``YYYY-MM-DDTHH:MM:SS[Z]`` in UTC) and ``strings`` (a list, as a JSON
+    array in text)."""
     arrays, names, masks = [], [], []
-    for name, kind in PROPERTIES.items():
-        values = [row[name] for row in rows]
-        missing = np.array([v is None for v in values])
+    for name, kind in kinds.items():
+        values = [row.get(name) for row in rows]
+        missing = np.array([v is None for v in values], dtype=bool)
         if kind == "boolean":
             column = np.array([bool(v) for v in values])
         elif kind == "number":
             column = np.array([np.nan if v is None else float(v) for v in values], dtype=np.float64)
+        elif kind == "integer":
+            column = np.array([0 if v is None else int(v) for v in values], dtype=np.int64)
         elif kind == "date":
             column = np.array(["NaT" if v is None else v for v in values], dtype="datetime64[D]")
+        elif kind == "datetime":
+            column = np.array(["NaT" if v is None else str(v).removesuffix("Z") for v in values],
+                              dtype="datetime64[s]")
         elif kind == "strings":
             column = np.array([json.dumps(list(v), ensure_ascii=False) for v in values], dtype=object)
             missing = np.zeros(len(values), dtype=bool)
@@ -78,7 +87,7 @@ def write_gpkg(layers: LayerFile, structure_id: str, path: Path, crs: CRSInfo | 
         for name in LAYERS:
             chosen = [(g, p) for g, p in records if (p["kind"] == "structure") == (name == "structure")]
             geometry = np.array([None if g.is_empty else shapely.to_wkb(g) for g, _ in chosen], dtype=object)
-            arrays, names, masks = _columns([p for _, p in chosen])
+            arrays, names, masks = typed_columns([p for _, p in chosen], PROPERTIES)
             pyogrio.raw.write(str(tmp), geometry, arrays, names, field_mask=masks, layer=name, driver="GPKG",
                               geometry_type=GEOMETRY_TYPE, crs=crs_text, encoding="UTF-8", promote_to_multi=True,
                               dataset_options={"VERSION": GPKG_VERSION},

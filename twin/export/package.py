@@ -94,22 +94,23 @@ class ExportReport(BaseModel):
 # -- checking the request -----------------------------------------------------------------------
 
 
-def parse_formats(formats: Sequence[str] | None) -> tuple[list[str], bool]:
-    """The formats in canonical order, and whether they were given (False: the default, all)."""
+def parse_formats(formats: Sequence[str] | None, choices: Sequence[str] = FORMATS) -> tuple[list[str], bool]:
+    """The formats in the order of ``choices`` (repeated or comma-separated), and whether they
+    were given (False: the default, all of ``choices``)."""
     if not formats:
-        return list(FORMATS), False
+        return list(choices), False
     wanted = []
     for f in formats:
         for part in str(f).split(","):
             name = part.strip().lower()
             if not name:
                 continue
-            if name not in FORMATS:
-                raise UsageError(f"unknown export format {part.strip()!r}: use one or more of {', '.join(FORMATS)}")
+            if name not in choices:
+                raise UsageError(f"unknown export format {part.strip()!r}: use one or more of {', '.join(choices)}")
             wanted.append(name)
     if not wanted:
-        raise UsageError(f"no export format given: use one or more of {', '.join(FORMATS)}")
-    return [f for f in FORMATS if f in wanted], True
+        raise UsageError(f"no export format given: use one or more of {', '.join(choices)}")
+    return [f for f in choices if f in wanted], True
 
 
 def check_out(out: Path) -> None:

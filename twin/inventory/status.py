@@ -2,8 +2,9 @@
 surveys, layers, labels and last comparison, and the priority list. Everything is derived
 from the catalog (a handful of queries, whatever the number of structures); nothing is typed in.
 
-Not yet here (issue 16.2): point density and coverage of the last model, occlusion holes,
-and the HTML page.
+The HTML page of the status is twin.report.inventory_page, the GIS export twin.export.inventory
+(both through the flat table of twin.inventory.table). Not yet here (issue 16.2): point density
+and coverage of the last model, occlusion holes.
 """
 
 from __future__ import annotations
@@ -136,6 +137,20 @@ def _comparison(row) -> dict:
     }
 
 
+def within(children: dict[str, list[str]], cid: str) -> list[str]:
+    """Every id inside the complex ``cid``, at any depth; ``children`` maps an id to the ids
+    of the structures directly inside it."""
+    inside, todo, seen = [], list(children.get(cid, [])), {cid}
+    while todo:
+        sid = todo.pop()
+        if sid in seen:
+            continue
+        seen.add(sid)
+        inside.append(sid)
+        todo.extend(children.get(sid, []))
+    return inside
+
+
 def _complexes(structures: list[StructureStatus]) -> list[ComplexStatus]:
     """Every structure that holds others, with figures over everything inside it, at any depth."""
     children: dict[str, list[str]] = {}
@@ -145,15 +160,7 @@ def _complexes(structures: list[StructureStatus]) -> list[ComplexStatus]:
     by_id = {s.id: s for s in structures}
     out = []
     for cid in sorted(children, key=lambda i: (by_id[i].inventory_number or i) if i in by_id else i):
-        inside, todo, seen = [], list(children[cid]), {cid}
-        while todo:
-            sid = todo.pop()
-            if sid in seen:
-                continue
-            seen.add(sid)
-            if sid in by_id:
-                inside.append(by_id[sid])
-            todo.extend(children.get(sid, []))
+        inside = [by_id[sid] for sid in within(children, cid) if sid in by_id]
         lasts = [s.last_survey for s in inside if s.last_survey]
         head = by_id.get(cid)
         out.append(ComplexStatus(

@@ -69,22 +69,26 @@ def num(value, digits: int = 1, scale: float = 1.0, signed: bool = False) -> str
 
 
 def table(headers: Iterable[str], rows: Iterable[Iterable], numeric: Iterable[int] = (),
-          row_classes: Iterable[str] | None = None, raw: bool = False) -> str:
+          row_classes: Iterable[str] | None = None, raw: bool = False, row_ids: Iterable[str] | None = None,
+          table_id: str | None = None) -> str:
     """A table; cells are escaped unless ``raw`` (then the caller escaped them)."""
     numeric = set(numeric)
     head = "".join(f"<th>{esc(h)}</th>" for h in headers)
     body = []
     classes = list(row_classes) if row_classes is not None else None
+    ids = list(row_ids) if row_ids is not None else None
     for i, row in enumerate(rows):
         cells = "".join(
             ('<td class="n">' if j in numeric else "<td>") + (str(c) if raw else esc(c)) + "</td>"
             for j, c in enumerate(row)
         )
         cls = f' class="{classes[i]}"' if classes and classes[i] else ""
-        body.append(f"<tr{cls}>{cells}</tr>")
+        rid = f' id="{esc(ids[i])}"' if ids and ids[i] else ""
+        body.append(f"<tr{rid}{cls}>{cells}</tr>")
     if not body:
         return "<p class=\"sub\">none</p>"
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+    tid = f' id="{esc(table_id)}"' if table_id else ""
+    return f"<table{tid}><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
 
 def image(png: bytes, alt: str, caption: str | None = None) -> str:
@@ -99,10 +103,11 @@ def link(url: str, text: str | None = None) -> str:
     return f'<a href="{esc(url)}">{esc(text or url)}</a>'
 
 
-def page(title: str, body: str, lang: str = "en") -> str:
+def page(title: str, body: str, lang: str = "en", css: str = "") -> str:
+    """The whole page: ``css`` is added to the shared style sheet."""
     return (
         f'<!DOCTYPE html>\n<html lang="{lang}"><head><meta charset="utf-8">'
         f'<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{esc(title)}</title><style>{CSS}</style></head>"
+        f"<title>{esc(title)}</title><style>{CSS}{css}</style></head>"
         f"<body><main>{body}</main></body></html>\n"
     )

@@ -1,0 +1,97 @@
+"""`twin inventory export`: the inventory with its status for the city's GIS, in a folder.
+
+``inventory.gpkg`` (GeoPackage, the inventory's projected CRS), ``inventory.geojson`` (WGS 84,
+RFC 7946) and ``inventory.city.json`` (CityJSON 2.0), or those of ``formats``
+(twin.export.inventory_gis, twin.export.inventory_cityjson). Only structures with an inventory
+record are written; the report names the others.
+
+Everything is checked before anything is written (the formats, the folder, that the workspace
+holds records); the files are written into a hidden folder inside the destination and moved
+into place only when every one is complete, so a failure leaves no file behind (and removes
+the folders it created). Files of the same names already there are replaced; nothing else in
+the folder is touched.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+
+from twin.errors import UsageError
+from twin.export.package import ExportedFile, parse_formats
+
+FORMATS = ("gpkg", "geojson", "cityjson")
+FILE_NAMES = {"gpkg": "inventory.gpkg", "geojson": "inventory.geojson", "cityjson": "inventory.city.json"}
+
+
+class InventoryExport(BaseModel):
+    out: str
+    formats: list[str]
+    files: list[ExportedFile] = Field(default_factory=list)
+    structures: int = 0
+    footprints: int = Field(default=0, description="structures written with their footprint (else their point)")
+    extruded: int = Field(default=0, description="footprints extruded to their latest model's height (CityJSON LoD1)")
+    complexes: int = 0
+    crs: str | None = Field(default=None, description="the GeoPackage's and CityJSON's CRS; GeoJSON is WGS 84")
+    as_of: str = ""
+    left_out: list[str] = Field(default_factory=list, description="structures without an inventory record")
+    seconds: float = 0.0
+
+
+def export_inventory(ws, out: Path, formats: Sequence[str] | None = None, *, stale_years: float = 10.0,
+                     change_share: float = 0.05, as_of: dt.date | None = None) -> InventoryExport:
+    """Write the inventory files into ``out``. Raises UsageError (a format, the folder) or
+    NotFoundError (no inventory record); nothing is written then."""
+    from twin.export.inventory_cityjson import write_cityjson  # noqa: PLC0415
+    from twin.export.inventory_gis import write_geojson, write_gpkg  # noqa: PLC0415
+    from twin.inventory.table import inventory_table  # noqa: PLC0415
+
+    started = time.perf_counter()
+    wanted, _ = parse_formats(formats, FORMATS)
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out}: exists and is not a folder; choose a folder")
+    table = inventory_table(ws, stale_years=stale_years, change_share=change_share, as_of=as_of)
+    writers = {"gpkg": write_gpkg, "geojson": write_geojson, "cityjson": write_cityjson}
+    report = InventoryExport(
+        out=str(out), formats=wanted, structures=len(table.rows),
+        footprints=sum(1 for r in table.rows if r.footprint is not None),
+        extruded=sum(1 for r in table.rows if r.footprint is not None and r.extent is not None),
+        complexes=sum(1 for r in table.rows if r.children),
+        crs=f"EPSG:{table.epsg}" if table.epsg else None, as_of=table.status.as_of, left_out=table.left_out)
+    created, work = _staging(out)
+    try:
+        for name in wanted:
+            writers[name](table, work / FILE_NAMES[name])
+        for name in wanted:
+            os.replace(work / FILE_NAMES[name], out / FILE_NAMES[name])
+            report.files.append(ExportedFile(path=FILE_NAMES[name], format=name,
+                                             size_bytes=(out / FILE_NAMES[name]).stat().st_size))
+    except BaseException:
+        for name in wanted[:len(report.files)]:  # a move that failed half way: take back what was moved
+            (out / FILE_NAMES[name]).unlink(missing_ok=True)
+        shutil.rmtree(created or work, ignore_errors=True)
+        raise
+    shutil.rmtree(work, ignore_errors=True)
+    report.seconds = round(time.perf_counter() - started, 3)
+    return report
+
+
+def _staging(out: Path) -> tuple[Path | None, Path]:
+    """(the topmost folder created for ``out``, or None; a new hidden folder inside ``out``)."""
+    missing = [p for p in [out, *out.parents] if not p.exists()]
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        return (missing[-1] if missing else None), Path(tempfile.mkdtemp(dir=out, prefix=".inventory-export-"))
+    except OSError as exc:
+        if missing:
+            shutil.rmtree(missing[-1], ignore_errors=True)
+        raise UsageError(f"--out {out}: cannot write there ({exc.strerror or exc}); choose a folder you can "
+                         "write to") from None
