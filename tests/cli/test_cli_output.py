@@ -171,3 +171,17 @@ def test_tables_fit_a_terminal(tmp_path: Path):
     os.close(leader)
     piped = TwinConsole(file=open(os.devnull, "w"), _environ={})  # noqa: SIM115
     assert not piped.is_terminal and piped.width >= 10_000
+
+
+@pytest.mark.parametrize("args", [["process", "--help"], ["layers"], ["inventory", "-h"], ["layers", "suggest", "--help"],
+                                  ["--json", "export", "-h"]])
+def test_help_of_every_command_reaches_the_terminal(tmp_path: Path, args):
+    """Help for a command or a command group (asked for, or a group named alone) is printed
+    where the user sees it, not into the log file that takes the libraries' output."""
+    env = {**os.environ, "TWIN_LOG": str(tmp_path / "twin.log")}
+    twin = Path(sys.executable).parent / "twin"
+    done = subprocess.run([str(twin), *args], capture_output=True, text=True, env=env, timeout=120, cwd=tmp_path)
+    command = " ".join(a for a in args if not a.startswith("-"))
+    assert f"Usage: twin {command}" in done.stdout + done.stderr, (done.returncode, done.stdout, done.stderr)
+    log = tmp_path / "twin.log"
+    assert not log.exists() or "Usage:" not in log.read_text(), log.read_text()

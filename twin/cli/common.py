@@ -103,6 +103,23 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts in
 _PASS_THROUGH = (typer.Exit, typer.Abort, typer.TyperException)
 
 
+def _asks_for_help(ctx: typer.Context) -> bool:
+    """Whether the command line only asks for help (``-h``/``--help`` anywhere before ``--``,
+    or a command group named without a command): Click prints it on standard output, which
+    :func:`twin.cli.logs.capture` would send to the log."""
+    args = [*getattr(ctx, "_protected_args", ()), *ctx.args]  # Click 8.2 keeps the command name apart
+    words = args[: args.index("--")] if "--" in args else args
+    if any(w in ("-h", "--help") for w in words):
+        return True
+    group = ctx.command
+    for w in words:
+        sub = getattr(group, "commands", {}).get(w)  # typer vendors its own Click: no isinstance
+        if sub is None:
+            break
+        group = sub
+    return hasattr(group, "commands") and group is not ctx.command and words[-1:] == [group.name]
+
+
 class TwinGroup(TyperGroup):
     """Maps exceptions to one clear line and an exit code, in one place for every command."""
 
@@ -110,7 +127,7 @@ class TwinGroup(TyperGroup):
         return list(self.commands)
 
     def invoke(self, ctx: typer.Context) -> Any:
-        if ctx.parent is None and not ctx.params.get("debug"):
+        if ctx.parent is None and not ctx.params.get("debug") and not _asks_for_help(ctx):
             from twin.cli.logs import capture  # noqa: PLC0415
 
             with capture(" ".join(sys.argv[1:]) if ctx.info_name == "twin" else ctx.command_path):
