@@ -353,3 +353,70 @@ def test_records_in_several_crs_share_one_projected_crs(tmp_path: Path):
             assert geometry.symmetric_difference(shapely.from_wkt(m["footprint"])).area < 1e-3, number
         else:
             assert geometry.distance(shapely.Point(m["x"], m["y"])) < 1e-3, number
+
+
+def _palace_mesh(polygon, origin) -> tuple:
+    """A mesh over the palace's footprint (local to ``origin``): a 6 m box from z 5 to 14 inside
+    it (walls, roof, underside), an eave's soffit at z 12 and a platform's top at z 6 within
+    it, and a strip of courtyard paving outside it. Also the expected semantics of the
+    triangles inside, in order."""
+    import trimesh
+
+    from twin.models.mesh import TriMesh
+
+    cx, cy = polygon.centroid.x, polygon.centroid.y
+    assert polygon.contains(shapely.box(cx - 4, cy - 4, cx + 4, cy + 4))  # room for the box
+    box = trimesh.creation.box(extents=[6.0, 6.0, 9.0])
+    box.apply_translation([cx, cy, 9.5])
+
+    def quad(z, up, x0, y0, x1, y1):
+        v = np.array([[x0, y0, z], [x1, y0, z], [x1, y1, z], [x0, y1, z]])
+        f = np.array([[0, 1, 2], [0, 2, 3]]) if up else np.array([[0, 2, 1], [0, 3, 2]])
+        return v, f
+
+    pieces = [(box.vertices, box.faces), quad(12.0, False, cx - 1, cy - 1, cx + 1, cy + 1),
+              quad(6.0, True, cx - 2, cy - 2, cx - 1, cy - 1)]
+    out_x = polygon.bounds[2] + 2.0
+    pieces.append(quad(5.0, True, out_x, cy, out_x + 3, cy + 3))  # paving beyond the footprint
+    vertices, faces = [], []
+    for v, f in pieces:
+        faces.append(f + sum(len(x) for x in vertices))
+        vertices.append(v)
+    v, f = np.vstack(vertices), np.vstack(faces)
+    normals = box.face_normals[:, 2]
+    box_kinds = np.select([normals > 0.7, normals < -0.7], [1, 0], default=2).tolist()  # roof, ground, walls
+    kinds = box_kinds + [4, 4, 3, 3]  # the soffit, the platform's top; the paving is left out
+    return TriMesh(v - origin, f, origin), kinds
+
+
+def test_a_model_with_a_mesh_adds_its_measured_surface_as_lod2(exported, sources, tmp_path: Path):
+    """Issue 16.3, LoD2 from the mesh: the latest model's coarsest mesh level within the
+    footprint, in the table's CRS, each triangle's semantics from its normal and height; the
+    paving outside the footprint is left out; the document stays valid."""
+    from twin.export.inventory_cityjson import MESH_SEMANTICS, city_model
+    from twin.inventory.table import inventory_table
+    from twin.io.ply_write import write_mesh_ply
+
+    made = exported[0]
+    polygon = sources[made.palace.upper()]["polygon"]
+    origin = np.array([polygon.centroid.x // 100 * 100, polygon.centroid.y // 100 * 100, 0.0])
+    mesh, kinds = _palace_mesh(polygon, origin)
+    table = inventory_table(made.ws, as_of=inventory_workspace.AS_OF)
+    row = next(r for r in table.rows if r.id == made.palace)
+    path = row.extent.folder / "mesh-50k.ply"
+    write_mesh_ply(mesh, path, "EPSG:32648")
+    try:
+        doc = city_model(inventory_table(made.ws, as_of=inventory_workspace.AS_OF))
+    finally:
+        path.unlink()
+    assert {k: v for k, v in problems(doc).items() if v} == {}
+    lod1, lod2 = doc["CityObjects"][made.palace]["geometry"]
+    assert (lod1["type"], lod1["lod"], lod2["type"], lod2["lod"]) == ("Solid", "1", "MultiSurface", "2")
+    xyz = _decode(doc)
+    surfaces = np.array([xyz[s[0]] for s in lod2["boundaries"]])  # (triangles, 3 corners, xyz)
+    assert len(surfaces) == len(mesh.faces) - 2  # all but the paving's two triangles
+    expected = mesh.vertices[mesh.faces[:-2]] + origin
+    assert np.abs(surfaces - expected).max() < 0.0006  # on the millimetre grid, in EPSG:32648
+    names = [MESH_SEMANTICS[k]["type"] for k in lod2["semantics"]["values"]]
+    assert names == [MESH_SEMANTICS[k]["type"] for k in kinds]
+    assert {"RoofSurface", "GroundSurface", "WallSurface", "OuterCeilingSurface", "OuterFloorSurface"} == set(names)

@@ -15,6 +15,14 @@ table's projected CRS.
   its address's ``location`` (LoD0 MultiPoint), as the specification provides; a group gets an
   LoD0 ``MultiPoint`` geometry. A Building with a footprint carries its point as the address
   location too.
+- **LoD2 from the model's mesh**, beside the LoD1 solid, where the latest model has a mesh and
+  a CRS: its coarsest level's triangles whose centroids lie within the footprint (the courtyard
+  and terrain round it left out), as a ``MultiSurface`` in the table's CRS. A measured mesh is
+  not closed (the scanners did not see the bottom of a wall), so it is a surface, not a solid.
+  Each triangle's semantics follow its normal: up-facing ones are RoofSurface in the upper half
+  of the model and OuterFloorSurface below it (a platform, steps), down-facing ones
+  GroundSurface at the model's foot and OuterCeilingSurface above it (eaves' soffits), the
+  rest WallSurface.
 - **Attributes**: the table's flat properties (nulls left out): numbers as numbers, dates as
   ISO strings.
 - **Vertices** are integers on a millimetre grid (``transform``: scale 0.001, translate the
@@ -35,6 +43,10 @@ from twin.export.geojson import write_json
 
 SCALE = 0.001  # metres per integer step
 SEMANTICS = [{"type": "GroundSurface"}, {"type": "RoofSurface"}, {"type": "WallSurface"}]
+MESH_SEMANTICS = [{"type": t} for t in ("GroundSurface", "RoofSurface", "WallSurface", "OuterFloorSurface",
+                                        "OuterCeilingSurface")]
+FACING = 0.7  # |normal z| above which a triangle faces up or down rather than sideways
+FOOT = 0.05  # share of the model's height, from its bottom, where a down-facing triangle is ground
 
 
 class _Vertices:
@@ -123,6 +135,50 @@ def _geometry(vertices: _Vertices, row, group: bool) -> tuple[list[dict], list[l
     return ([{"type": "MultiSurface", "lod": "0", "boundaries": surfaces}] if surfaces else []), []
 
 
+def _mesh_geometry(vertices: _Vertices, row, epsg: int | None) -> dict | None:
+    """The LoD2 MultiSurface of the latest model's coarsest mesh within the footprint (see
+    the module docstring); None without a mesh, a CRS or a triangle inside the footprint."""
+    extent = row.extent
+    mesh_path = extent.coarsest_mesh() if extent is not None else None
+    if mesh_path is None or extent.crs_epsg is None or row.footprint is None or epsg is None:
+        return None
+    import numpy as np  # noqa: PLC0415
+    import shapely  # noqa: PLC0415
+
+    from twin.io.ply_write import read_mesh_ply  # noqa: PLC0415
+
+    mesh = read_mesh_ply(mesh_path)
+    xyz = mesh.vertices + mesh.origin
+    if extent.crs_epsg != epsg:
+        from pyproj import Transformer  # noqa: PLC0415
+
+        to_table = Transformer.from_crs(extent.crs_epsg, epsg, always_xy=True)
+        xyz = np.column_stack([*to_table.transform(xyz[:, 0], xyz[:, 1]), xyz[:, 2]])
+    tri = xyz[mesh.faces]
+    centroid = tri.mean(axis=1)
+    inside = shapely.contains_xy(row.footprint, centroid[:, 0], centroid[:, 1])
+    if not inside.any():
+        return None
+    tri, centroid = tri[inside], centroid[inside]
+    normal = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
+    nz = normal[:, 2] / np.maximum(np.linalg.norm(normal, axis=1), 1e-12)
+    z0, z1 = float(xyz[:, 2].min()), float(xyz[:, 2].max())
+    upper = centroid[:, 2] > (z0 + z1) / 2
+    foot = centroid[:, 2] < z0 + FOOT * (z1 - z0)
+    kind = np.select([(nz > FACING) & upper, nz > FACING, (nz < -FACING) & foot, nz < -FACING],
+                     [1, 3, 0, 4], default=2)
+    boundaries, values = [], []
+    for corners, k in zip(tri.tolist(), kind.tolist(), strict=True):
+        ring = [vertices.add(*c) for c in corners]
+        if len(set(ring)) == 3:  # a sliver the millimetre grid collapses is left out
+            boundaries.append([ring])
+            values.append(k)
+    if not boundaries:
+        return None
+    return {"type": "MultiSurface", "lod": "2", "boundaries": boundaries,
+            "semantics": {"surfaces": MESH_SEMANTICS, "values": values}}
+
+
 def _solid_geometry(kind: str, boundaries: list, values: list) -> dict:
     return {"type": kind, "lod": "1", "boundaries": boundaries,
             "semantics": {"surfaces": SEMANTICS, "values": values}}
@@ -149,6 +205,9 @@ def city_model(table, title: str | None = None) -> dict:
         obj: dict = {"type": "CityObjectGroup" if group else "Building",
                      "attributes": {k: v for k, v in row.properties.items() if v is not None}}
         geometry, parts = _geometry(vertices, row, group)
+        measured = None if group else _mesh_geometry(vertices, row, table.epsg)
+        if measured is not None:
+            geometry = [*geometry, measured]
         if geometry:
             obj["geometry"] = geometry
         if not group and row.location is not None:

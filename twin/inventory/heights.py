@@ -29,6 +29,10 @@ class ModelExtent:
     z_min: float
     z_max: float
     source: str  # the file the extent was read from, relative to the model folder
+    folder: Path | None = None  # the model folder
+
+    def coarsest_mesh(self) -> Path | None:
+        return coarsest_mesh(self.folder) if self.folder else None
 
     @property
     def height(self) -> float:
@@ -52,8 +56,15 @@ def latest_model_extents(ws) -> dict[str, ModelExtent]:
         if found is not None:
             (z_min, z_max), source = found
             out[sid] = ModelExtent(structure_id=sid, survey_id=row["survey_id"], model_key=row["key"],
-                                   crs_epsg=row["crs_epsg"], z_min=z_min, z_max=z_max, source=source)
+                                   crs_epsg=row["crs_epsg"], z_min=z_min, z_max=z_max, source=source,
+                                   folder=folder)
     return out
+
+
+def coarsest_mesh(folder: Path) -> Path | None:
+    """A model folder's coarsest mesh level (its smallest ``mesh-*.ply``), if it has one."""
+    meshes = sorted(folder.glob("mesh-*.ply"), key=lambda p: p.stat().st_size)
+    return meshes[0] if meshes else None
 
 
 def _z_range(folder: Path) -> tuple[tuple[float, float], str] | None:
@@ -61,7 +72,7 @@ def _z_range(folder: Path) -> tuple[tuple[float, float], str] | None:
     from twin.io.registry import inspect_scan  # noqa: PLC0415
 
     candidates = [folder / name for name in CLOUD_NAMES if (folder / name).is_file()]
-    candidates += sorted(folder.glob("mesh-*.ply"), key=lambda p: p.stat().st_size)[:1]
+    candidates += [m for m in [coarsest_mesh(folder)] if m is not None]
     for path in candidates:
         info = inspect_scan(path)
         bounds = info.bounds or inspect_scan(path, stats=True).stats.bounds
