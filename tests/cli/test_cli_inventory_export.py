@@ -42,7 +42,7 @@ def _one_line(result, code: int, text: str) -> None:
 
 def test_an_unknown_format_is_one_line(cli, made, tmp_path: Path):
     result = cli("inventory", "export", "-f", "gpkg", "-f", "shp", "--out", tmp_path / "gis", "-w", made.ws.root)
-    _one_line(result, 2, "unknown export format 'shp': use one or more of gpkg, geojson, cityjson")
+    _one_line(result, 2, "unknown export format 'shp': use one or more of gpkg, geojson, cityjson, 3dtiles")
     assert not (tmp_path / "gis").exists()
 
 
@@ -92,3 +92,19 @@ def test_status_html_of_structures_without_records(cli, surveyed, tmp_path: Path
     assert 'id="s-pavilion"' in text and "No structure has a location or footprint yet." in text
     result = cli("inventory", "export", "-w", surveyed.root, "--out", tmp_path / "gis")
     assert result.exit_code == 4 and not (tmp_path / "gis").exists()
+
+
+def test_3dtiles_with_no_placed_model_is_one_line(cli, tmp_path: Path):
+    """Records but no model on the globe: -f 3dtiles cannot be made; nothing is written."""
+    from twin.catalog.workspace import init_workspace
+
+    ws = init_workspace(tmp_path / "ws")
+    (tmp_path / "records.csv").write_text("inventory_number,name_en,x,y\nHUE-1,Shrine,749000,1821000\n",
+                                          encoding="utf-8")
+    (tmp_path / "mapping.yaml").write_text("crs: EPSG:32648\n", encoding="utf-8")
+    assert cli("inventory", "import", tmp_path / "records.csv", "-m", tmp_path / "mapping.yaml",
+               "-w", ws.root).exit_code == 0
+    result = cli("inventory", "export", "-f", "cityjson,3dtiles", "--out", tmp_path / "gis", "-w", ws.root)
+    _one_line(result, 2, "cannot export 3dtiles: no structure with a record has a processed model with a "
+                         "coordinate system")
+    assert not (tmp_path / "gis").exists()

@@ -238,7 +238,8 @@ def status(
 def export(
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="Folder to write into (made if missing).")],
     formats: Annotated[list[str] | None, typer.Option(
-        "--format", "-f", help="gpkg, geojson or cityjson; repeat or comma-separate (default: all three).")] = None,
+        "--format", "-f", help="gpkg, geojson, cityjson or 3dtiles; repeat or comma-separate (default: gpkg, "
+                               "geojson and cityjson).")] = None,
     stale_years: StaleYearsOpt = 10.0,
     change_share: ChangeShareOpt = 0.05,
     as_of: AsOfOpt = None,
@@ -247,8 +248,9 @@ def export(
 ) -> None:
     """Write the inventory with its status for GIS: inventory.gpkg (the inventory's projected
     CRS), inventory.geojson (WGS 84, RFC 7946) and inventory.city.json (CityJSON 2.0: buildings,
-    complexes as groups, LoD1 where a model gives the height). One feature per structure with
-    a record: its footprint, else its point; flat typed properties.
+    complexes as groups, LoD1 where a model gives the height, LoD2 from its mesh). One feature
+    per structure with a record: its footprint, else its point; flat typed properties. With
+    -f 3dtiles also city-3dtiles/: every placed model as one 3D Tiles tileset for a web globe.
 
     Example: twin inventory export --format gpkg --format cityjson --out gis/
     """
@@ -265,6 +267,10 @@ def export(
     out.print(f"{report.structures} structures ({report.footprints} footprints, {report.extruded} extruded to their "
               f"model's height, {report.complexes} complexes) as of {report.as_of} in {report.crs or 'no CRS'} "
               f"(GeoJSON: WGS 84), {report.seconds:.2f} s", markup=False)
+    if "3dtiles" in report.formats:
+        out.print(f"city-3dtiles: the latest models of {len(report.tiles)} structure(s)", markup=False)
+        for sid, why in report.tiles_left_out.items():
+            err.print(f"warning: {sid} is not in city-3dtiles: {why}", markup=False)
     if report.left_out:
         err.print(f"{len(report.left_out)} structure(s) without an inventory record not exported: "
                   f"{', '.join(report.left_out[:10])}" + (" ..." if len(report.left_out) > 10 else ""), markup=False)

@@ -2,8 +2,10 @@
 
 ``inventory.gpkg`` (GeoPackage, the inventory's projected CRS), ``inventory.geojson`` (WGS 84,
 RFC 7946) and ``inventory.city.json`` (CityJSON 2.0), or those of ``formats``
-(twin.export.inventory_gis, twin.export.inventory_cityjson). Only structures with an inventory
-record are written; the report names the others.
+(twin.export.inventory_gis, twin.export.inventory_cityjson); with ``3dtiles`` (asked for by
+name: it exports every placed model) also ``city-3dtiles/``, the latest models of the city as
+one 3D Tiles tileset (twin.export.inventory_tiles). Only structures with an inventory record
+are written; the report names the others.
 
 Everything is checked before anything is written (the formats, the folder, that the workspace
 holds records); the files are written into a hidden folder inside the destination and moved
@@ -27,8 +29,10 @@ from pydantic import BaseModel, Field
 from twin.errors import UsageError
 from twin.export.package import ExportedFile, parse_formats
 
-FORMATS = ("gpkg", "geojson", "cityjson")
-FILE_NAMES = {"gpkg": "inventory.gpkg", "geojson": "inventory.geojson", "cityjson": "inventory.city.json"}
+FORMATS = ("gpkg", "geojson", "cityjson", "3dtiles")
+DEFAULT_FORMATS = ("gpkg", "geojson", "cityjson")
+FILE_NAMES = {"gpkg": "inventory.gpkg", "geojson": "inventory.geojson", "cityjson": "inventory.city.json",
+              "3dtiles": "city-3dtiles"}
 
 
 class InventoryExport(BaseModel):
@@ -42,6 +46,8 @@ class InventoryExport(BaseModel):
     crs: str | None = Field(default=None, description="the GeoPackage's and CityJSON's CRS; GeoJSON is WGS 84")
     as_of: str = ""
     left_out: list[str] = Field(default_factory=list, description="structures without an inventory record")
+    tiles: list[str] = Field(default_factory=list, description="structures whose latest model is in city-3dtiles")
+    tiles_left_out: dict[str, str] = Field(default_factory=dict, description="models not in city-3dtiles, and why")
     seconds: float = 0.0
 
 
@@ -51,15 +57,24 @@ def export_inventory(ws, out: Path, formats: Sequence[str] | None = None, *, sta
     NotFoundError (no inventory record); nothing is written then."""
     from twin.export.inventory_cityjson import write_cityjson  # noqa: PLC0415
     from twin.export.inventory_gis import write_geojson, write_gpkg  # noqa: PLC0415
+    from twin.export.inventory_tiles import write_city_tileset  # noqa: PLC0415
     from twin.inventory.table import inventory_table  # noqa: PLC0415
 
     started = time.perf_counter()
-    wanted, _ = parse_formats(formats, FORMATS)
+    wanted, _ = parse_formats(formats or DEFAULT_FORMATS, FORMATS)
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out}: exists and is not a folder; choose a folder")
     table = inventory_table(ws, stale_years=stale_years, change_share=change_share, as_of=as_of)
-    writers = {"gpkg": write_gpkg, "geojson": write_geojson, "cityjson": write_cityjson}
+    if "3dtiles" in wanted and not any(r.extent is not None and r.extent.crs_epsg for r in table.rows):
+        raise UsageError("cannot export 3dtiles: no structure with a record has a processed model with a "
+                         "coordinate system to place it on the globe")
+
+    def tiles(table, path: Path) -> None:
+        made = write_city_tileset(ws, table, path)
+        report.tiles, report.tiles_left_out = made["structures"], made["left_out"]
+
+    writers = {"gpkg": write_gpkg, "geojson": write_geojson, "cityjson": write_cityjson, "3dtiles": tiles}
     report = InventoryExport(
         out=str(out), formats=wanted, structures=len(table.rows),
         footprints=sum(1 for r in table.rows if r.footprint is not None),
@@ -71,17 +86,24 @@ def export_inventory(ws, out: Path, formats: Sequence[str] | None = None, *, sta
         for name in wanted:
             writers[name](table, work / FILE_NAMES[name])
         for name in wanted:
-            os.replace(work / FILE_NAMES[name], out / FILE_NAMES[name])
-            report.files.append(ExportedFile(path=FILE_NAMES[name], format=name,
-                                             size_bytes=(out / FILE_NAMES[name]).stat().st_size))
+            target = out / FILE_NAMES[name]
+            if target.is_dir():  # a folder (3dtiles) of an earlier export: replaced whole
+                shutil.rmtree(target)
+            os.replace(work / FILE_NAMES[name], target)
+            report.files.append(ExportedFile(path=FILE_NAMES[name], format=name, size_bytes=_size(target)))
     except BaseException:
         for name in wanted[:len(report.files)]:  # a move that failed half way: take back what was moved
-            (out / FILE_NAMES[name]).unlink(missing_ok=True)
+            target = out / FILE_NAMES[name]
+            shutil.rmtree(target, ignore_errors=True) if target.is_dir() else target.unlink(missing_ok=True)
         shutil.rmtree(created or work, ignore_errors=True)
         raise
     shutil.rmtree(work, ignore_errors=True)
     report.seconds = round(time.perf_counter() - started, 3)
     return report
+
+
+def _size(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.is_dir() else path.stat().st_size
 
 
 def _staging(out: Path) -> tuple[Path | None, Path]:
