@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from tests.conftest import write_las
-from tests.unit.test_export_gltf import accessor, colour_bytes, crs_positions, property_table, read_glb, run_validator
+from tests.unit.test_export_gltf import crs_positions, merged, property_table, read_glb, run_validator
 
 ORIGIN = np.array([749000.0, 1821000.0, 0.0])
 PLATFORM = (ORIGIN + [10, 20, 5], ORIGIN + [14, 24, 6])
@@ -192,10 +192,9 @@ def test_glb_and_laz_labels_read_back_to_the_same_element_for_the_same_point(pac
     legend = json.loads((exports / "legend.json").read_text())
     ids = [e["id"] for e in legend["elements"]]
     doc, binary = read_glb(exports / "pavilion-2024-small.glb")
-    primitive = doc["meshes"][0]["primitives"][0]
-    local = accessor(doc, binary, primitive["attributes"]["POSITION"]).astype(np.float64)
-    world = crs_positions(doc, local)
-    feature = accessor(doc, binary, primitive["attributes"]["_FEATURE_ID_0"]).astype(int)
+    both = merged(doc, binary)
+    world = crs_positions(doc, both["positions"])
+    feature = both["ids"]
     assert [row["id"] for row in property_table(doc, binary)] == ids  # feature id = row = legend value
 
     las = laspy.read(exports / "pavilion-2024-mesh-small.laz")
@@ -278,14 +277,13 @@ def test_glb_has_the_scans_colours_and_no_duplicate_faces(package):
     rgb = (np.column_stack([np.asarray(las.red), np.asarray(las.green), np.asarray(las.blue)]) // 257).astype(np.uint8)
     for level in ("small", "full"):
         doc, binary = read_glb(exports / f"pavilion-2024-{level}.glb")
-        primitive = doc["meshes"][0]["primitives"][0]
-        world = crs_positions(doc, accessor(doc, binary, primitive["attributes"]["POSITION"]))
-        colour = colour_bytes(doc, binary, primitive)
+        both = merged(doc, binary)
+        world = crs_positions(doc, both["positions"])
+        colour = both["colours"]
         _, nearest = cKDTree(xyz).query(world)
         assert np.array_equal(colour, rgb[nearest])  # each vertex the colour of its nearest scan point
         assert len(np.unique(colour, axis=0)) > 20  # the scan's colours, not one grey
-        indices = accessor(doc, binary, primitive["indices"]).reshape(-1, 3)
-        assert duplicate_faces_by_position(world, indices) == (0, 0)
+        assert duplicate_faces_by_position(world, both["faces"]) == (0, 0)
         assert set(doc["asset"]["extras"]["facesLeftOut"]) == {"degenerate", "duplicate"}
 
 

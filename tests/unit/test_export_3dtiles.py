@@ -18,6 +18,8 @@ import pytest
 from tests.unit.test_export_gltf import (
     Y_UP_TO_Z_UP,
     accessor,
+    merged,
+    primitives,
     property_table,
     read_glb,
     run_validator,
@@ -104,13 +106,10 @@ def content(path: Path) -> tuple[np.ndarray, np.ndarray, dict, bytes]:
     """A content's positions in the tileset frame (through its nodes, then y-up to z-up as a
     runtime does), its feature ids (the null id where it has none), and the document."""
     doc, binary = read_glb(path)
-    primitive = doc["meshes"][0]["primitives"][0]
-    local = accessor(doc, binary, primitive["attributes"]["POSITION"]).astype(np.float64)
-    gltf = scene_positions(doc, local)
-    if "_FEATURE_ID_0" in primitive["attributes"]:
-        ids = accessor(doc, binary, primitive["attributes"]["_FEATURE_ID_0"]).astype(int)
-    else:  # no element in this content: every id is the null id (one past the table's rows)
-        ids = np.full(len(local), doc["extensions"]["EXT_structural_metadata"]["propertyTables"][0]["count"])
+    both = merged(doc, binary)  # every element's mesh (a cloud's one primitive)
+    gltf = scene_positions(doc, both["positions"])
+    null = doc["extensions"]["EXT_structural_metadata"]["propertyTables"][0]["count"]  # one past the table's rows
+    ids = np.where(both["ids"] < 0, null, both["ids"])
     return gltf @ Y_UP_TO_Z_UP.T, ids, doc, binary
 
 
@@ -244,8 +243,10 @@ def test_features_and_metadata_of_a_mesh_tile(written, layers):
     assert altar["name"] == "Altar" and altar["primaryPhase"] == "construction-1805" and altar["phaseDates"] == ["1805"]
     assert doc["extensionsUsed"] == ["EXT_mesh_features", "EXT_structural_metadata"]
     assert "east, north, up" in doc["asset"]["extras"]["axes"] and doc["asset"]["extras"]["crs"] is None
-    feature = doc["meshes"][0]["primitives"][0]["extensions"]["EXT_mesh_features"]["featureIds"][0]
-    assert feature["featureCount"] == 3 and feature["nullFeatureId"] == len(rows)
+    features = [p["extensions"]["EXT_mesh_features"]["featureIds"][0] for p in primitives(doc) if "extensions" in p]
+    assert [f["featureCount"] for f in features] == [1, 1, 1]  # a mesh per element
+    assert sorted(set(ids.tolist())) == sorted([rows.index(r) for r in rows if r["id"] in
+                                                ("platform", "altar", "roof")] + [len(rows)])
 
 
 # -- placement -------------------------------------------------------------------------------------

@@ -98,6 +98,35 @@ def colour_bytes(doc: dict, binary: bytes, primitive: dict) -> np.ndarray:
     return np.round(srgb * 255.0).astype(np.uint8)
 
 
+def primitives(doc: dict) -> list[dict]:
+    return [prim for m in doc["meshes"] for prim in m["primitives"]]
+
+
+def merged(doc: dict, binary: bytes) -> dict:
+    """Every primitive (one per element) read and concatenated: ``positions`` (float64
+    local), ``faces`` (indices into them), ``ids`` (the feature id, -1 where a primitive has
+    none or the null id), ``colours`` (sRGB bytes, when every primitive has COLOR_0)."""
+    positions, faces, ids, colours = [], [], [], []
+    offset = 0
+    for prim in primitives(doc):
+        local = accessor(doc, binary, prim["attributes"]["POSITION"]).astype(np.float64)
+        positions.append(local)
+        if "indices" in prim:  # (a cloud's POINTS primitive has none)
+            faces.append(accessor(doc, binary, prim["indices"]).reshape(-1, 3).astype(np.int64) + offset)
+        if "_FEATURE_ID_0" in prim["attributes"]:
+            raw = accessor(doc, binary, prim["attributes"]["_FEATURE_ID_0"]).astype(np.int64)
+            null = prim["extensions"]["EXT_mesh_features"]["featureIds"][0].get("nullFeatureId")
+            ids.append(np.where(raw == null, -1, raw))
+        else:
+            ids.append(np.full(len(local), -1))
+        if "COLOR_0" in prim["attributes"]:
+            colours.append(colour_bytes(doc, binary, prim))
+        offset += len(local)
+    return {"positions": np.vstack(positions), "faces": np.vstack(faces) if faces else np.empty((0, 3), np.int64),
+            "ids": np.concatenate(ids),
+            "colours": np.vstack(colours) if len(colours) == len(positions) else None}
+
+
 def view_bytes(doc: dict, binary: bytes, index: int) -> bytes:
     view = doc["bufferViews"][index]
     return binary[view["byteOffset"] : view["byteOffset"] + view["byteLength"]]
@@ -134,8 +163,9 @@ def property_table(doc: dict, binary: bytes) -> list[dict]:
     return rows
 
 
-def mesh_node(doc: dict) -> dict:
-    return next(n for n in doc["nodes"] if "mesh" in n)
+def axes_node(doc: dict) -> dict:
+    """The node that turns the CRS's z-up into glTF's y-up, above every element's node."""
+    return next(n for n in doc["nodes"] if "rotation" in n)
 
 
 Y_UP_TO_Z_UP = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])  # glTF (x, y, z) -> (x, -z, y)
@@ -213,10 +243,12 @@ def test_glb_with_colours_normals_and_many_elements_passes_the_validator(tmp_pat
                                                    "normals": rng.normal(size=(len(world), 3))})
     path = write_glb(mesh, tmp_path / "row.glb", layers, crs=CRS)
     doc, binary = read_glb(path)
-    prim = doc["meshes"][0]["primitives"][0]
-    assert doc["accessors"][prim["attributes"]["_FEATURE_ID_0"]]["componentType"] == 5123
-    assert {"COLOR_0", "NORMAL"} <= set(prim["attributes"])
-    assert prim["extensions"]["EXT_mesh_features"]["featureIds"][0]["featureCount"] == n
+    assert len(primitives(doc)) == n  # one mesh per element
+    for prim in primitives(doc):
+        assert doc["accessors"][prim["attributes"]["_FEATURE_ID_0"]]["componentType"] == 5123
+        assert {"COLOR_0", "NORMAL"} <= set(prim["attributes"])
+        assert prim["extensions"]["EXT_mesh_features"]["featureIds"][0]["featureCount"] == 1
+    assert sorted(set(merged(doc, binary)["ids"].tolist())) == list(range(n))
     report = run_validator(path)
     assert report["issues"]["numErrors"] == 0, report["issues"]["messages"]
 
@@ -227,8 +259,7 @@ def test_glb_with_colours_normals_and_many_elements_passes_the_validator(tmp_pat
 def test_a_millimetre_survives_the_round_trip(tmp_path, mesh, layers):
     path = write_glb(mesh, tmp_path / "m.glb", layers, crs=CRS)
     doc, binary = read_glb(path)
-    prim = doc["meshes"][0]["primitives"][0]
-    local = accessor(doc, binary, prim["attributes"]["POSITION"]).astype(np.float64)
+    local = merged(doc, binary)["positions"]
     world = crs_positions(doc, local)  # through the nodes' float64 transforms from JSON
     original = mesh.vertices + mesh.origin
     from scipy.spatial import cKDTree
@@ -238,16 +269,17 @@ def test_a_millimetre_survives_the_round_trip(tmp_path, mesh, layers):
     assert distance.max() < 1e-4  # (in fact to a tenth)
     assert set(nearest) == set(range(len(original)))  # and none is lost
     # POSITION min/max describe the float32 data exactly (the validator checks this too)
-    acc = doc["accessors"][prim["attributes"]["POSITION"]]
-    assert acc["min"] == local.min(axis=0).tolist() and acc["max"] == local.max(axis=0).tolist()
+    for prim in primitives(doc):
+        acc = doc["accessors"][prim["attributes"]["POSITION"]]
+        part = accessor(doc, binary, prim["attributes"]["POSITION"]).astype(np.float64)
+        assert acc["min"] == part.min(axis=0).tolist() and acc["max"] == part.max(axis=0).tolist()
 
 
 def test_world_coordinates_in_the_vertices_are_moved_into_the_translation(tmp_path, layers):
     world, faces = boxes_world()
     mesh = TriMesh(world, faces, np.zeros(3))  # no origin: float32 would lose metres
     doc, binary = read_glb(write_glb(mesh, tmp_path / "m.glb", layers))
-    prim = doc["meshes"][0]["primitives"][0]
-    local = accessor(doc, binary, prim["attributes"]["POSITION"]).astype(np.float64)
+    local = merged(doc, binary)["positions"]
     origin = np.array(doc["asset"]["extras"]["origin"])
     assert np.abs(local).max() < 2000
     from scipy.spatial import cKDTree
@@ -267,10 +299,13 @@ def test_crs_origin_and_axes_are_recorded(tmp_path, mesh, layers):
     # the origin turned y-up in the root, with no rotation above it (a float32 viewer would
     # carry the rotation's rounding times 1.8e6 m into the position), the mesh node turns z-up to y-up
     assert root["translation"] == [749000.0, 0.0, -1821000.0] and "rotation" not in root
-    assert mesh_node(doc)["rotation"] == pytest.approx([-np.sqrt(0.5), 0, 0, np.sqrt(0.5)])
-    assert "translation" not in mesh_node(doc)
-    assert mesh_node(doc)["extras"] == {"structure": "pavilion", "level": "lod1", "crs": "EPSG:32648",
+    assert axes_node(doc)["rotation"] == pytest.approx([-np.sqrt(0.5), 0, 0, np.sqrt(0.5)])
+    assert "translation" not in axes_node(doc)
+    assert axes_node(doc)["extras"] == {"structure": "pavilion", "level": "lod1", "crs": "EPSG:32648",
                                         "origin": [749000.0, 1821000.0, 0.0]}
+    elements = [n for n in doc["nodes"] if "mesh" in n]  # below it, untransformed
+    assert axes_node(doc)["children"] == [doc["nodes"].index(n) for n in elements]
+    assert all(not {"translation", "rotation", "scale", "matrix"} & set(n) for n in elements)
 
 
 # -- features and metadata ------------------------------------------------------------------------
@@ -280,20 +315,41 @@ def test_every_vertex_carries_its_faces_element_and_no_triangle_mixes_elements(t
     compiled = compile_layers(layers)
     faces_expected = label_faces(compiled, mesh)
     doc, binary = read_glb(write_glb(mesh, tmp_path / "m.glb", layers, compiled=compiled))
-    prim = doc["meshes"][0]["primitives"][0]
-    ids = accessor(doc, binary, prim["attributes"]["_FEATURE_ID_0"]).astype(int)
-    tri = accessor(doc, binary, prim["indices"]).reshape(-1, 3)
-    feature = prim["extensions"]["EXT_mesh_features"]["featureIds"][0]
-    null = feature["nullFeatureId"]
-    assert null == len(compiled.element_ids)
-    per_face = ids[tri]
+    both = merged(doc, binary)
+    per_face = both["ids"][both["faces"]]
     assert (per_face == per_face[:, :1]).all()
-    got = np.where(per_face[:, 0] == null, -1, per_face[:, 0])
+    got = per_face[:, 0]
     assert sorted(got.tolist()) == sorted(faces_expected.tolist())
     named = {compiled.element_ids[i] for i in got if i >= 0}
     assert named == {"platform", "altar", "roof"}
     assert (got == -1).sum() == 12  # the box outside every element
-    assert feature["featureCount"] == 3 and feature["propertyTable"] == 0 and feature["attribute"] == 0
+    unlabelled, *labelled = primitives(doc)  # the unlabelled faces' mesh first: no feature ids
+    assert "_FEATURE_ID_0" not in unlabelled["attributes"] and "extensions" not in unlabelled
+    for prim in labelled:
+        feature = prim["extensions"]["EXT_mesh_features"]["featureIds"][0]
+        assert feature["featureCount"] == 1 and feature["propertyTable"] == 0 and feature["attribute"] == 0
+        assert "nullFeatureId" not in feature  # each element's mesh holds that element only
+
+
+def test_every_element_is_a_node_named_by_its_id_with_its_phase_and_material(tmp_path, mesh, layers):
+    """What an editor that ignores the extensions still shows: one object per element, its
+    phase and material as flat custom properties."""
+    compiled = compile_layers(layers)
+    doc, binary = read_glb(write_glb(mesh, tmp_path / "m.glb", layers, compiled=compiled, structure_id="pavilion",
+                                     level="lod0"))
+    nodes = {n["name"]: n for n in doc["nodes"] if "mesh" in n}
+    assert set(nodes) == {"unlabelled", "platform", "altar", "roof"} and "extras" not in nodes["unlabelled"]
+    roof = nodes["roof"]["extras"]
+    assert roof == {"element": "roof", "name": "Roof", "class": "B2_Morphological_Building_Section",
+                    "knowledge": "measured", "phase": "construction-1805", "material": "tile",
+                    "phases": "construction-1805, restoration-1920s, damage-1968", "materials": "tile, ironwood",
+                    "value": compiled.element_ids.index("roof")}
+    assert doc["meshes"][nodes["roof"]["mesh"]]["name"] == "pavilion lod0 roof"
+    for name, node in nodes.items():  # each node's faces are its element's
+        prim = doc["meshes"][node["mesh"]]["primitives"][0]
+        if name != "unlabelled":
+            ids = accessor(doc, binary, prim["attributes"]["_FEATURE_ID_0"])
+            assert set(ids.tolist()) == {compiled.element_ids.index(name)}
 
 
 def test_property_table_holds_names_classes_phases_dates_materials_and_knowledge(tmp_path, mesh, layers):
@@ -327,8 +383,8 @@ def test_levels_of_detail_are_one_file_each(tmp_path, mesh, layers):
     paths = write_glb_levels({"lod0": mesh, "lod1": coarse}, tmp_path, layers, stem="pavilion", crs=CRS,
                              structure_id="pavilion")
     assert paths == {"lod0": tmp_path / "pavilion-lod0.glb", "lod1": tmp_path / "pavilion-lod1.glb"}
-    counts = {name: read_glb(p)[0]["accessors"][read_glb(p)[0]["meshes"][0]["primitives"][0]["indices"]]["count"]
-              for name, p in paths.items()}
+    counts = {name: sum(doc["accessors"][prim["indices"]]["count"] for prim in primitives(doc))
+              for name, p in paths.items() for doc in [read_glb(p)[0]]}
     assert counts == {"lod0": 3 * mesh.n_faces, "lod1": 3 * coarse.n_faces}
     with pytest.raises(ValueError, match="file name"):
         write_glb_levels({"../x": mesh}, tmp_path, layers, stem="p")
@@ -337,7 +393,7 @@ def test_levels_of_detail_are_one_file_each(tmp_path, mesh, layers):
 def test_no_labelled_face_means_no_feature_ids(tmp_path, layers):
     world, faces = boxes_world([((0.0, 0.0, 0.0), (1.0, 1.0, 1.0))])
     doc, _ = read_glb(write_glb(TriMesh(world, faces), tmp_path / "m.glb", layers))
-    prim = doc["meshes"][0]["primitives"][0]
+    (prim,) = primitives(doc)
     assert "_FEATURE_ID_0" not in prim["attributes"] and "extensions" not in prim
 
 
@@ -391,9 +447,8 @@ def test_degenerate_and_duplicate_faces_are_left_out_and_counted(tmp_path, mesh,
     assert np.flatnonzero(duplicate).tolist() == [len(faces), len(faces) + 1, len(faces) + 2]  # the first is kept
 
     doc, binary = read_glb(write_glb(dirty, tmp_path / "dirty.glb", layers, crs=CRS))
-    prim = doc["meshes"][0]["primitives"][0]
-    indices = accessor(doc, binary, prim["indices"]).reshape(-1, 3)
-    positions = accessor(doc, binary, prim["attributes"]["POSITION"]).astype(np.float64)
+    both = merged(doc, binary)
+    indices, positions = both["faces"], both["positions"]
     assert len(indices) == mesh.n_faces
     assert duplicate_faces_by_position(positions, indices) == (0, 0)
     assert doc["asset"]["extras"]["facesLeftOut"] == {"degenerate": 1, "duplicate": 3}
@@ -420,14 +475,15 @@ def test_mesh_vertices_take_the_colour_of_the_nearest_scan_point(tmp_path, mesh,
     coloured = TriMesh(mesh.vertices, mesh.faces, mesh.origin, {"rgb": rgb})
     path = write_glb(coloured, tmp_path / "coloured.glb", layers, crs=CRS)
     doc, binary = read_glb(path)
-    prim = doc["meshes"][0]["primitives"][0]
+    prim = primitives(doc)[0]
     acc = doc["accessors"][prim["attributes"]["COLOR_0"]]
     # linear light as glTF says COLOR_0 is, 16 bits so that every sRGB byte comes back
     assert (acc["componentType"], acc["type"], acc.get("normalized")) == (5123, "VEC3", True)
-    positions = crs_positions(doc, accessor(doc, binary, prim["attributes"]["POSITION"]))
-    got = colour_bytes(doc, binary, prim)
+    both = merged(doc, binary)
+    positions = crs_positions(doc, both["positions"])
+    got = both["colours"]
     nearest = np.linalg.norm(positions[:, None, :] - world[None, :, :], axis=2).argmin(axis=1)
     assert np.array_equal(got, colours[nearest])  # every written vertex, split copies included
-    linear = accessor(doc, binary, prim["attributes"]["COLOR_0"]) / 65535.0
+    linear = np.vstack([accessor(doc, binary, p["attributes"]["COLOR_0"]) for p in primitives(doc)]) / 65535.0
     assert np.abs(linear - srgb_to_linear(colours[nearest])).max() < 1e-5  # sRGB 128 is 21.6 % linear
     assert run_validator(path)["issues"]["numErrors"] == 0

@@ -11,8 +11,8 @@ a viewer that keeps transforms in float32 (Blender does) turns a rotation of -90
 matrix with 1.3e-7 where 0 belongs and 1.0000001 where 1 does, and a UTM northing of
 1,821,000 m under it put the model 24 cm too low and 25 cm too far north. The CRS (EPSG
 code, WKT, an OGC URN), the origin and this axis convention are recorded in
-``asset.extras``; the mesh node's extras repeat the structure, level, CRS and origin
-(Blender shows them as the object's custom properties). When a mesh's local coordinates
+``asset.extras``; the extras of the node that turns the axes repeat the structure, level,
+CRS and origin (Blender shows them as the custom properties of an empty). When a mesh's local coordinates
 reach further than :data:`MAX_LOCAL` from its origin, the writer moves the origin (rounded
 to 100 m) to the mesh so float32 keeps well under a millimetre.
 
@@ -21,6 +21,13 @@ shared by faces of two elements is written once per element, so that every trian
 has one feature id and no id is ever interpolated across a boundary. The per-vertex id
 is the element's index in the layer file, in ``_FEATURE_ID_0`` (EXT_mesh_features);
 unlabelled faces get ``nullFeatureId`` (the number of elements).
+
+**One node per element.** The faces of each element are a mesh of their own, under a node
+named by the element's id whose extras give its name, class, phases and materials (the
+primary ones and all of them, as flat text) and knowledge status; the unlabelled faces are
+the node ``unlabelled``. An editor that ignores the extensions (Blender 3.4 drops
+EXT_mesh_features and EXT_structural_metadata) still shows one object per element with
+its phase and material as custom properties; CesiumJS reads the same features either way.
 
 **Clean geometry.** Faces with two corners at one place (degenerate) and faces whose three
 corners are those of an earlier face, in any order or winding (duplicates: Blender and
@@ -369,25 +376,32 @@ def glb_bytes(mesh: TriMesh, face_element: np.ndarray, layers: LayerFile, compil
         raise ValueError("every face of the mesh is degenerate; there is nothing to write as glTF")
     source, vertex_label, faces = split_by_face_labels(mesh.faces[keep], face_element[keep])
     local = every_local[source]
-
-    buf = _Buffer()
-    attributes = {"POSITION": buf.accessor(local, _FLOAT, "VEC3", _ARRAY_BUFFER, minmax=True)}
     normals = mesh.vertex_attrs.get("normals")
+    unit = None
     if normals is not None:
         n = np.asarray(normals, dtype=np.float64)[source]
         length = np.linalg.norm(n, axis=1, keepdims=True)
         unit = np.divide(n, length, out=np.tile([0.0, 0.0, 1.0], (len(n), 1)), where=length > 0)  # glTF: unit length
-        attributes["NORMAL"] = buf.accessor(unit.astype(np.float32), _FLOAT, "VEC3", _ARRAY_BUFFER)
-    _colours(buf, attributes, mesh.vertex_attrs.get("rgb"), source)
-    primitive: dict = {"attributes": attributes, "mode": 4, "material": 0}
-    _feature_ids(buf, primitive, vertex_label, n_elements)
-    primitive["indices"] = buf.accessor(faces.ravel(), _UINT, "SCALAR", _ELEMENT_ARRAY_BUFFER)
+
+    buf = _Buffer()
+    face_label = vertex_label[faces[:, 0]]
+    parts = []
+    for label in np.unique(face_label):  # one mesh per element, the unlabelled faces first
+        used, corners = np.unique(faces[face_label == label], return_inverse=True)
+        attributes = {"POSITION": buf.accessor(local[used], _FLOAT, "VEC3", _ARRAY_BUFFER, minmax=True)}
+        if unit is not None:
+            attributes["NORMAL"] = buf.accessor(unit[used].astype(np.float32), _FLOAT, "VEC3", _ARRAY_BUFFER)
+        _colours(buf, attributes, mesh.vertex_attrs.get("rgb"), source[used])
+        primitive: dict = {"attributes": attributes, "mode": 4, "material": 0}
+        _feature_ids(buf, primitive, vertex_label[used], n_elements)
+        primitive["indices"] = buf.accessor(corners.ravel().astype(np.uint32), _UINT, "SCALAR", _ELEMENT_ARRAY_BUFFER)
+        parts.append((primitive, int(label)))
     material = {"name": "surface", "doubleSided": True,
                 "pbrMetallicRoughness": {"baseColorFactor": [0.8, 0.8, 0.8, 1.0], "metallicFactor": 0.0,
                                          "roughnessFactor": 1.0}}
     left_out = {"degenerate": int(degenerate.sum()), "duplicate": int(duplicate.sum())}
     extras = {"facesLeftOut": left_out, **(extras or {})}
-    return _document(buf, primitive, material, origin, layers, table, crs=crs, structure_id=structure_id,
+    return _document(buf, parts, material, origin, layers, table, crs=crs, structure_id=structure_id,
                      level=level, extras=extras)
 
 
@@ -415,7 +429,7 @@ def points_glb_bytes(cloud: PointCloud, point_element: np.ndarray, layers: Layer
     _feature_ids(buf, primitive, point_element, n_elements)
     material = {"name": "points", "pbrMetallicRoughness": {"baseColorFactor": [1.0, 1.0, 1.0, 1.0],
                                                            "metallicFactor": 0.0, "roughnessFactor": 1.0}}
-    return _document(buf, primitive, material, origin, layers, table, crs=crs, structure_id=structure_id,
+    return _document(buf, [(primitive, None)], material, origin, layers, table, crs=crs, structure_id=structure_id,
                      level=level, extras=extras)
 
 
@@ -463,13 +477,27 @@ def _feature_ids(buf: _Buffer, primitive: dict, vertex_label: np.ndarray, n_elem
     primitive["extensions"] = {"EXT_mesh_features": {"featureIds": [feature]}}
 
 
-def _document(buf: _Buffer, primitive: dict, material: dict, origin: np.ndarray, layers: LayerFile, table: dict, *,
-              crs: CRSInfo | None, structure_id: str | None, level: str | None, extras: Mapping | None) -> bytes:
-    """The glTF document around one primitive: the property table, the two nodes (the
-    root's translation: the origin turned y-up; the mesh node: z-up to y-up), the asset's
-    extras; packed as GLB."""
+def _element_extras(row: dict) -> dict:
+    """An element's node extras: flat text and numbers, none of them null (Blender keeps them
+    as custom properties)."""
+    out = {"element": row["id"], "name": row["name"], "class": row["class"], "knowledge": row["knowledge"],
+           "phase": row["primary_phase"], "material": row["primary_material"],
+           "phases": ", ".join(row["phases"]), "materials": ", ".join(row["materials"]), "value": row["value"]}
+    return {k: v for k, v in out.items() if v not in (None, "")}
+
+
+def _document(buf: _Buffer, parts: list[tuple[dict, int | None]], material: dict, origin: np.ndarray,
+              layers: LayerFile, table: dict, *, crs: CRSInfo | None, structure_id: str | None, level: str | None,
+              extras: Mapping | None) -> bytes:
+    """The glTF document around ``parts`` ((primitive, element index or -1 for unlabelled,
+    or None for a part that is not one element's)): the property table, the root node (its
+    translation: the origin turned y-up), the node that turns z-up to y-up, and under it a
+    node and mesh per part; the asset's extras; packed as GLB."""
     metadata = _metadata(buf, table)
     name = " ".join(x for x in (structure_id, level) if x) or "mesh"
+    rows = table["elements"]
+    named = [(name, None) if label is None else ("unlabelled", None) if label < 0
+             else (rows[label]["id"], _element_extras(rows[label])) for _, label in parts]
     x, y, z = (float(v) for v in origin)
     asset_extras = {
         "origin": [x, y, z],
@@ -493,10 +521,13 @@ def _document(buf: _Buffer, primitive: dict, material: dict, origin: np.ndarray,
         "scenes": [{"name": name, "nodes": [0]}],
         "nodes": [
             {"name": f"{name} (origin, y-up)", "translation": [x, z, 0.0 - y], "children": [1]},
-            {"name": f"{name} (CRS axes)", "rotation": _Z_UP_TO_Y_UP, "mesh": 0, "extras": _node_extras(
-                structure_id, level, crs, [x, y, z])},
+            {"name": f"{name} (CRS axes)", "rotation": _Z_UP_TO_Y_UP, "children": list(range(2, 2 + len(parts))),
+             "extras": _node_extras(structure_id, level, crs, [x, y, z])},
+            *({"name": part_name, "mesh": k, **({"extras": part_extras} if part_extras else {})}
+              for k, (part_name, part_extras) in enumerate(named)),
         ],
-        "meshes": [{"name": name, "primitives": [primitive]}],
+        "meshes": [{"name": f"{name} {part_name}" if part_name != name else name, "primitives": [primitive]}
+                   for (primitive, _), (part_name, _) in zip(parts, named, strict=True)],
         "materials": [material],
         "accessors": buf.accessors,
         "bufferViews": buf.views,
