@@ -31,11 +31,66 @@ def real_data() -> Path:
     return REAL_DATA
 
 
+@pytest.fixture(scope="session")
+def pg_cluster(tmp_path_factory):
+    """A throwaway PostgreSQL cluster for this test session (tests/pg_cluster.py), its password in
+    a .pgpass file that PGPASSFILE names, as a technician's would be. Skipped where PostgreSQL is
+    not installed (Debian: apt-get install postgresql; ./run setup does it as root), a failure
+    under CI=true."""
+    from tests.pg_cluster import SUPERUSER, find_bin_dir, start_cluster
+
+    bin_dir = find_bin_dir()
+    if bin_dir is None:
+        message = "PostgreSQL's initdb and pg_ctl not found (Debian: apt-get install postgresql; or set PG_BIN)"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    cluster = start_cluster(bin_dir)
+    pgpass = tmp_path_factory.mktemp("pgpass") / ".pgpass"
+    pgpass.write_text(f"127.0.0.1:{cluster.port}:*:{SUPERUSER}:{cluster.password}\n")
+    pgpass.chmod(0o600)
+    saved = os.environ.get("PGPASSFILE")
+    os.environ["PGPASSFILE"] = str(pgpass)
+    try:
+        yield cluster
+    finally:
+        if saved is None:
+            os.environ.pop("PGPASSFILE", None)
+        else:
+            os.environ["PGPASSFILE"] = saved
+        cluster.stop()
+
+
+BACKENDS = ("sqlite", "postgresql")
+
+
+def pytest_generate_tests(metafunc):
+    """A module that sets ``CATALOG_BACKENDS = BACKENDS`` runs each of its tests that uses a
+    catalog (the ``catalog_url`` fixture, through ``workspace`` or directly) once per backend."""
+    backends = getattr(metafunc.module, "CATALOG_BACKENDS", None)
+    if backends and "catalog_url" in metafunc.fixturenames:
+        metafunc.parametrize("catalog_url", backends, indirect=True)
+
+
 @pytest.fixture
-def workspace(tmp_path: Path):
+def catalog_url(request) -> str | None:
+    """The ``--catalog`` of a new workspace: None for the SQLite catalog inside it (the default),
+    or, where the test runs on PostgreSQL, the URL of a new, empty database on the test cluster."""
+    if getattr(request, "param", "sqlite") == "sqlite":
+        return None
+    return request.getfixturevalue("pg_cluster").create_database()
+
+
+def catalog_option(url: str | None) -> list[str]:
+    """``twin init``'s arguments for that catalog."""
+    return [] if url is None else ["--catalog", url]
+
+
+@pytest.fixture
+def workspace(tmp_path: Path, catalog_url):
     from twin.catalog.workspace import init_workspace
 
-    return init_workspace(tmp_path / "ws", name="test-ws")
+    return init_workspace(tmp_path / "ws", name="test-ws", catalog=catalog_url)
 
 
 @pytest.fixture
@@ -89,13 +144,18 @@ def las_file(tmp_path: Path) -> Path:
 
 
 def workspace_state(root: Path) -> tuple:
-    """Everything a failed command must leave untouched: catalog rows and store files."""
-    import sqlite3
+    """Everything a failed command must leave untouched: catalog rows (SQLite or PostgreSQL) and store files."""
+    from sqlalchemy import MetaData, select
 
-    con = sqlite3.connect(root / "catalog.sqlite")
-    tables = [r[0] for r in con.execute("select name from sqlite_master where type='table' order by name")]
-    rows = {t: sorted(map(repr, con.execute(f"select * from {t}"))) for t in tables}
-    con.close()
+    from twin.catalog.engine import make_engine
+    from twin.catalog.workspace import Workspace
+
+    engine = make_engine(Workspace.open(root).catalog)  # as it is: opening it must not migrate it
+    tables = MetaData()
+    tables.reflect(engine)
+    with engine.connect() as conn:
+        rows = {name: sorted(map(repr, conn.execute(select(t)))) for name, t in sorted(tables.tables.items())}
+    engine.dispose()
     files = sorted(
         (str(p.relative_to(root)), p.stat().st_size) for p in (root / "store").rglob("*") if p.is_file()
     )

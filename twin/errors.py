@@ -118,11 +118,22 @@ def translate(exc: BaseException) -> TwinError | None:
     original = getattr(exc, "orig", None)  # SQLAlchemy wraps the driver's exception
     if type(exc).__module__.startswith("sqlalchemy") and original is not None:
         text = str(original).strip().splitlines()[0] if str(original).strip() else type(original).__name__
-        if "locked" in text or "busy" in text:
+        if "locked" in text or "busy" in text or "lock timeout" in text:
             return WorkspaceError(
                 f"the catalog is busy: another twin process has held it for over a minute ({text}); "
                 "wait for it to finish and run the command again"
             )
         if type(original).__name__ == "DatabaseError" and "malformed" in text:
             return WorkspaceError(f"the catalog is damaged ({text}); restore catalog.sqlite from a backup")
+        if type(original).__module__.startswith("psycopg") and _is_psycopg_operational(original):
+            return WorkspaceError(f"the catalog's PostgreSQL server stopped answering ({' '.join(text.split())}); "
+                                  "check that it runs and the network, then run the command again")
     return None
+
+
+def _is_psycopg_operational(exc: BaseException) -> bool:
+    """The PostgreSQL server went away or cannot be reached (psycopg.OperationalError and its kin)."""
+    import psycopg  # noqa: PLC0415 - only ever asked about one of its own exceptions
+
+    return isinstance(exc, psycopg.OperationalError)
+

@@ -421,6 +421,7 @@ def test_a_version_1_catalog_gains_the_comparisons_table(workspace):
     con = sqlite3.connect(path)
     con.execute("drop table comparisons")
     con.execute("update meta set value = '1' where key = 'schema_version'")
+    con.execute("drop table alembic_version")  # as before Alembic
     con.commit()
     con.close()
     db.open_catalog(path).dispose()  # migrates

@@ -9,11 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import workspace_state, write_las
+from tests.conftest import BACKENDS, catalog_option, workspace_state, write_las
 
 # every command of `twin`, in the order `twin --help` lists them (a new command is added here too)
 COMMANDS = ["demo", "inspect", "init", "ingest", "structures", "surveys", "scans", "verify", "process", "registration",
             "query", "compare", "report", "export", "tiles", "sample", "layers", "inventory"]  # fmt: skip
+CATALOG_BACKENDS = BACKENDS  # the tests that take catalog_url run on SQLite and on PostgreSQL
 
 
 def _registered_commands() -> dict:
@@ -81,9 +82,9 @@ def test_help_imports_no_heavy_library():
     assert out.strip() == "[]"
 
 
-def test_init_ingest_list_verify(cli, tmp_path: Path):
+def test_init_ingest_list_verify(cli, tmp_path: Path, catalog_url):
     ws = tmp_path / "ws"
-    assert cli("init", ws).exit_code == 0
+    assert cli("init", ws, *catalog_option(catalog_url)).exit_code == 0
     folder = tmp_path / "scans"
     folder.mkdir()
     write_las(folder / "S1.laz", seed=1)
@@ -138,9 +139,9 @@ def _bad_las(tmp_path: Path, name: str) -> Path:
          "unknown coordinate system 'EPSG:0'"),
     ],
 )
-def test_bad_ingest_one_line_nonzero_unchanged(cli, tmp_path: Path, make_args, code, message):
+def test_bad_ingest_one_line_nonzero_unchanged(cli, tmp_path: Path, make_args, code, message, catalog_url):
     ws = tmp_path / "ws"
-    cli("init", ws)
+    cli("init", ws, *catalog_option(catalog_url))
     write_las(tmp_path / "seed.las", seed=9)
     cli("ingest", tmp_path / "seed.las", "--structure", "p", "--survey", "s", "-w", ws)
     before = workspace_state(ws)

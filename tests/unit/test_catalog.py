@@ -8,30 +8,40 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import workspace_state, write_las
+from tests.conftest import BACKENDS, workspace_state, write_las
 from twin.catalog.fixity import verify_workspace
 from twin.catalog.ingest import IngestRefused, ingest
 from twin.catalog.workspace import Workspace, init_workspace
 from twin.errors import CRSError, InvalidIdentifierError, UsageError, WorkspaceError
 
+CATALOG_BACKENDS = BACKENDS  # every test with a workspace runs on SQLite and on PostgreSQL
 
-def test_init_creates_settings_catalog_store(tmp_path: Path):
-    ws = init_workspace(tmp_path / "w", organisation="Hue Monuments Conservation Centre")
-    assert (ws.root / "twin.yaml").is_file() and (ws.root / "catalog.sqlite").is_file()
+
+def test_init_creates_settings_catalog_store(tmp_path: Path, catalog_url):
+    import yaml
+
+    ws = init_workspace(tmp_path / "w", organisation="Hue Monuments Conservation Centre", catalog=catalog_url)
+    settings = yaml.safe_load((ws.root / "twin.yaml").read_text(encoding="utf-8"))
+    # a SQLite workspace's settings stay readable by the twins from before --catalog
+    assert settings.get("catalog") == catalog_url and ("catalog" in settings) == (catalog_url is not None)
+    assert (ws.root / "catalog.sqlite").is_file() == (catalog_url is None)
     assert (ws.root / "store" / "raw").is_dir()
     again = Workspace.open(ws.root / "store")  # found from a subfolder
     assert again.root == ws.root and again.settings.organisation.startswith("Hue")
+    assert again.catalog.backend == ("sqlite" if catalog_url is None else "postgresql")
     with pytest.raises(WorkspaceError, match="already a twin workspace"):
         init_workspace(ws.root)
 
 
 def test_schema_version_recorded(workspace):
-    import sqlite3
+    from sqlalchemy import text
 
     from twin.catalog.db import SCHEMA_VERSION
+    from twin.catalog.schema import HEAD_REVISION
 
-    con = sqlite3.connect(workspace.root / "catalog.sqlite")
-    assert con.execute("select value from meta where key='schema_version'").fetchone() == (str(SCHEMA_VERSION),)
+    with workspace.engine.connect() as conn:
+        assert conn.execute(text("select value from meta where key='schema_version'")).scalar() == str(SCHEMA_VERSION)
+        assert conn.execute(text("select version_num from alembic_version")).scalar() == HEAD_REVISION
 
 
 def test_ingest_copies_read_only_and_records_facts(workspace, tmp_path: Path):

@@ -343,6 +343,7 @@ def test_a_catalog_from_before_the_inventory_upgrades(surveyed, monuments, tmp_p
         INSERT INTO structures_v2 SELECT id, name, created_at FROM structures;
         DROP TABLE structures; ALTER TABLE structures_v2 RENAME TO structures;
         UPDATE meta SET value = '2' WHERE key = 'schema_version';
+        DROP TABLE alembic_version;  -- as before Alembic
     """)
     con.commit()
     assert [r[1] for r in con.execute("PRAGMA table_info(structures)")] == ["id", "name", "created_at"]

@@ -10,7 +10,7 @@ import jsonschema
 import pytest
 import yaml
 
-from tests.conftest import workspace_state
+from tests.conftest import BACKENDS, workspace_state
 from twin.errors import NotFoundError, SpecError, UsageError
 from twin.layers import load_layers, parse_layers
 from twin.models.layers import (
@@ -23,6 +23,7 @@ from twin.models.schemas import SCHEMA_DIR, render
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "data" / "layers" / "example.yaml"
 TEXT = EXAMPLE.read_text(encoding="utf-8")
+CATALOG_BACKENDS = BACKENDS  # the revisions, diff and query run on SQLite and on PostgreSQL
 
 
 def add_structure(ws, structure_id: str = "pavilion") -> None:

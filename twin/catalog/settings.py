@@ -34,6 +34,15 @@ class WorkspaceSettings(BaseModel):
                                   "(default urn:twin:); twin export --base-uri overrides it")
     created: str = Field(default_factory=lambda: dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
     default_pipeline: str = "default"
+    catalog: str | None = Field(
+        default=None, description="URL of a team catalog on PostgreSQL, postgresql://USER@HOST:PORT/DATABASE "
+                                  "(never a password); absent: the SQLite catalog.sqlite in the workspace")
+
+    def to_yaml(self) -> str:
+        """The settings file's text; ``catalog`` only when set, so that the twins from before it
+        still read a SQLite workspace's settings."""
+        data = self.model_dump(exclude={"catalog"} if self.catalog is None else set())
+        return yaml.safe_dump(data, sort_keys=False)
 
     @field_validator("base_uri")
     @classmethod
@@ -65,6 +74,20 @@ def load_settings(root: Path) -> WorkspaceSettings:
         raise WorkspaceError(f"{path}: the workspace settings cannot be read ({first})") from exc
 
 
+def is_workspace(folder: Path) -> bool:
+    """A settings file, and the catalog.sqlite beside it or a catalog URL in it."""
+    settings = folder / SETTINGS_FILE
+    if not settings.is_file():
+        return False
+    if (folder / CATALOG_FILE).is_file():
+        return True
+    try:
+        data = yaml.safe_load(settings.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError, ValueError):
+        return False
+    return isinstance(data, dict) and bool(data.get("catalog"))
+
+
 def find_workspace(start: Path | None = None) -> Path:
     """The workspace holding ``start`` (or $TWIN_WORKSPACE, or the current folder), searching upward."""
     if start is None:
@@ -74,9 +97,9 @@ def find_workspace(start: Path | None = None) -> Path:
     if start.is_file():
         start = start.parent
     for folder in (start, *start.parents):
-        if (folder / SETTINGS_FILE).is_file() and (folder / CATALOG_FILE).is_file():
+        if is_workspace(folder):
             return folder
     raise WorkspaceError(
-        f"{start} is not inside a twin workspace (no {SETTINGS_FILE} and {CATALOG_FILE} found); "
+        f"{start} is not inside a twin workspace (no {SETTINGS_FILE} with {CATALOG_FILE} or a catalog URL found); "
         f"create one with `twin init {start}` or pass --workspace"
     )

@@ -6,12 +6,12 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
-import yaml
 from pydantic import ValidationError
-from sqlalchemy import func, select
+from sqlalchemy import BigInteger, cast, func, select
 from sqlalchemy.engine import Engine
 
 from twin.catalog import db
+from twin.catalog.address import CatalogAddress, parse_catalog_url, sqlite_address, workspace_address
 from twin.catalog.settings import (
     CATALOG_FILE,
     SETTINGS_FILE,
@@ -36,9 +36,14 @@ class Workspace:
         root = find_workspace(start)
         return cls(root, load_settings(root))
 
+    @property
+    def catalog(self) -> CatalogAddress:
+        """Where the catalog is: catalog.sqlite here, or the PostgreSQL database twin.yaml names."""
+        return workspace_address(self.root, self.settings.catalog, CATALOG_FILE, SETTINGS_FILE)
+
     @cached_property
     def engine(self) -> Engine:
-        return db.open_catalog(self.root / CATALOG_FILE)
+        return db.open_catalog(self.catalog)
 
     @property
     def raw_store(self) -> RawStore:
@@ -64,11 +69,11 @@ class Workspace:
         sv, sc = db.surveys, db.scans
         match = (sc.c.structure_id == sv.c.structure_id) & (sc.c.survey_id == sv.c.id)
         n_scans = select(func.count()).where(match).scalar_subquery()
-        n_points = select(func.coalesce(func.sum(sc.c.point_count), 0)).where(match).scalar_subquery()
+        n_points = select(cast(func.coalesce(func.sum(sc.c.point_count), 0), BigInteger)).where(match).scalar_subquery()
         query = (
             select(sv, n_scans.label("n_scans"), n_points.label("n_points"))
             .where(sv.c.structure_id == structure_id)
-            .order_by(sv.c.date, sv.c.id)
+            .order_by(sv.c.date.asc().nulls_first(), sv.c.id)  # SQLite's order on PostgreSQL too
         )
         with self.engine.connect() as conn:
             return [
@@ -118,46 +123,53 @@ class Workspace:
             raise NotFoundError(f"no survey {survey_id!r} of structure {structure_id!r} (known: {known})")
 
 
-def init_workspace(root: Path, name: str | None = None, organisation: str | None = None, **details) -> Workspace:
-    """Create the settings file, the catalog and the store in ``root``. ``details`` are
-    further :class:`WorkspaceSettings` fields (contact_name, contact_email,
+def init_workspace(root: Path, name: str | None = None, organisation: str | None = None,
+                   catalog: str | None = None, **details) -> Workspace:
+    """Create the settings file, the catalog and the store in ``root``. ``catalog`` is the URL of
+    an empty PostgreSQL database for a team catalog (default: catalog.sqlite in ``root``).
+    ``details`` are further :class:`WorkspaceSettings` fields (contact_name, contact_email,
     organisation_address, base_uri); a bad one is a UsageError naming it.
 
-    Refuses a folder that already is a workspace. The catalog is built under a temporary
-    name and renamed last, so a failed init leaves no half-made workspace behind.
+    Refuses a folder that already is a workspace. The catalog is built in one transaction (a
+    SQLite one under a temporary name, renamed last) that commits only once the settings are
+    written: a failed init, a bad or unreachable catalog URL included, leaves nothing behind.
     """
     root = Path(root).resolve()
     if (root / SETTINGS_FILE).exists() or (root / CATALOG_FILE).exists():
         raise WorkspaceError(f"{root} is already a twin workspace; nothing changed")
     if root.exists() and not root.is_dir():
         raise WorkspaceError(f"{root} exists and is not a folder")
+    address = parse_catalog_url(catalog) if catalog is not None else None
+    settings = _settings(name or root.name, organisation, address, details)
+    made = [p for p in (root, root / STORE_DIR) if not p.exists()]  # what to remove on failure
+    tmp_catalog = root / f".{CATALOG_FILE}.creating"
     try:
-        settings = WorkspaceSettings(name=name or root.name, organisation=organisation,
-                                     **{k: v for k, v in details.items() if v is not None})
+        (root / STORE_DIR / "raw").mkdir(parents=True, exist_ok=True)
+        tmp_catalog.unlink(missing_ok=True)
+        with db.new_catalog(address or sqlite_address(tmp_catalog)):
+            atomic_write_bytes(root / SETTINGS_FILE, settings.to_yaml().encode("utf-8"))
+        if address is None:
+            tmp_catalog.replace(root / CATALOG_FILE)
+    except BaseException:
+        for path in (tmp_catalog, root / CATALOG_FILE, root / SETTINGS_FILE):
+            path.unlink(missing_ok=True)
+        if made:
+            import shutil  # noqa: PLC0415
+
+            shutil.rmtree(made[0], ignore_errors=True)
+        raise
+    return Workspace(root, settings)
+
+
+def _settings(name: str, organisation: str | None, address: CatalogAddress | None, details: dict) -> WorkspaceSettings:
+    try:
+        return WorkspaceSettings(name=name, organisation=organisation, catalog=address.shown if address else None,
+                                 **{k: v for k, v in details.items() if v is not None})
     except ValidationError as exc:
         first = exc.errors()[0]
         message = first["msg"].removeprefix("Value error, ")
         raise UsageError(message if first["loc"] and str(first["loc"][0]) in message
                          else f"{'.'.join(map(str, first['loc'])) or 'settings'}: {message}") from None
-    created_root = not root.exists()
-    root.mkdir(parents=True, exist_ok=True)
-    tmp_catalog = root / f".{CATALOG_FILE}.creating"
-    try:
-        (root / STORE_DIR / "raw").mkdir(parents=True, exist_ok=True)
-        tmp_catalog.unlink(missing_ok=True)
-        db.create_catalog(tmp_catalog)
-        tmp_catalog.replace(root / CATALOG_FILE)
-        text = yaml.safe_dump(settings.model_dump(), sort_keys=False)
-        atomic_write_bytes(root / SETTINGS_FILE, text.encode("utf-8"))
-    except BaseException:
-        tmp_catalog.unlink(missing_ok=True)
-        (root / CATALOG_FILE).unlink(missing_ok=True)
-        if created_root:
-            import shutil  # noqa: PLC0415
-
-            shutil.rmtree(root, ignore_errors=True)
-        raise
-    return Workspace(root, settings)
 
 
 def scan_record(row) -> ScanRecord:

@@ -25,23 +25,29 @@ def init(
         str | None, typer.Option(help="Namespace of the JSON-LD IRIs (default urn:twin:), e.g. "
                                       "https://monuments.example.org/twin/.")
     ] = None,
+    catalog: Annotated[
+        str | None, typer.Option(help="A team catalog in an empty PostgreSQL database, "
+                                      "postgresql://USER@HOST:PORT/DATABASE, instead of SQLite in the workspace; "
+                                      "the password comes from PGPASSWORD or ~/.pgpass, never from the URL.")
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Create a workspace: settings, SQLite catalog and content-addressed store.
+    """Create a workspace: settings, catalog (SQLite inside it, or a team's PostgreSQL) and content-addressed store.
 
     Example: twin init hue-campaign-2025 --organisation "Hue Monuments Conservation Centre"
     --contact-name "Tran Van A" --contact-email archive@example.org
+    (a team: twin init /shared/hue-2025 --catalog postgresql://an@db.hue.example:5432/hue)
     """
-    from twin.catalog.workspace import CATALOG_FILE, SETTINGS_FILE, STORE_DIR, init_workspace  # noqa: PLC0415
+    from twin.catalog.workspace import SETTINGS_FILE, STORE_DIR, init_workspace  # noqa: PLC0415
 
     ws = init_workspace(folder, name=name, organisation=organisation, organisation_address=organisation_address,
-                        contact_name=contact_name, contact_email=contact_email, base_uri=base_uri)
+                        contact_name=contact_name, contact_email=contact_email, base_uri=base_uri, catalog=catalog)
     if as_json:
-        print_json({"root": str(ws.root), "settings": str(ws.root / SETTINGS_FILE),
-                    "catalog": str(ws.root / CATALOG_FILE), "store": str(ws.root / STORE_DIR),
-                    **ws.settings.model_dump(mode="json")})
+        print_json({"root": str(ws.root), "settings": str(ws.root / SETTINGS_FILE), "store": str(ws.root / STORE_DIR),
+                    **ws.settings.model_dump(mode="json"), "catalog": ws.catalog.shown})
         return
-    out.print(f"created workspace {ws.settings.name!r} in {ws.root}", markup=False)
+    where = f" (catalog {ws.catalog.shown})" if ws.settings.catalog else ""
+    out.print(f"created workspace {ws.settings.name!r} in {ws.root}{where}", markup=False)
 
 
 def ingest(
@@ -186,12 +192,12 @@ def verify(
         _verify_bag(target, as_json)
         return
     if target is not None:
-        from twin.catalog.settings import CATALOG_FILE, SETTINGS_FILE  # noqa: PLC0415
+        from twin.catalog.settings import is_workspace  # noqa: PLC0415
         from twin.errors import UsageError  # noqa: PLC0415
 
         if not target.exists():
             raise UsageError(f"{target}: no such bag or workspace")
-        if not ((target / SETTINGS_FILE).is_file() and (target / CATALOG_FILE).is_file()):
+        if not is_workspace(target):
             raise UsageError(f"{target} is neither a BagIt bag (no bagit.txt) nor a twin workspace")
         workspace = target
     from twin.catalog.fixity import verify_workspace  # noqa: PLC0415

@@ -8,7 +8,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from twin.catalog.ingest import IngestProgress, ingest
-from twin.catalog.settings import CATALOG_FILE, SETTINGS_FILE
+from twin.catalog.settings import is_workspace
 from twin.catalog.workspace import Workspace, init_workspace
 from twin.errors import ScanReadError
 from twin.models.catalog import IngestReport
@@ -61,7 +61,7 @@ def run_demo(
     samples = samples or bundled_samples()
     folders = survey_folders(samples)
     workspace = Path(workspace)
-    created = not ((workspace / SETTINGS_FILE).exists() and (workspace / CATALOG_FILE).exists())
+    created = not is_workspace(workspace)
     ws = init_workspace(workspace, name="twin-demo", organisation="twin sample") if created else Workspace.open(workspace)
     reports = []
     for structure, survey, folder in folders:

@@ -219,7 +219,7 @@ def run_model(
         raise
     point_count = len(state.cloud) if state.cloud is not None else state.point_count()
     face_count = state.mesh.n_faces if state.mesh is not None else 0
-    with db.transaction(ws.engine) as conn:
+    with db.transaction(ws.engine, immediate=True) as conn:  # a peer recording the same key waits, then is replaced
         conn.execute(db.models.delete().where(db.models.c.key == model_key))
         conn.execute(db.models.insert().values(
             key=model_key, structure_id=structure_id, survey_id=survey_id, pipeline=spec.name,
