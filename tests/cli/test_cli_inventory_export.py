@@ -84,6 +84,54 @@ def test_status_html_writes_the_page(cli, made, tmp_path: Path):
     _one_line(cli("inventory", "status", "-w", made.ws.root, "--html", tmp_path), 2, "is a folder; give a file name")
 
 
+def test_status_reports_coverage_holes_and_suggested_stations(cli, made, tmp_path: Path):
+    """The palace's model leaves a 4 x 3 m patch of its south wall unsampled: the table gives the
+    shares and the hole, the lines under it the station, --json every figure, the page the plan
+    (hole and station drawn); a model in its scans' own frame is named, not measured."""
+    import numpy as np
+    import shapely
+
+    args = ("inventory", "status", "-w", made.ws.root, "--as-of", "2025-06-01")
+    result = cli(*args)
+    assert result.exit_code == 0, result.stderr
+    number = made.palace.upper()
+    assert f"{number} Điện Thái Hòa: 1 hole(s), " in result.stdout
+    assert "suggested stations in EPSG:32648" in result.stdout
+    assert f"coverage of {made.parts.upper()}: not measured: the model of 2025 is in its scans' own frame" \
+        in result.stderr
+    report = json.loads(cli(*args, "--json").stdout)
+    palace = next(s for s in report["structures"] if s["id"] == made.palace)
+    cover = palace["coverage"]
+    assert cover["crs_epsg"] == 32648 and cover["survey_id"] == "2024" and cover["walls"] > 0.99
+    (hole,) = cover["holes"]
+    footprint = shapely.from_wkt(next(m for m in made.monuments if m["inventory_number"] == number)["footprint"])
+    corners = np.asarray(footprint.exterior.coords)
+    spec = inventory_workspace.PALACE_HOLE
+    a, b = corners[spec["face"]], corners[spec["face"] + 1]
+    along = (b - a) / np.linalg.norm(b - a)
+    centre = [*(a + along * sum(spec["u"]) / 2), sum(spec["z"]) / 2]
+    assert np.linalg.norm(np.array(hole["centroid"]) - centre) < 0.3 and hole["direction"] == "S"
+    assert hole["area_m2"] == pytest.approx(12.0, rel=0.1) and hole["seen_by_suggested"] == 1.0
+    (station,) = cover["stations"]
+    eye = shapely.Point(station["x"], station["y"])
+    assert not footprint.intersects(eye) and [v["hole"] for v in station["sees"]] == [hole["id"]]
+    # from there to the hole the line of sight stays outside the building
+    sight = shapely.LineString([(station["x"], station["y"]), tuple(hole["centroid"][:2])])
+    assert sight.intersection(footprint).length < 0.05
+    assert report["min_coverage"] == 0.8 and "low coverage" not in palace["priority"]
+    strict = json.loads(cli(*args, "--json", "--min-coverage", "0.995").stdout)
+    assert "low coverage" in next(s for s in strict["structures"] if s["id"] == made.palace)["priority"]
+    skipped = json.loads(cli(*args, "--json", "--no-coverage").stdout)
+    assert skipped["min_coverage"] is None and all(s["coverage"] is None for s in skipped["structures"])
+    assert list((made.ws.root / "cache" / "coverage").glob("*.json"))  # measured once, then read back
+
+    page = tmp_path / "status.html"
+    assert cli(*args, "--html", page).exit_code == 0
+    text = page.read_text(encoding="utf-8")
+    assert f'<svg id="coverage-{made.palace}"' in text and 'data-hole="1"' in text and 'data-station="1"' in text
+    assert f'href="#coverage-of-{made.palace}"' in text
+
+
 def test_status_html_of_structures_without_records(cli, surveyed, tmp_path: Path):
     page = tmp_path / "status.html"
     result = cli("inventory", "status", "-w", surveyed.root, "--html", page)

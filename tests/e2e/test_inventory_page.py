@@ -6,7 +6,8 @@ one stale, one changed, one more up to date in parts, the rest never surveyed) i
 launches Chromium (fresh profile, every request but the page's own refused and recorded). The
 test takes screenshots of the plan of everything and of the Imperial City's plan and finds
 each priority colour drawn there, reads the legend, and checks that the table lists every
-structure by its number, each linked from the plan.
+structure by its number, each linked from the plan; and a screenshot of the palace's
+coverage plan shows its hole and the station suggested to see it.
 
 Needs node, ``npm ci --prefix tools`` (playwright-core) and Chromium; skipped where one is
 missing, a failure under ``CI=true``.
@@ -63,7 +64,8 @@ def seen(tmp_path_factory):
     assert result.exit_code == 0, result.stderr
     url = html.resolve().as_uri()
     found = run_driver(tools, BODY, root / "browser", allowed=[url], timeout_s=TIMEOUT_S,
-                       env={"TWIN_PAGE": url, "TWIN_PLANS": json.dumps(["plan-all", "plan-hue-0002"])})
+                       env={"TWIN_PAGE": url, "TWIN_PLANS": json.dumps(["plan-all", "plan-hue-0002",
+                                                                        f"coverage-{made.palace}"])})
     return made, url, found
 
 
@@ -109,6 +111,16 @@ def test_the_complex_plan_shows_the_palace_footprint_and_the_outline(seen):
     assert _count(image, PRIORITY_COLOURS["never surveyed"]) > 2000
     outline = (np.abs(image - _rgb("#374151")).sum(axis=2) <= 30).sum()
     assert outline > 300, outline  # the Imperial City's dashed outline and its name
+
+
+def test_the_coverage_plan_shows_the_hole_and_the_suggested_station(seen):
+    from twin.report.coverage_plan import HOLE, STATION
+
+    made, _, found = seen
+    shot = found["shots"][f"coverage-{made.palace}"]
+    assert shot["box"]["width"] > 300
+    image = _pixels(shot["file"])
+    assert _count(image, HOLE) > 40 and _count(image, STATION) > 40  # the hole's band and the station's disc
 
 
 def test_the_table_lists_every_structure_linked_from_the_plan(seen):

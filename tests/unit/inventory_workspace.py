@@ -2,7 +2,9 @@
 for the inventory export and status page tests (unit, CLI and browser).
 
 - Điện Thái Hòa (a footprint, in the Imperial City): surveyed in 2024, its layers set, a
-  georeferenced model whose cloud spans z 5..14 m: up to date, extruded to LoD1 from 5 to 14 m;
+  georeferenced model whose cloud is its footprint's walls and flat roof sampled from z 5 to
+  14 m, less a 4 x 3 m patch of its south wall (PALACE_HOLE): up to date, extruded to LoD1
+  from 5 to 14 m, walls covered but for that hole, roof covered, one suggested station;
 - a village monument with a footprint: surveyed in 2010 only: stale;
 - a village monument with only a point: surveyed in 2023, its last comparison changed 30 %:
   significant change;
@@ -26,6 +28,7 @@ from twin.inventory import synthetic
 AS_OF = dt.date(2025, 6, 1)
 CLOUD_Z = (5.0, 14.0)
 LOCAL_Z = (2.0, 8.0)
+PALACE_HOLE = dict(face=0, u=(20.0, 24.0), z=(7.0, 10.0))  # on the footprint's first edge, its south face
 
 
 @dataclass
@@ -44,14 +47,16 @@ def _village(monuments: list[dict], footprint: bool, skip: set[str]) -> dict:
                 and m["inventory_number"] not in skip)
 
 
-def _model(ws, structure_id: str, survey_id: str, z: tuple[float, float], epsg: int | None, layers_rev=None) -> None:
+def _model(ws, structure_id: str, survey_id: str, z: tuple[float, float], epsg: int | None, layers_rev=None,
+           xyz=None) -> None:
     from twin.catalog import db
 
     folder = ws.root / "models" / structure_id / survey_id / "k"
     folder.mkdir(parents=True)
-    rng = np.random.default_rng(1)
-    xyz = rng.random((400, 3)) * [20, 12, 0] + [749010.0, 1821020.0, 0]
-    xyz[:, 2] = np.linspace(*z, len(xyz))
+    if xyz is None:
+        rng = np.random.default_rng(1)
+        xyz = rng.random((400, 3)) * [20, 12, 0] + [749010.0, 1821020.0, 0]
+        xyz[:, 2] = np.linspace(*z, len(xyz))
     write_las(folder / "cloud.las", xyz=xyz, epsg=epsg)
     provenance = {"crs": {"epsg": epsg} if epsg else None}
     if layers_rev:
@@ -59,8 +64,20 @@ def _model(ws, structure_id: str, survey_id: str, z: tuple[float, float], epsg: 
     with db.transaction(ws.engine) as conn:
         conn.execute(db.models.insert().values(
             key=(structure_id + "k" * 64)[:64], structure_id=structure_id, survey_id=survey_id, pipeline="default",
-            path=str(folder.relative_to(ws.root)), point_count=400, face_count=0, crs_epsg=epsg,
+            path=str(folder.relative_to(ws.root)), point_count=len(xyz), face_count=0, crs_epsg=epsg,
             provenance_json=json.dumps(provenance), created_at=db.now()))
+
+
+def palace_cloud(footprint_wkt: str) -> np.ndarray:
+    """The palace's walls and flat roof, 40 points a square metre, less PALACE_HOLE; its lowest
+    and highest points exactly at CLOUD_Z."""
+    import shapely
+
+    from tests.unit.coverage_scene import WallPatch, prism_points
+
+    corners = np.asarray(shapely.from_wkt(footprint_wkt).exterior.coords)[:-1]
+    xyz = prism_points(corners, *CLOUD_Z, density=40.0, seed=4, wall_patches=[WallPatch(**PALACE_HOLE)], noise=0.0)
+    return np.vstack([xyz, np.column_stack([corners[:2], CLOUD_Z])])
 
 
 def make(root: Path, n: int = 850) -> InventoryWorkspace:
@@ -96,7 +113,8 @@ def make(root: Path, n: int = 850) -> InventoryWorkspace:
     layers = root / "layers.yaml"
     layers.write_text(layers_yaml(), encoding="utf-8")
     set_layers(ws, ids[palace["inventory_number"]], layers, author="N. Lan")
-    _model(ws, ids[palace["inventory_number"]], "2024", CLOUD_Z, 32648, layers_rev=1)
+    _model(ws, ids[palace["inventory_number"]], "2024", CLOUD_Z, 32648, layers_rev=1,
+           xyz=palace_cloud(palace["footprint"]))
     _model(ws, ids[parts["inventory_number"]], "2025", LOCAL_Z, None)
     record_comparison(ws, structure_id=ids[changed["inventory_number"]], from_survey="2023", to_survey="2023",
                       method="m3c2", params={}, folder=root / "cmp", from_model=None, to_model=None, layers_rev=None,

@@ -109,6 +109,15 @@ def test_the_geopackage_holds_every_structure_valid_and_typed(exported, sources)
     assert int(columns["never_surveyed"].sum()) == 846
     ranks = columns["priority_rank"][~np.isnan(columns["priority_rank"])]
     assert sorted(ranks.astype(int)) == list(range(1, 849))  # 846 never surveyed, 1 stale, 1 changed
+    # the palace's footprint against its model: walls sampled but for a 4 x 3 m patch of the south wall
+    hole = inventory_workspace.PALACE_HOLE
+    wall_area = sources[made.palace.upper()]["polygon"].length * 9.0
+    assert columns["coverage_walls"][palace] == pytest.approx(1 - 12.0 / wall_area, abs=0.005)
+    assert columns["coverage_roof"][palace] == 1.0 and columns["holes"][palace] == 1
+    assert columns["hole_area_m2"][palace] == pytest.approx((hole["u"][1] - hole["u"][0])
+                                                            * (hole["z"][1] - hole["z"][0]), rel=0.1)
+    assert columns["suggested_stations"][palace] == 1 and not columns["low_coverage"][palace]
+    assert np.isnan(columns["coverage_walls"][stale]) and np.isnan(columns["holes"][changed])  # no model, no point
     citadel = row["HUE-0001"]
     assert columns["is_complex"][citadel] and columns["contains"][citadel] > 50
     assert columns["inside_stale"][citadel] == 0 and columns["inside_surveyed"][citadel] == 1  # the palace

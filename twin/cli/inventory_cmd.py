@@ -105,6 +105,36 @@ def list_(
     out.print(f"{sum(1 for r in rows if r.inventory_number)} inventory record(s)", markup=False)
 
 
+@app.command("footprint")
+def footprint(
+    structure: Annotated[str, typer.Argument(help="Structure id.")],
+    file: Annotated[Path, typer.Argument(help="The GeoJSON (or GeoPackage) of `twin export STRUCTURE -f geojson`.")],
+    workspace: WorkspaceOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Replace a record's footprint by the structure's outline from a processed survey's export
+    (carried into the record's CRS; kept in the record's history like an import).
+
+    Example: twin inventory footprint ngo-mon-gate packages/ngo-mon-gate-2025/ngo-mon-gate-2025-03-crs.geojson
+    """
+    from twin.catalog.workspace import Workspace  # noqa: PLC0415
+    from twin.inventory.footprint import update_footprint  # noqa: PLC0415
+
+    report = update_footprint(Workspace.open(workspace), structure, file)
+    if as_json:
+        print_json(report)
+        return
+    if not report.changed:
+        out.print(f"{report.structure_id} ({report.inventory_number}): the footprint is already this one; "
+                  "nothing changed", markup=False)
+        return
+    area = f"{report.area_m2:,.1f} m²" if report.area_m2 is not None else "(geographic CRS: no area)"
+    before = f" (was {report.previous_area_m2:,.1f} m²)" if report.previous_area_m2 is not None else ""
+    out.print(f"{report.structure_id} ({report.inventory_number}): footprint {area}{before} in {report.crs} from "
+              f"{Path(report.source).name}; kept in its history (twin inventory history {report.structure_id})",
+              markup=False)
+
+
 @app.command("history")
 def history(
     structure: Annotated[str | None, typer.Argument(help="Structure id or inventory number (default: all).")] = None,
@@ -150,6 +180,13 @@ ChangeShareOpt = Annotated[float, typer.Option(
     help="Share of core points with a significant change that puts a structure on the priority list.")]
 AsOfOpt = Annotated[str | None, typer.Option(
     "--as-of", help="The day ages are counted to, YYYY-MM-DD (default: today).")]
+MinCoverageOpt = Annotated[float, typer.Option(
+    "--min-coverage", min=0, max=1,
+    help="Share of the footprint's walls the latest model must sample; below it a structure has low coverage.")]
+CoverageOpt = Annotated[bool, typer.Option(
+    "--coverage/--no-coverage",
+    help="Measure the coverage of each footprint by its latest model (once per model and footprint, then "
+         "read back), or leave it out.")]
 
 
 def _day(as_of: str | None):
@@ -167,6 +204,8 @@ def _day(as_of: str | None):
 def status(
     stale_years: StaleYearsOpt = 10.0,
     change_share: ChangeShareOpt = 0.05,
+    min_coverage: MinCoverageOpt = 0.8,
+    coverage: CoverageOpt = True,
     as_of: AsOfOpt = None,
     html: Annotated[Path | None, typer.Option(
         "--html", help="Also write the status as one offline HTML page: plans coloured by priority, every "
@@ -175,15 +214,18 @@ def status(
     as_json: JsonOpt = False,
 ) -> None:
     """Per structure and per complex: surveys and their dates, age of the last survey, layers,
-    share of points labelled, last comparison; then the priority list (never surveyed,
-    stale beyond --stale-years, significant change).
+    share of points labelled, last comparison, coverage of the footprint by the latest model
+    (walls and roof sampled, occlusion holes, where more scanner stations would see them);
+    then the priority list (never surveyed, stale beyond --stale-years, significant change,
+    low coverage).
 
     Example: twin inventory status --stale-years 5 --html status.html
     """
     from twin.catalog.workspace import Workspace  # noqa: PLC0415
 
     ws = Workspace.open(workspace)
-    options = {"stale_years": stale_years, "change_share": change_share, "as_of": _day(as_of)}
+    options = {"stale_years": stale_years, "change_share": change_share, "as_of": _day(as_of), "coverage": coverage,
+               "min_coverage": min_coverage}
     if html is not None:
         from twin.report.inventory_page import write_status_page  # noqa: PLC0415
 
@@ -198,7 +240,7 @@ def status(
     from rich.table import Table  # noqa: PLC0415
 
     table = Table("number", "structure", "name", "surveys", "last survey", "age (y)", "layers", "labelled",
-                  "last comparison", "priority", title=f"status as of {report.as_of}")
+                  "last comparison", "walls", "roof", "holes", "priority", title=f"status as of {report.as_of}")
     for s in report.structures:
         layers = "/".join(f"{s.layers.get(k, 0)}" for k in ("elements", "phases", "materials")) if s.layers else ""
         cmp_text = ""
@@ -207,24 +249,29 @@ def status(
             share = c.get("significant_share")
             cmp_text = f"{c['from_survey']}→{c['to_survey']}" + (f" {share:.1%} significant" if share is not None
                                                                   else "")
+        c = s.coverage
         table.add_row(s.inventory_number or "-", s.id, s.name or "", str(len(s.surveys)), s.last_survey or "",
                       f"{s.age_years:.1f}" if s.age_years is not None else "", layers,
                       f"{s.labelled_share:.1%}" if s.labelled_share is not None else "", cmp_text,
-                      ", ".join(s.priority))
+                      _share(c.walls) if c else "", _share(c.roof) if c else "",
+                      f"{len(c.holes)} ({c.hole_area_m2:.1f} m²)" if c else "", ", ".join(s.priority))
     out.print(table)
+    _print_coverage(report)
     if report.complexes:
         complexes = Table("complex", "name", "structures", "surveyed", "never", "stale", "with layers", "changed",
-                          "oldest last survey", title="complexes (everything inside, at any depth)")
+                          "low coverage", "oldest last survey", title="complexes (everything inside, at any depth)")
         for c in report.complexes:
             complexes.add_row(c.inventory_number or c.id, c.name or "", str(c.structures), str(c.surveyed),
                               str(c.never_surveyed), str(c.stale), str(c.with_layers), str(c.significant_change),
-                              c.oldest_last_survey or "")
+                              str(c.low_coverage), c.oldest_last_survey or "")
         out.print(complexes)
     counts = {r: sum(1 for p in report.priorities if r in p.reasons) for r in ("never surveyed", "stale",
-                                                                                 "significant change")}
+                                                                                 "significant change", "low coverage")}
     out.print(f"priority: {len(report.priorities)} of {len(report.structures)} structure(s): "
               + ", ".join(f"{n} {r}" for r, n in counts.items())
-              + f" (stale: last survey over {report.stale_years:g} years before {report.as_of})", markup=False)
+              + f" (stale: last survey over {report.stale_years:g} years before {report.as_of}"
+              + (f"; low coverage: walls under {report.min_coverage:.0%} sampled" if report.min_coverage is not None
+                 else "") + ")", markup=False)
     for p in report.priorities[:20]:
         out.print(f"  {p.inventory_number or p.id}  {p.name or ''}: {', '.join(p.reasons)}"
                   + (f" (last survey {p.last_survey})" if p.last_survey else ""), markup=False)
@@ -232,6 +279,32 @@ def status(
         out.print(f"  ... and {len(report.priorities) - 20} more (--json lists them all)", markup=False)
     if html is not None:
         out.print(f"status page: {html}", markup=False)
+
+
+def _share(value: float | None) -> str:
+    return "" if value is None else f"{value:.0%}"
+
+
+def _print_coverage(report) -> None:
+    """Each structure's holes and suggested stations, under the table."""
+    for s in report.structures:
+        c = s.coverage
+        if c is None:
+            if s.coverage_note:
+                err.print(f"coverage of {s.inventory_number or s.id}: not measured: {s.coverage_note}", markup=False)
+            continue
+        if not c.holes:
+            continue
+        crs = f"EPSG:{c.crs_epsg}" if c.crs_epsg else "the model's frame"
+        out.print(f"{s.inventory_number or s.id} {s.name or ''}: {len(c.holes)} hole(s), {c.hole_area_m2:.1f} m² "
+                  f"(survey {c.survey_id}); suggested stations in {crs}:", markup=False)
+        for st in c.stations:
+            sees = ", ".join(f"hole {h.hole} ({h.share:.0%})" for h in st.sees)
+            out.print(f"  {st.id}. {st.x:.2f}, {st.y:.2f}, ground {st.ground_z:.2f}, {st.standoff_m:g} m out: "
+                      f"sees {sees}", markup=False)
+        if c.unseen_holes:
+            out.print(f"  not seen from the ground: hole(s) {', '.join(map(str, c.unseen_holes))} "
+                      f"(an elevated scanner or a drone)", markup=False)
 
 
 @app.command()
@@ -242,6 +315,8 @@ def export(
                                "geojson and cityjson).")] = None,
     stale_years: StaleYearsOpt = 10.0,
     change_share: ChangeShareOpt = 0.05,
+    min_coverage: MinCoverageOpt = 0.8,
+    coverage: CoverageOpt = True,
     as_of: AsOfOpt = None,
     workspace: WorkspaceOpt = None,
     as_json: JsonOpt = False,
@@ -258,7 +333,8 @@ def export(
     from twin.export.inventory import export_inventory  # noqa: PLC0415
 
     report = export_inventory(Workspace.open(workspace), out_dir, formats, stale_years=stale_years,
-                              change_share=change_share, as_of=_day(as_of))
+                              change_share=change_share, as_of=_day(as_of), coverage=coverage,
+                              min_coverage=min_coverage)
     if as_json:
         print_json(report)
         return

@@ -52,7 +52,8 @@ class InventoryExport(BaseModel):
 
 
 def export_inventory(ws, out: Path, formats: Sequence[str] | None = None, *, stale_years: float = 10.0,
-                     change_share: float = 0.05, as_of: dt.date | None = None) -> InventoryExport:
+                     change_share: float = 0.05, as_of: dt.date | None = None, coverage: bool = True,
+                     min_coverage: float = 0.8) -> InventoryExport:
     """Write the inventory files into ``out``. Raises UsageError (a format, the folder) or
     NotFoundError (no inventory record); nothing is written then."""
     from twin.export.inventory_cityjson import write_cityjson  # noqa: PLC0415
@@ -65,7 +66,8 @@ def export_inventory(ws, out: Path, formats: Sequence[str] | None = None, *, sta
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out}: exists and is not a folder; choose a folder")
-    table = inventory_table(ws, stale_years=stale_years, change_share=change_share, as_of=as_of)
+    table = inventory_table(ws, stale_years=stale_years, change_share=change_share, as_of=as_of,
+                            coverage=coverage, min_coverage=min_coverage)
     if "3dtiles" in wanted and not any(r.extent is not None and r.extent.crs_epsg for r in table.rows):
         raise UsageError("cannot export 3dtiles: no structure with a record has a processed model with a "
                          "coordinate system to place it on the globe")

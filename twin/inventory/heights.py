@@ -39,19 +39,26 @@ class ModelExtent:
         return self.z_max - self.z_min
 
 
-def latest_model_extents(ws) -> dict[str, ModelExtent]:
-    """Structure id -> the extent of its latest model, for every structure with a model on disk."""
+def latest_model_rows(ws) -> dict[str, dict]:
+    """Structure id -> the catalog row (survey_id, key, path, crs_epsg) of its latest model
+    whose folder still exists."""
     m = db.models
     query = select(m.c.structure_id, m.c.survey_id, m.c.key, m.c.path, m.c.crs_epsg).order_by(
         m.c.structure_id, m.c.created_at.desc())
     with ws.engine.connect() as conn:
         rows = conn.execute(query).mappings().all()
-    out: dict[str, ModelExtent] = {}
+    out: dict[str, dict] = {}
     for row in rows:
-        sid = row["structure_id"]
+        if row["structure_id"] not in out and (ws.root / row["path"]).is_dir():
+            out[row["structure_id"]] = dict(row)
+    return out
+
+
+def latest_model_extents(ws) -> dict[str, ModelExtent]:
+    """Structure id -> the extent of its latest model, for every structure with a model on disk."""
+    out: dict[str, ModelExtent] = {}
+    for sid, row in latest_model_rows(ws).items():
         folder = ws.root / row["path"]
-        if sid in out or not folder.is_dir():
-            continue
         found = _z_range(folder)
         if found is not None:
             (z_min, z_max), source = found

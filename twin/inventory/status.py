@@ -2,9 +2,11 @@
 surveys, layers, labels and last comparison, and the priority list. Everything is derived
 from the catalog (a handful of queries, whatever the number of structures); nothing is typed in.
 
+The coverage of each footprint by the latest model (walls and roof sampled, occlusion holes,
+suggested stations) is twin.inventory.coverage's, measured once per model and footprint.
+
 The HTML page of the status is twin.report.inventory_page, the GIS export twin.export.inventory
-(both through the flat table of twin.inventory.table). Not yet here (issue 16.2): point density
-and coverage of the last model, occlusion holes.
+(both through the flat table of twin.inventory.table). Not yet here (issue 16.2): point density.
 """
 
 from __future__ import annotations
@@ -18,14 +20,18 @@ from sqlalchemy import func, select
 from twin.catalog import db
 from twin.models.inventory import ComplexStatus, Priority, StatusReport, StructureStatus, SurveyDate
 
-REASONS = ("never surveyed", "stale", "significant change")
+REASONS = ("never surveyed", "stale", "significant change", "low coverage")
 
 
 def inventory_status(ws, stale_years: float = 10.0, change_share: float = 0.05,
-                     as_of: dt.date | None = None) -> StatusReport:
+                     as_of: dt.date | None = None, *, coverage: bool = True,
+                     min_coverage: float = 0.8) -> StatusReport:
     """The status of every structure. A structure is *stale* when its latest survey is more
     than ``stale_years`` old; its last comparison shows a *significant change* when at least
-    ``change_share`` of its core points changed beyond their level of detection."""
+    ``change_share`` of its core points changed beyond their level of detection; its
+    coverage is *low* when its latest model samples less than ``min_coverage`` of its
+    footprint's walls (the roof, rarely reached from the ground, is reported, not ranked).
+    ``coverage=False`` leaves coverage unmeasured."""
     as_of = as_of or dt.date.today()
     s, sv, lr, m, c = db.structures, db.surveys, db.layer_revisions, db.models, db.comparisons
     with ws.engine.connect() as conn:
@@ -56,6 +62,11 @@ def inventory_status(ws, stale_years: float = 10.0, change_share: float = 0.05,
     layers_of = {r["structure_id"]: r for r in layers}
     labelled = {r["structure_id"]: _labelled_share(r) for r in models}
     compared = {r["structure_id"]: r for r in comparisons}
+    measured = {}
+    if coverage:
+        from twin.inventory.coverage import footprint_coverage  # noqa: PLC0415
+
+        measured = footprint_coverage(ws)
 
     out: list[StructureStatus] = []
     for row in structures:
@@ -86,12 +97,18 @@ def inventory_status(ws, stale_years: float = 10.0, change_share: float = 0.05,
         share = (status.last_comparison or {}).get("significant_share")
         if share is not None and share >= change_share:
             status.priority.append("significant change")
+        if sid in measured:
+            status.coverage, status.coverage_note = measured[sid].coverage, measured[sid].note
+            walls = status.coverage.walls if status.coverage is not None else None
+            if walls is not None and walls < min_coverage:
+                status.priority.append("low coverage")
         out.append(status)
 
     priorities = sorted((s for s in out if s.priority),
                         key=lambda s: (REASONS.index(s.priority[0]), -(s.age_years or 0.0), s.inventory_number or s.id))
     return StatusReport(
-        as_of=as_of.isoformat(), stale_years=stale_years, change_share=change_share, structures=out,
+        as_of=as_of.isoformat(), stale_years=stale_years, change_share=change_share,
+        min_coverage=min_coverage if coverage else None, structures=out,
         complexes=_complexes(out),
         priorities=[Priority(id=s.id, inventory_number=s.inventory_number, name=s.name, reasons=s.priority,
                              last_survey=s.last_survey, age_years=s.age_years) for s in priorities],
@@ -170,6 +187,7 @@ def _complexes(structures: list[StructureStatus]) -> list[ComplexStatus]:
             stale=sum(1 for s in inside if "stale" in s.priority),
             with_layers=sum(1 for s in inside if s.layers_rev is not None),
             significant_change=sum(1 for s in inside if "significant change" in s.priority),
+            low_coverage=sum(1 for s in inside if "low coverage" in s.priority),
             oldest_last_survey=min(lasts) if lasts else None,
         ))
     return out

@@ -2,8 +2,9 @@
 projected CRS and flat, typed properties (what the GIS export writes and the status page shows).
 
 Every figure comes from what is already derived: the inventory record (twin.catalog.inventory),
-the status (twin.inventory.status: surveys, age, layers, labels, last comparison, priority,
-the per-complex counts) and the latest model's vertical extent (twin.inventory.heights).
+the status (twin.inventory.status: surveys, age, layers, labels, last comparison, coverage of
+the footprint by the latest model, priority, the per-complex counts) and the latest model's
+vertical extent (twin.inventory.heights).
 
 **Geometry.** The footprint where the record has one, else the location point. All rows share
 one CRS (:attr:`InventoryTable.epsg`): the CRS most records use when it is projected, else the
@@ -41,8 +42,10 @@ COLUMNS: dict[str, str] = {
     "comparison_from": "string", "comparison_to": "string", "comparison_method": "string",
     "comparison_at": "datetime", "core_points": "integer", "significant_points": "integer",
     "significant_share": "number",
+    "coverage_walls": "number", "coverage_roof": "number", "holes": "integer", "hole_area_m2": "number",
+    "suggested_stations": "integer",
     "priority": "string", "priority_reasons": "string", "priority_rank": "integer",
-    "never_surveyed": "boolean", "stale": "boolean", "significant_change": "boolean",
+    "never_surveyed": "boolean", "stale": "boolean", "significant_change": "boolean", "low_coverage": "boolean",
     "inside_surveyed": "integer", "inside_never_surveyed": "integer", "inside_stale": "integer",
     "inside_with_layers": "integer", "inside_changed": "integer", "inside_oldest_last_survey": "date",
     "status_as_of": "date",
@@ -79,14 +82,15 @@ class InventoryTable:
 
 
 def inventory_table(ws, *, stale_years: float = 10.0, change_share: float = 0.05, as_of: dt.date | None = None,
-                    records_only: bool = True) -> InventoryTable:
+                    records_only: bool = True, coverage: bool = True, min_coverage: float = 0.8) -> InventoryTable:
     """The table; with ``records_only`` (the GIS export) only structures with an inventory
     record, refused with NotFoundError when there is none; else every structure (the page)."""
     records = {r.id: r for r in list_inventory(ws, include_all=not records_only)}
     if records_only and not records:
         raise NotFoundError(f"{ws.root}: the workspace holds no inventory records; import them first: "
                             "twin inventory import FILE")
-    status = inventory_status(ws, stale_years=stale_years, change_share=change_share, as_of=as_of)
+    status = inventory_status(ws, stale_years=stale_years, change_share=change_share, as_of=as_of,
+                              coverage=coverage, min_coverage=min_coverage)
     extents = latest_model_extents(ws)
     epsg = _common_epsg(records.values())
     to_common = _transformers(records.values(), epsg)
@@ -170,6 +174,7 @@ def _properties(record, s: StructureStatus, complex_: ComplexStatus | None, exte
                 as_of: str) -> dict:
     comparison = s.last_comparison or {}
     layers = s.layers or {}
+    cover = s.coverage
     return {
         "inventory_number": record.inventory_number, "id": s.id, "name": s.name, "name_vi": record.name_vi,
         "name_en": record.name_en, "type": record.type, "designation": record.designation,
@@ -196,10 +201,13 @@ def _properties(record, s: StructureStatus, complex_: ComplexStatus | None, exte
         "comparison_method": comparison.get("method"), "comparison_at": _utc(comparison.get("created_at")),
         "core_points": comparison.get("core_points"), "significant_points": comparison.get("significant"),
         "significant_share": comparison.get("significant_share"),
+        "coverage_walls": cover.walls if cover else None, "coverage_roof": cover.roof if cover else None,
+        "holes": len(cover.holes) if cover else None, "hole_area_m2": cover.hole_area_m2 if cover else None,
+        "suggested_stations": len(cover.stations) if cover else None,
         "priority": s.priority[0] if s.priority else None,
         "priority_reasons": "; ".join(s.priority) or None, "priority_rank": rank,
         "never_surveyed": "never surveyed" in s.priority, "stale": "stale" in s.priority,
-        "significant_change": "significant change" in s.priority,
+        "significant_change": "significant change" in s.priority, "low_coverage": "low coverage" in s.priority,
         "inside_surveyed": complex_.surveyed if complex_ else None,
         "inside_never_surveyed": complex_.never_surveyed if complex_ else None,
         "inside_stale": complex_.stale if complex_ else None,

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from twin.models.coverage import Coverage
+
 # The properties of DCMI Metadata Terms (http://purl.org/dc/terms/): the keys a record's
 # ``dc`` may hold.
 DC_TERMS = frozenset(
@@ -161,7 +163,12 @@ class StructureStatus(BaseModel):
     layers: dict[str, int] = Field(default_factory=dict, description="elements, phases, materials, metadata present")
     labelled_share: float | None = Field(default=None, description="share of the latest model's points labelled")
     last_comparison: dict | None = None
-    priority: list[str] = Field(default_factory=list, description="never surveyed, stale, significant change")
+    coverage: Coverage | None = Field(default=None, description="of the footprint by the latest model: walls, roof, "
+                                                                "holes, suggested stations")
+    coverage_note: str | None = Field(default=None, description="why a structure with a footprint and a model has "
+                                                                "no coverage")
+    priority: list[str] = Field(default_factory=list,
+                                description="never surveyed, stale, significant change, low coverage")
 
 
 class ComplexStatus(BaseModel):
@@ -174,6 +181,7 @@ class ComplexStatus(BaseModel):
     stale: int
     with_layers: int
     significant_change: int
+    low_coverage: int = 0
     oldest_last_survey: str | None = None
 
 
@@ -190,6 +198,8 @@ class StatusReport(BaseModel):
     as_of: str
     stale_years: float
     change_share: float
+    min_coverage: float | None = Field(default=None, description="walls sampled below this share: low coverage "
+                                                                 "(None: coverage not measured)")
     structures: list[StructureStatus]
     complexes: list[ComplexStatus]
     priorities: list[Priority] = Field(description="structures with a reason, most urgent first")

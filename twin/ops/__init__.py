@@ -11,6 +11,7 @@ No I/O and no catalog here. Each module does one job:
 - :mod:`twin.ops.meshing`      screened Poisson and ball pivoting, trimming
 - :mod:`twin.ops.mesh_repair`  degenerate/duplicate faces, non-manifold edges, small islands
 - :mod:`twin.ops.decimate`     quadric decimation into named levels of detail
+- :mod:`twin.ops.coverage`     coverage of a footprint's walls and roof, occlusion holes, suggested stations
 
 Modules are imported explicitly (``from twin.ops.voxel import voxel_downsample``) so
 that importing twin stays cheap; open3d is imported only inside the functions that use it.

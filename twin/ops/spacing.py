@@ -9,8 +9,9 @@ import numpy as np
 from twin.errors import UsageError
 
 
-def point_spacing(xyz: np.ndarray, sample: int = 50_000, seed: int = 0) -> float:
-    """Median distance from a point to its nearest neighbour (on a sample of the points)."""
+def point_spacing(xyz: np.ndarray, sample: int = 50_000, seed: int = 0, quantile: float = 0.5) -> float:
+    """Median (or another ``quantile``) of the distance from a point to its nearest
+    neighbour (on a sample of the points)."""
     from twin.ops.neighbours import KdTree  # noqa: PLC0415
 
     xyz = np.asarray(xyz, dtype=np.float64)
@@ -19,7 +20,7 @@ def point_spacing(xyz: np.ndarray, sample: int = 50_000, seed: int = 0) -> float
     rng = np.random.default_rng(seed)
     probe = xyz if len(xyz) <= sample else xyz[rng.choice(len(xyz), sample, replace=False)]
     dist, _ = KdTree(xyz).query(probe, k=2)
-    return float(np.median(dist[:, 1]))
+    return float(np.quantile(dist[:, 1], quantile))
 
 
 LINE_NEIGHBOURS = 6

@@ -22,10 +22,11 @@ PRIORITY_COLOURS = {
     "never surveyed": "#d62728",
     "stale": "#ff7f0e",
     "significant change": "#9467bd",
+    "low coverage": "#17becf",
     None: "#2ca02c",
 }
 PRIORITY_LABELS = {"never surveyed": "never surveyed", "stale": "stale", "significant change": "significant change",
-                   None: "up to date"}
+                   "low coverage": "low coverage", None: "up to date"}
 OUTLINE = "#374151"
 MIN_FOOTPRINT_PX = 5.0
 DOT_PX = 3.6
@@ -131,8 +132,7 @@ def plan_svg(table, frame: Bounds, outlined: dict[str, object], *, width_px: int
             shape = f'<circle cx="{cx}" cy="{cy}" r="{DOT_PX}" fill="{colour}" stroke="#ffffff" stroke-width="0.8"/>'
         parts.append(f'<a href="#s-{esc(row.id)}" data-priority="{esc(priority_of(row) or "none")}">'
                      f'<title>{esc(tip)}</title>{shape}</a>')
-    parts.append(_scale_bar(scale, width_px, height_px))
-    parts.append(f'<text x="{width_px - 14}" y="22" text-anchor="end" class="north">↑ N (grid)</text></svg>')
+    parts.append(furniture(scale, width_px, height_px) + "</svg>")
     return "".join(parts)
 
 
@@ -146,6 +146,12 @@ def _label(name: str, x: float, top: float, placed: list) -> str:
             placed.append(box)
             return f'<text x="{x:.1f}" y="{max(y, 12):.1f}" class="complex-label">{esc(name)}</text>'
     return ""
+
+
+def furniture(scale: float, width_px: int, height_px: int) -> str:
+    """A plan's scale bar (bottom left) and grid-north mark (top right)."""
+    return (_scale_bar(scale, width_px, height_px)
+            + f'<text x="{width_px - 14}" y="22" text-anchor="end" class="north">↑ N (grid)</text>')
 
 
 def _scale_bar(scale: float, width_px: int, height_px: int) -> str:
