@@ -284,6 +284,20 @@ def test_surveys_aligned_bulge_column_and_stable_walls(built, compared):
     assert csv_lines[0].startswith("element,name,group,stable,core_points")
     assert csv_lines[1].split(",")[0] in {"wall-north", "column"}
 
+    # issue 17.2: the walls' out-of-plane change (the group "walls" has no points of its own)
+    # and the column's lean (it slid along +x, it did not lean)
+    figures = {r["element"]: r for r in s["element_figures"]}
+    assert set(figures) == {"wall-south", "wall-north", "wall-west", "wall-east", "column"}
+    north = figures["wall-north"]["figures"]
+    assert 0.85 * BULGE * 1000 <= north["largest_change_mm"] <= 1000 * BULGE + 1.0  # a 0.25 m cell's mean, outward
+    assert north["normal"][1] > 0.99
+    at = np.asarray(north["largest_change_at"]) - ORIGIN
+    assert np.hypot(at[0] - BULGE_CENTRE[0], at[2] - BULGE_CENTRE[1]) < 0.3
+    for wall in ("wall-south", "wall-west", "wall-east"):
+        assert abs(figures[wall]["figures"]["largest_change_mm"]) < 4.0, figures[wall]
+    column = figures["column"]
+    assert column["figures"] is None or abs(column["figures"]["lean_change_deg"]) < 0.2, column
+
 
 def test_surveys_recorded_in_the_catalog(built, compared):
     con = sqlite3.connect(built / "catalog.sqlite")

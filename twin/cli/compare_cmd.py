@@ -222,7 +222,29 @@ def _print_summary(summary: dict, as_json: bool) -> None:
     out.print(table)
     if len(rows) > 20:
         out.print(f"... {len(rows) - 20} more in elements.csv", markup=False)
+    _print_element_figures(summary.get("element_figures") or [])
     out.print(f"results in {summary['out']}", markup=False)
+
+
+def _print_element_figures(rows: list[dict]) -> None:
+    """Columns' lean and diameter, walls' out-of-plane change (twin.compare.element_figures)."""
+    if not rows:
+        return
+    table = Table(Column("element", no_wrap=True), "kind", "change", title="columns and walls, earlier -> later")
+    for r in rows:
+        f = r["figures"]
+        if f is None:
+            text = r["reason"]
+        elif r["kind"] == "column":
+            worst = max(f["diameter_by_slice"], key=lambda s: abs(s["change_mm"]), default=None)
+            text = (f"lean {f['lean_from_deg']:.2f}° -> {f['lean_to_deg']:.2f}° toward {f['lean_azimuth_to_deg']:.0f}°; "
+                    f"top moved {f['top_shift_mm']:.1f} mm toward {f['top_shift_azimuth_deg']:.0f}°"
+                    + (f"; diameter {worst['change_mm']:+.1f} mm at z {worst['z']:.2f}" if worst else ""))
+        else:
+            text = (f"out of plane: largest {f['largest_change_mm']:+.1f} mm (outward +) at "
+                    f"{', '.join(f'{v:.2f}' for v in f['largest_change_at'])}; RMS {f['rms_change_mm']:.1f} mm")
+        table.add_row(r["element"], r["kind"], text)
+    out.print(table)
 
 
 def _span(earliest: str | None, latest: str | None) -> str:

@@ -238,6 +238,11 @@ def compare_surveys(ws, structure_id: str, from_survey: str, to_survey: str, opt
             "material": (compiled.material_of(element_index), list(compiled.material_ids)),
         }
     rows = element_rows(result, world_core, layers, element_index, element_ids)
+    figures = []
+    if layers is not None:
+        from twin.compare.element_figures import element_figures  # noqa: PLC0415
+
+        figures = element_figures(compiled, layers, earlier.xyz, moved, origin)
     summary = {
         "kind": "surveys",
         "structure": structure_id,
@@ -257,6 +262,7 @@ def compare_surveys(ws, structure_id: str, from_survey: str, to_survey: str, opt
         "reason_codes": _reason_codes(result),
         "figures": result.summary(),
         "elements": rows,
+        "element_figures": figures,
     }
     summary = _write(out, result, origin, labels, rows, summary, started)
     try:
