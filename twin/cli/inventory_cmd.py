@@ -239,23 +239,11 @@ def status(
         return
     from rich.table import Table  # noqa: PLC0415
 
-    table = Table("number", "structure", "name", "surveys", "last survey", "age (y)", "layers", "labelled",
-                  "last comparison", "walls", "roof", "holes", "priority", title=f"status as of {report.as_of}")
-    for s in report.structures:
-        layers = "/".join(f"{s.layers.get(k, 0)}" for k in ("elements", "phases", "materials")) if s.layers else ""
-        cmp_text = ""
-        if s.last_comparison:
-            c = s.last_comparison
-            share = c.get("significant_share")
-            cmp_text = f"{c['from_survey']}→{c['to_survey']}" + (f" {share:.1%} significant" if share is not None
-                                                                  else "")
-        c = s.coverage
-        table.add_row(s.inventory_number or "-", s.id, s.name or "", str(len(s.surveys)), s.last_survey or "",
-                      f"{s.age_years:.1f}" if s.age_years is not None else "", layers,
-                      f"{s.labelled_share:.1%}" if s.labelled_share is not None else "", cmp_text,
-                      _share(c.walls) if c else "", _share(c.roof) if c else "",
-                      f"{len(c.holes)} ({c.hole_area_m2:.1f} m²)" if c else "", ", ".join(s.priority))
-    out.print(table)
+    if html is None:
+        _print_structures(report)
+    else:  # the page has every structure's row; a city's thousand rows on the terminal take seconds to draw
+        out.print(f"status of {len(report.structures)} structure(s) as of {report.as_of}: every row is in the page",
+                  markup=False)
     _print_coverage(report)
     if report.complexes:
         complexes = Table("complex", "name", "structures", "surveyed", "never", "stale", "with layers", "changed",
@@ -279,6 +267,28 @@ def status(
         out.print(f"  ... and {len(report.priorities) - 20} more (--json lists them all)", markup=False)
     if html is not None:
         out.print(f"status page: {html}", markup=False)
+
+
+def _print_structures(report) -> None:
+    from rich.table import Table  # noqa: PLC0415
+
+    table = Table("number", "structure", "name", "surveys", "last survey", "age (y)", "layers", "labelled",
+                  "last comparison", "walls", "roof", "holes", "priority", title=f"status as of {report.as_of}")
+    for s in report.structures:
+        layers = "/".join(f"{s.layers.get(k, 0)}" for k in ("elements", "phases", "materials")) if s.layers else ""
+        cmp_text = ""
+        if s.last_comparison:
+            c = s.last_comparison
+            share = c.get("significant_share")
+            cmp_text = f"{c['from_survey']}→{c['to_survey']}" + (f" {share:.1%} significant" if share is not None
+                                                                  else "")
+        c = s.coverage
+        table.add_row(s.inventory_number or "-", s.id, s.name or "", str(len(s.surveys)), s.last_survey or "",
+                      f"{s.age_years:.1f}" if s.age_years is not None else "", layers,
+                      f"{s.labelled_share:.1%}" if s.labelled_share is not None else "", cmp_text,
+                      _share(c.walls) if c else "", _share(c.roof) if c else "",
+                      f"{len(c.holes)} ({c.hole_area_m2:.1f} m²)" if c else "", ", ".join(s.priority))
+    out.print(table)
 
 
 def _share(value: float | None) -> str:
