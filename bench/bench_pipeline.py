@@ -12,7 +12,7 @@ and each mesh level as PLY:
   with the open3d calls a Python user would make (see its docstring), given the
   georeferenced station's scanner position, which twin finds itself.
 
-Each runs in its own process; wall time and peak memory (max RSS) are that process's.
+Each runs in its own process; wall time and peak memory are that process tree's (bench/_measure.py).
 Runs alternate between the two sides and the figures are medians over ``--runs``.
 Printed: wall time and its ratio, peak memory, seconds per stage, faces per level,
 each station's registration error against the sample's truth (degrees; millimetres at
@@ -23,16 +23,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from _measure import run_child  # noqa: E402
 
 from twin.io.ply import ply_element_counts  # noqa: E402
 from twin.io.registry import inspect_scan  # noqa: E402
@@ -40,20 +40,6 @@ from twin.sample import load_truth  # noqa: E402
 from twin.sample.evaluate import registration_errors  # noqa: E402
 
 TWIN = [str(Path(sys.executable).parent / "twin")]  # the console script of this environment
-
-
-def run_child(cmd: list[str]) -> tuple[float, float, str]:
-    """(wall seconds, peak RSS in MB, stdout) of a command run to completion; exits on failure."""
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        started = time.perf_counter()
-        child = subprocess.Popen(cmd, stdout=out, stderr=err)
-        _, status, usage = os.wait4(child.pid, 0)
-        seconds = time.perf_counter() - started
-        child.returncode = os.waitstatus_to_exitcode(status)
-        out.seek(0), err.seek(0)
-        if child.returncode:
-            raise SystemExit(f"{' '.join(map(str, cmd))} failed ({child.returncode}):\n{err.read().decode()[-2000:]}")
-        return seconds, usage.ru_maxrss / 1024.0, out.read().decode()
 
 
 def run_twin(samples: Path, structure: str, survey: str) -> dict:

@@ -14,6 +14,9 @@
   gives its content.
 - ``build_pavilion()``, ``MeshScene``, ``scan(...)``: the scene and the scanner, for tests
   that want the simulation without files.
+
+Sites of several pavilion-like buildings in one survey (``twin sample --buildings N``)
+are ``twin.sample.sites``; generated scenes for registration are ``twin.sample.scenes``.
 """
 
 from twin.sample.deform import Bulge, Lean, apply_deformations, default_deformations, displacement_field

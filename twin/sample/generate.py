@@ -32,7 +32,7 @@ from twin.catalog.store import file_digest
 from twin.sample.deform import Bulge, Lean, apply_deformations, default_deformations
 from twin.sample.geometry import MATERIALS, LabelledMesh, SiteSpec, build_pavilion
 from twin.sample.layers import LAYERS_FILE, write_layers
-from twin.sample.scanner import MeshScene, ScannerModel, StationSetup, scan, step_for_points, window_for
+from twin.sample.scanner import BATCH_RAYS, MeshScene, ScannerModel, StationSetup, scan, step_for_points, window_for
 from twin.sample.truth import (
     CRS,
     Box,
@@ -53,6 +53,7 @@ DEFAULT_POINTS_PER_STATION = 140_000
 DEFAULT_STATIONS = 4
 DATASET = "pavilion"
 LAS_SCALE = 0.001  # 1 mm: quantisation error at most 0.5 mm
+LAS_FORMAT = {"version": "1.4", "point_format": 7, "scale": LAS_SCALE, "compressor": "lazrs"}  # as the truth states it
 REGION_MARGIN = 0.03  # m around every part's bounds
 LOCAL_TZ = dt.timezone(dt.timedelta(hours=7))  # Indochina Time
 GPS_EPOCH = dt.datetime(1980, 1, 6, tzinfo=dt.timezone.utc)
@@ -110,6 +111,33 @@ def station_positions(spec: SiteSpec, count: int) -> np.ndarray:
     return np.stack([cx + a * np.cos(ang), cy + b * np.sin(ang)], 1)
 
 
+@dataclass(frozen=True)
+class Placement:
+    """Where the building that stations are planned round stands in the scanned scene.
+
+    The pavilion alone is its own scene (the defaults). On a site of several buildings
+    (twin.sample.sites) each building is planned in its own frame and placed: ``frame``
+    maps that frame to the scene's, ``mesh`` is the building alone (what the operator
+    frames), ``stream`` and ``key_offset`` keep every station's random stream its own,
+    ``prefix`` names its stations (``b03-S1``) and ``first`` counts the stations set up
+    before its first one that day."""
+
+    frame: np.ndarray | None = None  # 4x4 building frame -> scene frame
+    mesh: LabelledMesh | None = None  # the building in its own frame (default: the scene's mesh)
+    stream: tuple[int, ...] = ()
+    key_offset: int = 0
+    prefix: str = ""
+    first: int = 0
+
+
+def framing_targets(mesh: LabelledMesh, spec: SiteSpec) -> np.ndarray:
+    """The points an operator frames: the pavilion, the stele and the urn (the shrubs are
+    in the scan where they stand within that frame), above the ground."""
+    framed = [i for i, e in enumerate(mesh.elements) if e.kind not in ("courtyard", "planter")]
+    targets = mesh.vertices[np.isin(mesh.vertex_element_index(), framed)]
+    return targets[targets[:, 2] >= spec.ground_z(targets[:, 0], targets[:, 1]) - 0.01]  # not the foundations
+
+
 def plan_stations(
     scene: MeshScene,
     spec: SiteSpec,
@@ -120,21 +148,20 @@ def plan_stations(
     points_per_station: int,
     model: ScannerModel,
     full_dome: bool,
+    placement: Placement | None = None,
 ) -> list[StationPlan]:
     """Where each station of a survey stands, how it is oriented and what it sweeps.
 
     Positions vary by up to ~0.6 m between surveys (a second campaign never sets up on
-    exactly the same spots); headings are arbitrary, tilts up to 0.5°.
+    exactly the same spots); headings are arbitrary, tilts up to 0.5°. Positions and
+    rotations are in the scene's frame (``placement``: where the building stands in it).
     """
-    rng = np.random.default_rng([seed, 1000 + survey_index])
+    place = placement or Placement()
+    rng = np.random.default_rng([seed, 1000 + survey_index, *place.stream])
     nominal = station_positions(spec, count)
     obstacles = np.array([spec.stele_centre, spec.urn_centre, *[(x, y) for x, y, _ in spec.planters]])
-    mesh = scene.mesh
-    # the operator frames the pavilion, the stele and the urn; the shrubs are in the scan
-    # where they stand within that frame
-    framed = [i for i, e in enumerate(mesh.elements) if e.kind not in ("courtyard", "planter")]
-    targets = mesh.vertices[np.isin(mesh.vertex_element_index(), framed)]
-    targets = targets[targets[:, 2] >= spec.ground_z(targets[:, 0], targets[:, 1]) - 0.01]  # not the foundations
+    frame = np.eye(4) if place.frame is None else place.frame
+    targets = framing_targets(place.mesh or scene.mesh, spec) @ frame[:3, :3].T + frame[:3, 3]
     start = dt.datetime.combine(survey.date, survey.start, tzinfo=LOCAL_TZ)
     out = []
     for k in range(count):
@@ -146,8 +173,8 @@ def plan_stations(
         yaw = float(rng.uniform(0.0, 360.0))
         tilt = float(rng.uniform(0.05, 0.5))
         toward = float(rng.uniform(0.0, 360.0))
-        rot = tilt_rotation(tilt, toward) @ rotation_z(yaw)
-        pos = np.array([xy[0], xy[1], float(spec.ground_z(xy[0], xy[1])) + height])
+        rot = frame[:3, :3] @ tilt_rotation(tilt, toward) @ rotation_z(yaw)
+        pos = frame[:3, :3] @ [xy[0], xy[1], float(spec.ground_z(xy[0], xy[1])) + height] + frame[:3, 3]
         if full_dome:
             aw, ew = (0.0, 360.0), (-60.0, 90.0)
         else:
@@ -157,9 +184,10 @@ def plan_stations(
         x_axis = rot[:, 0]
         heading = float(np.degrees(np.arctan2(x_axis[0], x_axis[1])) % 360.0)
         tilt_deg = float(np.degrees(np.arccos(np.clip(rot[2, 2], -1.0, 1.0))))
-        key = 100 * (survey_index + 1) + k + 1
-        setup = StationSetup(f"S{k + 1}", pos, rot, aw, ew, step, key)
-        out.append(StationPlan(setup, heading, tilt_deg, height, start + dt.timedelta(minutes=25 * k)))
+        key = place.key_offset + 100 * (survey_index + 1) + k + 1
+        setup = StationSetup(f"{place.prefix}S{k + 1}", pos, rot, aw, ew, step, key)
+        when = start + dt.timedelta(minutes=25 * (place.first + k))
+        out.append(StationPlan(setup, heading, tilt_deg, height, when))
     return out
 
 
@@ -201,20 +229,26 @@ def write_station(
     seed: int,
     sun: np.ndarray,
     model: ScannerModel,
+    number: int | None = None,
+    batch_rays: int = BATCH_RAYS,
 ) -> tuple[int, int, str]:
-    """Scan one station and write its LAZ, batch by batch. Returns (points, outliers, sha256)."""
+    """Scan one station and write its LAZ, batch by batch: one batch of ``batch_rays``
+    rays in memory at a time, whatever the station's size. ``number`` (the file source
+    and every point's source id) is the station's number in its name (S3: 3) unless
+    given. Returns (points, outliers, sha256)."""
     st = plan.setup
+    number = int(st.name[1:]) if number is None else number
     if control:
         offsets = np.floor(origin_utm / 100.0) * 100.0
         crs = pyproj.CRS.from_epsg(epsg)
     else:
         offsets, crs = np.zeros(3), None
-    header = las_header(date, offsets, int(st.name[1:]), crs)
+    header = las_header(date, offsets, number, crs)
     t0 = _gps_time(plan.start)
     count = outliers = 0
     tmp = path.with_name(path.name + ".tmp")
     with laspy.open(tmp, mode="w", header=header, do_compress=True, laz_backend=laspy.LazBackend.Lazrs) as writer:
-        for chunk in scan(scene, st, seed=seed, sun=sun, model=model):
+        for chunk in scan(scene, st, seed=seed, sun=sun, model=model, batch_rays=batch_rays):
             n = len(chunk.xyz)
             if n == 0:
                 continue
@@ -229,7 +263,7 @@ def write_station(
             rec.red, rec.green, rec.blue = rgb16[:, 0], rgb16[:, 1], rgb16[:, 2]
             rec.return_number = np.ones(n, dtype=np.uint8)
             rec.number_of_returns = np.ones(n, dtype=np.uint8)
-            rec.point_source_id = np.full(n, int(st.name[1:]), dtype=np.uint16)
+            rec.point_source_id = np.full(n, number, dtype=np.uint16)
             rec.gps_time = t0 + chunk.time
             writer.write_points(rec)
             count += n
@@ -293,6 +327,61 @@ def _regions(meshes: list[LabelledMesh], origin: np.ndarray) -> dict[int, list[B
             Box(min=tuple(float(round(x, 4)) for x in lo), max=tuple(float(round(x, 4)) for x in hi))
         )
     return out
+
+
+def station_truth(
+    sp: StationPlan, rel: str, digest: str, control: bool, origin: np.ndarray, count: int, outliers: int
+) -> Station:
+    """The truth of one written station: where it stood (UTM), its file's frame and pose."""
+    st = sp.setup
+    instrument = st.pose()
+    instrument[:3, 3] += origin
+    return Station(
+        name=st.name,
+        file=rel,
+        sha256=digest,
+        control=control,
+        frame="utm" if control else "scanner",
+        pose=_matrix(np.eye(4) if control else instrument),
+        instrument_pose=_matrix(instrument),
+        position_utm=tuple(float(x) for x in instrument[:3, 3]),
+        heading_deg=round(sp.heading_deg, 6),
+        tilt_deg=round(sp.tilt_deg, 6),
+        instrument_height_m=round(sp.height, 6),
+        start_time=sp.start.isoformat(),
+        point_count=count,
+        outlier_count=outliers,
+        angular_step_deg=st.step_deg,
+        azimuth_window_deg=st.azimuth_window,
+        elevation_window_deg=st.elevation_window,
+    )
+
+
+def element_truths(meshes: list[LabelledMesh], origin: np.ndarray) -> list[Element]:
+    """Every element of the (first) mesh with its regions over all ``meshes``, in UTM."""
+    regions = _regions(meshes, origin)
+    return [
+        Element(
+            id=e.id,
+            kind=e.kind,
+            label=e.label,
+            material=MATERIALS[e.material].name,
+            mesh_index=i,
+            priority=e.priority,
+            regions_utm=regions[i],
+        )
+        for i, e in enumerate(meshes[0].elements)
+    ]
+
+
+def placed_on_grid(epsg: int, origin: np.ndarray) -> dict:
+    """The truth's CRS and its origin in it and in WGS 84 (``GroundTruth`` fields)."""
+    lon, lat = pyproj.Transformer.from_crs(epsg, 4326, always_xy=True).transform(origin[0], origin[1])
+    return {
+        "crs": CRS(epsg=epsg, name=pyproj.CRS.from_epsg(epsg).name),
+        "origin_utm": tuple(float(x) for x in origin),
+        "origin_lonlat": (round(lon, 8), round(lat, 8)),
+    }
 
 
 def generate(
@@ -362,29 +451,7 @@ def generate(
                 root / rel, scene, sp, control=control, origin_utm=origin, epsg=spec.epsg,
                 date=plan.date, seed=seed, sun=sun, model=model,
             )  # fmt: skip
-            instrument = st.pose()
-            instrument[:3, 3] += origin
-            station_truths.append(
-                Station(
-                    name=st.name,
-                    file=rel,
-                    sha256=digest,
-                    control=control,
-                    frame="utm" if control else "scanner",
-                    pose=_matrix(np.eye(4) if control else instrument),
-                    instrument_pose=_matrix(instrument),
-                    position_utm=tuple(float(x) for x in instrument[:3, 3]),
-                    heading_deg=round(sp.heading_deg, 6),
-                    tilt_deg=round(sp.tilt_deg, 6),
-                    instrument_height_m=round(sp.height, 6),
-                    start_time=sp.start.isoformat(),
-                    point_count=count,
-                    outlier_count=outliers,
-                    angular_step_deg=st.step_deg,
-                    azimuth_window_deg=st.azimuth_window,
-                    elevation_window_deg=st.elevation_window,
-                )
-            )
+            station_truths.append(station_truth(sp, rel, digest, control, origin, count, outliers))
             say(f"{plan.id} {st.name}: {count:,} points ({outliers:,} outliers), step {st.step_deg:.4f}°")
         survey_truths.append(
             Survey(
@@ -398,20 +465,7 @@ def generate(
             )
         )
 
-    regions = _regions(meshes, origin)
-    elements = [
-        Element(
-            id=e.id,
-            kind=e.kind,
-            label=e.label,
-            material=MATERIALS[e.material].name,
-            mesh_index=i,
-            priority=e.priority,
-            regions_utm=regions[i],
-        )
-        for i, e in enumerate(reference.elements)
-    ]
-    lon, lat = pyproj.Transformer.from_crs(spec.epsg, 4326, always_xy=True).transform(origin[0], origin[1])
+    elements = element_truths(meshes, origin)
     command = (
         f"python -m twin.sample --out {Path(out).as_posix()} --points-per-station {points_per_station} "
         f"--stations {stations} --seed {seed} --surveys {surveys}" + (" --full-dome" if full_dome else "")
@@ -427,9 +481,7 @@ def generate(
                 "in the paved courtyard a stele, a bronze urn and ten potted shrubs."
             ),
         ),
-        crs=CRS(epsg=spec.epsg, name=pyproj.CRS.from_epsg(spec.epsg).name),
-        origin_utm=tuple(float(x) for x in origin),
-        origin_lonlat=(round(lon, 8), round(lat, 8)),
+        **placed_on_grid(spec.epsg, origin),
         surveys=survey_truths,
         deformations=deformation_truths,
         elements=elements,
@@ -442,7 +494,7 @@ def generate(
             surveys=surveys,
             full_dome=full_dome,
             region_margin_m=REGION_MARGIN,
-            las={"version": "1.4", "point_format": 7, "scale": LAS_SCALE, "compressor": "lazrs"},
+            las=dict(LAS_FORMAT),
             scanner=model.as_dict(),
             command=command,
         ),

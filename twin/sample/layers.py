@@ -338,19 +338,21 @@ class _Dumper(yaml.SafeDumper):
         return True
 
 
-def layers_yaml(truth: GroundTruth) -> str:
-    """The layer file's text: deterministic, validated before it is returned."""
+def layers_yaml(truth: GroundTruth, content: dict | None = None) -> str:
+    """The layer file's text (``content``, by default ``pavilion_layers(truth)``):
+    deterministic, validated before it is returned."""
     from twin.layers.load import parse_layers  # noqa: PLC0415
 
-    body = yaml.dump(pavilion_layers(truth), Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=110,
+    content = pavilion_layers(truth) if content is None else content
+    body = yaml.dump(content, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=110,
                      default_flow_style=None)
     text = _HEADER + body
     parse_layers(text, source=LAYERS_FILE)  # SpecError if the generator and the schema disagree
     return text
 
 
-def write_layers(truth: GroundTruth, path: str | Path | None = None) -> Path:
+def write_layers(truth: GroundTruth, path: str | Path | None = None, content: dict | None = None) -> Path:
     """Write the layer file (default: ``layers.yaml`` in the dataset root), atomically."""
     path = Path(path) if path is not None else truth.root / LAYERS_FILE
-    atomic_write_bytes(path, layers_yaml(truth).encode("utf-8"))
+    atomic_write_bytes(path, layers_yaml(truth, content).encode("utf-8"))
     return path

@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
@@ -173,7 +173,20 @@ class Generator(_Model):
     command: str
 
 
-class GroundTruth(_Model):
+class RootedRecord(_Model):
+    """A record read from a file, whose relative paths resolve against its ``root``."""
+
+    _root: Path | None = PrivateAttr(default=None)
+    _kind: ClassVar[str] = "record"
+
+    @property
+    def root(self) -> Path:
+        if self._root is None:
+            raise ValueError(f"this {self._kind} was not loaded from a file; its paths have no root")
+        return self._root
+
+
+class GroundTruth(RootedRecord):
     format: Literal["twin-sample-truth/1"] = TRUTH_FORMAT
     structure: Structure
     crs: CRS
@@ -184,15 +197,9 @@ class GroundTruth(_Model):
     elements: list[Element]
     generator: Generator
 
-    _root: Path | None = PrivateAttr(default=None)
+    _kind: ClassVar[str] = "ground truth"
 
     # ---- navigation
-    @property
-    def root(self) -> Path:
-        if self._root is None:
-            raise ValueError("this ground truth was not loaded from a file; its paths have no root")
-        return self._root
-
     def path(self, relative: str) -> Path:
         return self.root / relative
 
