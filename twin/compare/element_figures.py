@@ -38,7 +38,7 @@ MIN_CELL_POINTS = 10  # per wall cell in each survey
 
 def _column(xyz: np.ndarray) -> dict | str:
     """A column's figures from its points, or why there are none."""
-    from twin.ops.suggest.columns import arc_coverage_deg, fit_circle  # noqa: PLC0415
+    from twin.ops.suggest.columns import arc_coverage_deg, axis_line, axis_point, fit_circle  # noqa: PLC0415
 
     if len(xyz) < MIN_POINTS * 2:
         return f"{len(xyz)} points"
@@ -55,14 +55,10 @@ def _column(xyz: np.ndarray) -> dict | str:
         slices.append((z0 + (k + 0.5) * SLICE_M, centre, radius, len(xy), int(k)))
     if len(slices) < 2:
         return f"{len(slices)} slice(s) give a circle"
-    z = np.array([s[0] for s in slices])
-    c = np.array([s[1] for s in slices])
-    w = np.sqrt(np.array([s[3] for s in slices], dtype=np.float64))
-    a = np.column_stack([np.ones(len(z)), z]) * w[:, None]
-    line = np.array([np.linalg.lstsq(a, c[:, k] * w, rcond=None)[0] for k in range(2)])  # x, y = p + q z
+    line = axis_line(np.array([s[0] for s in slices]), np.array([s[1] for s in slices]),
+                     np.array([s[3] for s in slices], dtype=np.float64))  # x, y = p + q z, as suggest fits it
     bottom, top = float(xyz[:, 2].min()), float(xyz[:, 2].max())
-    at = lambda h: line[:, 0] + line[:, 1] * h  # noqa: E731
-    offset = at(top) - at(bottom)
+    offset = axis_point(line, np.array([top]))[0] - axis_point(line, np.array([bottom]))[0]
     return {
         "lean_deg": math.degrees(math.atan(math.hypot(line[0, 1], line[1, 1]))),
         "lean_azimuth_deg": math.degrees(math.atan2(offset[0], offset[1])) % 360.0,

@@ -175,9 +175,9 @@ def _fit_column(xyz, cand, chain, z0: float, settings: ColumnSettings) -> Column
     w = np.array([c[3] for c in chain], dtype=np.float64)
     radius = float(np.median([c[2] for c in chain]))
     # the shell: candidate points near the chain's axis, from the chain's reach outward
-    line = _axis_line(zs, cs, w)
+    line = axis_line(zs, cs, w)
     band = 1.5 * settings.distance
-    d = np.linalg.norm(xyz[cand, :2] - _at(line, xyz[cand, 2]), axis=1)
+    d = np.linalg.norm(xyz[cand, :2] - axis_point(line, xyz[cand, 2]), axis=1)
     shell = cand[np.abs(d - radius) <= band]
     if len(shell) < settings.min_points * settings.min_slices:
         return None
@@ -208,22 +208,22 @@ def _fit_column(xyz, cand, chain, z0: float, settings: ColumnSettings) -> Column
                        "points": int(len(m))})
     if len(slices) < 2:
         return None
-    line = _axis_line(np.array([(q["z_from"] + q["z_to"]) / 2 for q in slices]),
+    line = axis_line(np.array([(q["z_from"] + q["z_to"]) / 2 for q in slices]),
                       np.array([q["centre"] for q in slices]), np.array([q["points"] for q in slices], dtype=float))
-    dist = np.linalg.norm(xyz[shell, :2] - _at(line, xyz[shell, 2]), axis=1)
+    dist = np.linalg.norm(xyz[shell, :2] - axis_point(line, xyz[shell, 2]), axis=1)
     radius = float(np.median(dist))
     keep = np.abs(dist - radius) <= band
     shell, dist = shell[keep], dist[keep]
     radius = float(np.mean(dist))
     rms = float(np.sqrt(np.mean((dist - radius) ** 2)))
-    bottom = np.array([*_at(line, np.array([zb]))[0], zb])
-    top = np.array([*_at(line, np.array([zt]))[0], zt])
-    centre_mid = _at(line, np.array([(zb + zt) / 2]))[0]
-    arc = arc_coverage_deg(xyz[shell, :2] - _at(line, xyz[shell, 2]) + centre_mid, centre_mid)
+    bottom = np.array([*axis_point(line, np.array([zb]))[0], zb])
+    top = np.array([*axis_point(line, np.array([zt]))[0], zt])
+    centre_mid = axis_point(line, np.array([(zb + zt) / 2]))[0]
+    arc = arc_coverage_deg(xyz[shell, :2] - axis_point(line, xyz[shell, 2]) + centre_mid, centre_mid)
     return Column(bottom, top, radius, rms, shell, slices, arc)
 
 
-def _axis_line(zs: np.ndarray, cs: np.ndarray, w: np.ndarray) -> np.ndarray:
+def axis_line(zs: np.ndarray, cs: np.ndarray, w: np.ndarray) -> np.ndarray:
     """x = a + b z, y = c + d z by weighted least squares: rows (a, b), (c, d)."""
     if len(zs) < 2 or np.ptp(zs) < 1e-9:
         return np.array([[cs[:, 0].mean(), 0.0], [cs[:, 1].mean(), 0.0]])
@@ -235,5 +235,5 @@ def _axis_line(zs: np.ndarray, cs: np.ndarray, w: np.ndarray) -> np.ndarray:
     return np.array(out)
 
 
-def _at(line: np.ndarray, z: np.ndarray) -> np.ndarray:
+def axis_point(line: np.ndarray, z: np.ndarray) -> np.ndarray:
     return np.column_stack([line[0, 0] + line[0, 1] * z, line[1, 0] + line[1, 1] * z])
