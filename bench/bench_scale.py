@@ -18,7 +18,8 @@ peak resident memory of the whole process tree, workers included):
 Printed per size: points, buildings and stations; generation seconds and peak; ingest
 seconds; processing seconds, points per second and peak; the Poisson depth and the mesh's
 finest cell (the Poisson cube over 2**depth, from provenance) against the median point
-spacing the pipeline measured.
+spacing the pipeline measured; the worst station's registration error against the truth
+(every building's). A survey that fails is reported with its reason, and the next size runs.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from _measure import run_child  # noqa: E402
 
 from twin.pipeline.spec import load_pipeline  # noqa: E402
 from twin.sample import load_truth  # noqa: E402
+from twin.sample.evaluate import registration_errors  # noqa: E402
 from twin.sample.sites import load_site  # noqa: E402
 
 TWIN = [str(Path(sys.executable).parent / "twin")]  # the console script of this environment
@@ -50,17 +52,23 @@ def count(text: str) -> int:
     return int(float(text[:-1]) * UNITS[text[-1]]) if text[-1] in UNITS else int(text)
 
 
-def generate(folder: Path, points: int, buildings: int, stations: int) -> tuple[float, float, str, str, list[Path]]:
-    """Write the site; returns (seconds, peak MB, structure, survey, station files)."""
+def generate(folder: Path, points: int, buildings: int, stations: int) -> tuple[float, float, str, str, list]:
+    """Write the site; returns (seconds, peak MB, structure, survey, every building's truth)."""
     cmd = [*TWIN, "sample", "--out", str(folder), "--points", str(points), "--stations", str(stations)]
     if buildings == 1:
         seconds, peak, _ = run_child([*cmd, "--surveys", "1"])
         truth = load_truth(folder / "pavilion" / "truth" / "ground_truth.json")
-        survey = truth.surveys[0]
-        return seconds, peak, truth.structure.id, survey.id, [truth.path(st.file) for st in survey.stations]
+        return seconds, peak, truth.structure.id, truth.surveys[0].id, [truth]
     seconds, peak, _ = run_child([*cmd, "--buildings", str(buildings)])
     site = load_site(folder / "site")
-    return seconds, peak, "site", site.survey.id, site.station_files()
+    return seconds, peak, "site", site.survey.id, [site.building_truth(b.id) for b in site.buildings]
+
+
+def worst_registration(truths: list, survey: str, result: dict) -> dict:
+    """The largest station errors against the truth, every building's stations together."""
+    transforms = {name: s["transform"] for name, s in result["registration"]["stations"].items()}
+    errors = [e for truth in truths for e in registration_errors(truth, survey, transforms)]
+    return {"reg_deg": max(e.rotation_deg for e in errors), "reg_mm": max(e.translation_mm for e in errors)}
 
 
 def mesh_cell(provenance: dict) -> dict:
@@ -78,7 +86,8 @@ def run_size(points: int, buildings: int, args, scratch: Path) -> dict:
     work = Path(tempfile.mkdtemp(prefix=f"twin-bench-scale-{points}-", dir=scratch))
     print(f"\n{points:,} points, {buildings} building(s) x {args.stations} stations: generating into {work} ...",
           file=sys.stderr)
-    gen_s, gen_peak, structure, survey, files = generate(work / "sample", points, buildings, args.stations)
+    gen_s, gen_peak, structure, survey, truths = generate(work / "sample", points, buildings, args.stations)
+    files = [truth.path(st.file) for truth in truths for st in truth.survey(survey).stations]
     written = sum(f.stat().st_size for f in files)
     ws = work / "ws"
     subprocess.run([*TWIN, "init", str(ws)], check=True, capture_output=True)
@@ -99,6 +108,7 @@ def run_size(points: int, buildings: int, args, scratch: Path) -> dict:
         result = report["succeeded"][0]
         row["points_out"] = result["point_count"]
         row |= mesh_cell(json.loads((Path(result["path"]) / "provenance.json").read_text()))
+        row |= worst_registration(truths, survey, result)
     if not args.keep:
         shutil.rmtree(work, ignore_errors=True)
         row["folder"] = None
@@ -140,6 +150,8 @@ def _print_rows(rows: list[dict]) -> None:
         print(f"{r['points_in']:13,d} {r['buildings']:4d} {r['stations']:4d} | {r['generate_s']:10.1f} "
               f"{r['generate_peak_mb']:8.0f} | {r['ingest_s']:8.1f} | {r['process_s']:9.1f} "
               f"{r['points_in'] / r['process_s'] / 1e6:7.3f} {r['process_peak_mb']:8.0f} | {cell}")
+        if "reg_deg" in r:
+            print(f"{'':13s} worst station against the truth: {r['reg_deg']:.4f} deg, {r['reg_mm']:.1f} mm")
         if r.get("failed"):
             print(f"{'':13s} FAILED after {r['process_s']:.0f} s: {r['failed']}")
         if r["folder"]:
