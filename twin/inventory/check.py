@@ -92,7 +92,7 @@ def _file_crs(source: Source, mapping: Mapping) -> str | None:
     if source.crs:
         return source.crs
     if mapping.crs:
-        _epsg_or_usage(mapping.crs, "the mapping's crs")
+        epsg_or_usage(mapping.crs, "the mapping's crs")
         return mapping.crs
     return "EPSG:4326" if source.format == "geojson" else None
 
@@ -289,7 +289,7 @@ def _epsg(text: str) -> int:
     return int(epsg)
 
 
-def _epsg_or_usage(text: str, what: str) -> int:
+def epsg_or_usage(text: str, what: str) -> int:
     try:
         return _epsg(text)
     except ValueError as exc:

@@ -39,18 +39,10 @@ class FootprintUpdate(BaseModel):
 
 
 def _epsg(text: str | None, path: Path) -> int:
-    from pyproj import CRS  # noqa: PLC0415
-    from pyproj.exceptions import CRSError  # noqa: PLC0415
+    """The file's CRS as an EPSG code (a GeoJSON without a ``crs`` member is WGS 84)."""
+    from twin.inventory.check import epsg_or_usage  # noqa: PLC0415
 
-    if text is None:
-        return GEOJSON_DEFAULT_CRS
-    try:
-        code = CRS.from_user_input(text).to_epsg()
-    except CRSError:
-        code = None
-    if code is None:
-        raise UsageError(f"{path}: its CRS {text!r} has no EPSG code; export the footprint again with twin export")
-    return int(code)
+    return GEOJSON_DEFAULT_CRS if text is None else epsg_or_usage(text, str(path))
 
 
 def _structure_feature(source, structure_id: str):
@@ -94,7 +86,6 @@ def update_footprint(ws, structure_id: str, path: Path) -> FootprintUpdate:
         projected = CRS.from_epsg(to_epsg).is_projected
         previous = shapely.geometry.shape(record.footprint) if record.footprint else None
         updated = record.model_copy(update={"footprint": shapely.geometry.mapping(geometry), "crs_epsg": to_epsg})
-        updated = type(record).model_validate(json.loads(updated.model_dump_json()))  # tuples as lists, as stored
         changed = updated.model_dump(mode="json") != record.model_dump(mode="json")
         import_id = None
         if changed:
