@@ -385,9 +385,11 @@ def glb_bytes(mesh: TriMesh, face_element: np.ndarray, layers: LayerFile, compil
 
     buf = _Buffer()
     face_label = vertex_label[faces[:, 0]]
+    order = np.argsort(face_label, kind="stable")  # faces grouped by element once, not masked per element
+    labels, starts = np.unique(face_label[order], return_index=True)
     parts = []
-    for label in np.unique(face_label):  # one mesh per element, the unlabelled faces first
-        used, corners = np.unique(faces[face_label == label], return_inverse=True)
+    for label, group in zip(labels, np.split(order, starts[1:]), strict=True):  # the unlabelled faces first
+        used, corners = np.unique(faces[group], return_inverse=True)
         attributes = {"POSITION": buf.accessor(local[used], _FLOAT, "VEC3", _ARRAY_BUFFER, minmax=True)}
         if unit is not None:
             attributes["NORMAL"] = buf.accessor(unit[used].astype(np.float32), _FLOAT, "VEC3", _ARRAY_BUFFER)
