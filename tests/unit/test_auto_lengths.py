@@ -179,3 +179,74 @@ def test_a_clamped_depth_is_a_warning():
     assert values["depth"] == 13
     assert any("clamped to 13" in w for w in state.metrics["warnings"])
     assert [e["type"] for e in events] == ["warning", "lengths"]
+
+
+def test_a_point_budget_coarsens_the_voxel_and_says_so():
+    """A cloud denser than max_points allows: the auto voxel grows until the stage keeps at
+    most max_points (each later stage's memory follows the points it gets), a warning says
+    the model is coarser than the scans, and the number recorded gives the same cloud."""
+    xyz = patches(extent=20.0, spacing=0.01, per_side=60)  # 28,800 points at 1 cm
+    events: list[dict] = []
+    stage = spec.VoxelDownsampleStage(stage="voxel_downsample", max_points=5_000)
+    state = stages.voxel_downsample(ModelState(cloud=PointCloud(xyz)), stage, ctx(events))
+    record = state.metrics["lengths"][0]
+    voxel = record["resolved"]["voxel_size"]
+    assert 3_000 < len(state.cloud) <= 5_000, (voxel, len(state.cloud))
+    assert voxel > 2 * 0.01 / 3**0.5  # the spacing rule alone (0.0058 m) keeps nearly every point
+    assert "5,000 points" in record["notes"][0] and "coarser than the scans" in record["notes"][0]
+    assert any(e["type"] == "warning" and "max_points" in e["message"] for e in events)
+    explicit = stages.voxel_downsample(ModelState(cloud=PointCloud(xyz)),
+                                       spec.VoxelDownsampleStage(stage="voxel_downsample", voxel_size=voxel), ctx())
+    assert len(explicit.cloud) == len(state.cloud)
+    # within budget, or without one, the rule is the spacing's as before
+    free = stages.voxel_downsample(ModelState(cloud=PointCloud(xyz)),
+                                   spec.VoxelDownsampleStage(stage="voxel_downsample", max_points=None), ctx())
+    assert free.metrics["lengths"][0]["resolved"]["voxel_size"] == pytest.approx(0.01 / 3**0.5, rel=0.1)
+    assert "notes" not in free.metrics["lengths"][0]
+
+
+def test_the_budget_voxel_is_the_smallest_that_fits():
+    from twin.ops.voxel import occupied_voxels, voxel_for_budget
+
+    xyz = patches(extent=5.0, spacing=0.005, per_side=80)
+    voxel = voxel_for_budget(xyz, 10_000, 0.001)
+    assert occupied_voxels(xyz, voxel) <= 10_000 < occupied_voxels(xyz, voxel / 1.05)
+    assert voxel_for_budget(xyz, 10**6, 0.001) == 0.001  # already within the budget
+    assert auto.round_up_length(0.01234) == 0.013 and auto.round_up_length(0.012) == 0.012
+
+
+def test_poisson_depth_answers_to_a_cell_budget():
+    """The pavilion's 750 m2 at 3.6 mm spacing would mesh at depth 13 (64M finest cells on
+    the surface, beyond 23 GB); with max_cells 20M the rule stops at depth 12 (16M cells)
+    and says so; without an area or budget it is the spacing's rule as before."""
+    dense = auto.CloudScale(spacing=0.0036, extent=25.78, points=9_850_000)
+    free = auto.poisson_depth(dense, 1.1, 1.0)
+    assert free.value == 13 and free.note is None
+    capped = auto.poisson_depth(dense, 1.1, 1.0, max_cells=20_000_000, area=750.0)
+    assert capped.value == 12
+    assert "max_cells" in capped.note and "depth 12 instead" in capped.note
+    # the sample pavilion as shipped (depth 11, 4M cells) is under the budget and unchanged
+    pavilion = auto.CloudScale(spacing=0.018028, extent=25.78, points=547_949)
+    assert auto.poisson_depth(pavilion, 1.1, 1.0, max_cells=20_000_000, area=750.0).value == 11
+
+
+def test_surface_area_of_a_scanned_patch():
+    from twin.ops.voxel import surface_area
+
+    xyz = patches(extent=10.0, spacing=0.01, per_side=200)  # eight 2 m x 2 m patches at 1 cm
+    assert surface_area(xyz, 0.01) == pytest.approx(32.0, rel=0.1)  # edges' voxels overcount a little
+
+
+def test_the_mesh_stage_caps_its_depth_by_the_surface():
+    """A small max_cells lowers the auto depth of a real Poisson run and warns."""
+    xyz = patches(extent=2.0, spacing=0.01, per_side=60)
+    state = ModelState(cloud=PointCloud(xyz))
+    events: list[dict] = []
+    state = stages.normals(state, spec.NormalsStage(stage="normals"), ctx(events))
+    stage = spec.MeshStage(stage="mesh", max_cells=20_000)
+    state = stages.mesh(state, stage, ctx(events))
+    record = state.metrics["lengths"][-1]
+    depth = record["resolved"]["depth"]
+    cube = record["measured"]["extent"] * 1.1
+    assert 2.88 / (cube / 2**depth) ** 2 <= 20_000 < 2.88 / (cube / 2 ** (depth + 1)) ** 2 * 1.5
+    assert any("max_cells" in n for n in record["notes"])

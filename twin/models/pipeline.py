@@ -97,11 +97,17 @@ class VoxelDownsampleStage(_Stage):
     stage: Literal["voxel_downsample"]
     voxel_size: auto_or(Annotated[float, Field(gt=0, le=10)]) = Field(
         default=AUTO,
-        description="metres, or auto: the median point spacing / sqrt(3), but at least the extent / max_voxels_across",
+        description="metres, or auto: the median point spacing / sqrt(3), but at least the extent / max_voxels_across "
+                    "and coarse enough to keep at most max_points",
     )
     max_voxels_across: int = Field(
         default=10_000, ge=10, le=1_000_000,
         description="auto: the most voxels along the largest side of the bounding box (a coarse preview: a few hundred)",
+    )
+    max_points: int | None = Field(
+        default=4_000_000, ge=1_000,
+        description="auto: the most points to keep (per cloud); the voxel grows until they fit, which bounds the "
+                    "memory of the later stages whatever the survey's size; null: no limit",
     )
 
 
@@ -152,6 +158,11 @@ class MeshStage(_Stage):
     )
     cell_spacings: float = Field(
         default=1.0, gt=0, le=16, description="poisson, depth auto: the finest cell in median point spacings"
+    )
+    max_cells: int | None = Field(
+        default=20_000_000, ge=10_000,
+        description="poisson, depth auto: at most this many finest cells on the surface (its area over a cell's "
+                    "square), which bounds the octree's memory (about 0.3 GB per million) and the faces; null: no limit",
     )
     scale: float = Field(default=1.1, ge=1.0, le=2.0)
     density_quantile: float = Field(default=0.02, ge=0, lt=0.5, description="poisson: trim this share of lowest-density vertices")

@@ -16,14 +16,14 @@ pipeline had by hand.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from twin.errors import UsageError
 
-RULES_VERSION = "auto-lengths-1"  # bump when a rule changes: cached results keyed on "auto" then differ
+RULES_VERSION = "auto-lengths-2"  # bump when a rule changes: cached results keyed on "auto" then differ
 
 VOXEL_SPACINGS = 1 / math.sqrt(3)  # voxel_size: the diagonal one spacing: no two points that far apart share a voxel,
 # so only points denser than typical (near a scanner, in overlaps) are thinned
@@ -81,19 +81,46 @@ def round_length(value: float, digits: int = 2) -> float:
     return float(f"{value:.{digits}g}")
 
 
+def round_up_length(value: float, digits: int = 2) -> float:
+    """``value`` rounded up to ``digits`` significant digits (a budget stays kept)."""
+    rounded = round_length(value, digits)
+    if rounded >= value:
+        return rounded
+    step = 10 ** (math.floor(math.log10(value)) - digits + 1)
+    return round_length(rounded + step, digits)
+
+
 def _m(value: float) -> str:
     return f"{value:g} m"
 
 
-def voxel_size(scale: CloudScale, max_voxels_across: int) -> Resolved:
+def voxel_size(scale: CloudScale, max_voxels_across: int, max_points: int | None = None,
+               budget: Callable[[float, int], float] | None = None) -> Resolved:
     """The spacing over sqrt(3) (a voxel whose diagonal is one spacing), but at least the
-    extent over ``max_voxels_across``."""
+    extent over ``max_voxels_across``, and at least the voxel that keeps ``max_points``:
+    ``budget(voxel, max_points)`` is the smallest voxel from ``voxel`` up that leaves at
+    most ``max_points`` occupied in the cloud (twin.ops.voxel.voxel_for_budget). The point
+    budget bounds what every later stage holds (the cloud, its neighbour trees and normals)
+    whatever the survey's size; Poisson's octree answers to its own budget (poisson_depth)."""
     fine = VOXEL_SPACINGS * scale.spacing
     cap = scale.extent / max_voxels_across
     if cap > fine:
-        return Resolved(round_length(cap), f"the extent {_m(round_length(scale.extent, 3))} over "
-                        f"{max_voxels_across} voxels (spacing / sqrt(3), {_m(round_length(fine))}, is finer)")
-    return Resolved(round_length(fine), f"the median point spacing {_m(round_length(scale.spacing, 3))} / sqrt(3)")
+        value = round_length(cap)
+        rule = (f"the extent {_m(round_length(scale.extent, 3))} over {max_voxels_across} voxels "
+                f"(spacing / sqrt(3), {_m(round_length(fine))}, is finer)")
+    else:
+        value = round_length(fine)
+        rule = f"the median point spacing {_m(round_length(scale.spacing, 3))} / sqrt(3)"
+    if max_points is None or budget is None or scale.points <= max_points:
+        return Resolved(value, rule)
+    fitted = budget(value, max_points)
+    if fitted <= value:
+        return Resolved(value, rule)
+    thinned = round_up_length(fitted)
+    return Resolved(thinned, f"the voxel that keeps at most {max_points:,} points ({rule}: {_m(value)}, keeps more)",
+                    note=f"voxel {_m(thinned)} instead of {_m(value)} to keep at most {max_points:,} points "
+                         f"(max_points): the cloud is coarser than the scans; raise max_points where memory allows, "
+                         f"or tile the survey")
 
 
 def normal_radius(scale: CloudScale) -> Resolved:
@@ -112,9 +139,14 @@ def ball_radii(scale: CloudScale) -> Resolved:
                     f"1, 2 and 4 x {BALL_SPACINGS:g} x the median point spacing {_m(round_length(scale.spacing, 3))}")
 
 
-def poisson_depth(scale: CloudScale, box_scale: float, cell_spacings: float) -> Resolved:
+def poisson_depth(scale: CloudScale, box_scale: float, cell_spacings: float, max_cells: int | None = None,
+                  area: float | None = None) -> Resolved:
     """The shallowest octree whose finest cell (the Poisson cube, ``box_scale`` times the
-    extent, over 2**depth) is at most ``cell_spacings`` point spacings, within DEPTH_RANGE."""
+    extent, over 2**depth) is at most ``cell_spacings`` point spacings, within DEPTH_RANGE,
+    and no deeper than puts the surface (``area``, square units) in more than ``max_cells``
+    finest cells: Poisson's octree, its memory and the faces it makes grow with the area
+    over the cell's square (the sample pavilion's 750 m2 at depth 12, 6.9 mm cells: 16M
+    cells and a 5 GB peak; at depth 13 beyond 23 GB)."""
     cube = scale.extent * box_scale
     cell = cell_spacings * scale.spacing
     wanted = math.ceil(math.log2(cube / cell) - 1e-9) if cube > cell else 0
@@ -128,6 +160,18 @@ def poisson_depth(scale: CloudScale, box_scale: float, cell_spacings: float) -> 
                 f"(cells of {_m(round_length(cube / 2 ** depth))}"
                 + ("; the mesh is coarser than the points: set depth, or crop or tile the survey)" if depth < wanted
                    else ")"))
+    if max_cells and area and depth > lo:
+        cells = lambda d: area / (cube / 2 ** d) ** 2  # noqa: E731
+        capped = depth
+        while capped > lo and cells(capped) > max_cells:
+            capped -= 1
+        if capped < depth:
+            rule += (f", and at most {max_cells:,} cells on the surface's {round_length(area, 3):g} square units "
+                     f"({cells(capped):,.0f})")
+            note = (f"Poisson depth {depth} would put the surface in {cells(depth):,.0f} cells (more than max_cells, "
+                    f"{max_cells:,}); depth {capped} instead (cells of {_m(round_length(cube / 2 ** capped))}): "
+                    f"raise max_cells where memory allows (about 0.3 GB per million), or tile the survey")
+            depth = capped
     return Resolved(depth, rule, note)
 
 

@@ -183,3 +183,47 @@ def voxel_downsample(cloud: PointCloud, voxel_size: float, method: str = "mean")
             d2 = ((np.take(cloud.xyz, groups.order, axis=0) - np.repeat(xyz, groups.counts, axis=0)) ** 2).sum(axis=1)
             attrs[name] = vs[_nearest_in_group(d2, groups)]
     return PointCloud(xyz, cloud.origin.copy(), attrs)
+
+
+def occupied_voxels(xyz: np.ndarray, voxel_size: float) -> int:
+    """How many voxels of open3d's grid ``xyz`` occupies (the points a voxel stage keeps)."""
+    if len(xyz) == 0:
+        return 0
+    (i, j, k), _ = voxel_indices(xyz, voxel_size)
+    dims = [int(c.max()) + 1 for c in (i, j, k)]
+    if float(dims[0]) * float(dims[1]) * float(dims[2]) >= 2.0**62:
+        return len(np.unique(np.stack([i, j, k], axis=1), axis=0))
+    key = (i * dims[1] + j) * dims[2] + k
+    key.sort()
+    return int(np.count_nonzero(key[1:] != key[:-1])) + 1
+
+
+def voxel_for_budget(xyz: np.ndarray, max_points: int, min_voxel: float, tolerance: float = 1.05) -> float:
+    """The smallest voxel, at least ``min_voxel`` and within ``tolerance``, that leaves at
+    most ``max_points`` occupied. A surface's voxel count falls with the square of the
+    voxel, so the first guess scales ``min_voxel`` by the square root of the excess; then
+    growth by half until the budget holds, and bisection on the logarithm."""
+    if len(xyz) <= max_points:
+        return float(min_voxel)
+    count = occupied_voxels(xyz, min_voxel)
+    if count <= max_points:
+        return float(min_voxel)
+    lo, hi = float(min_voxel), float(min_voxel) * (count / max_points) ** 0.5
+    while occupied_voxels(xyz, hi) > max_points:
+        lo, hi = hi, 1.5 * hi
+    while hi / lo > tolerance:
+        mid = (lo * hi) ** 0.5
+        if occupied_voxels(xyz, mid) > max_points:
+            lo = mid
+        else:
+            hi = mid
+    return hi
+
+
+def surface_area(xyz: np.ndarray, spacing: float, spacings: float = 6.0) -> float:
+    """The area (square units) of the surface a scanned cloud samples: the voxels of
+    ``spacings`` point spacings it occupies, each counted as one voxel face. Coarse enough
+    that scan-line gaps do not open holes; an oblique plane crosses more voxels than its
+    area fills, so this errs high (by up to 1.7 for a plane at 45 degrees to two axes)."""
+    size = spacings * spacing
+    return occupied_voxels(xyz, size) * size * size

@@ -156,7 +156,13 @@ def voxel_downsample(state: ModelState, stage: spec.VoxelDownsampleStage, ctx: S
     from twin.ops import scale as auto  # noqa: PLC0415
     from twin.ops.voxel import voxel_downsample as downsample  # noqa: PLC0415
 
-    size = resolve_lengths(state, stage, ctx, {"voxel_size": lambda m: auto.voxel_size(m, stage.max_voxels_across)})
+    from twin.ops.voxel import voxel_for_budget  # noqa: PLC0415
+
+    def budget(voxel: float, max_points: int) -> float:
+        return max(voxel_for_budget(c.xyz, max_points, voxel) for c in _input_clouds(state))
+
+    size = resolve_lengths(state, stage, ctx, {
+        "voxel_size": lambda m: auto.voxel_size(m, stage.max_voxels_across, stage.max_points, budget)})
     return _per_cloud(state, lambda c: downsample(c, size["voxel_size"]))
 
 
@@ -289,13 +295,15 @@ def _default_reference(ctx: StageContext, names: list[str]) -> str:
 
 def mesh(state: ModelState, stage: spec.MeshStage, ctx: StageContext) -> ModelState:
     from twin.ops import meshing, scale as auto  # noqa: PLC0415
+    from twin.ops.voxel import surface_area  # noqa: PLC0415
 
     if stage.method == "poisson":
         def local_trim(measured):
             return auto.Resolved("local spacing", "a few local point spacings along and across the scan lines")
 
         values = resolve_lengths(state, stage, ctx, {
-            "depth": lambda m: auto.poisson_depth(m, stage.scale, stage.cell_spacings),
+            "depth": lambda m: auto.poisson_depth(m, stage.scale, stage.cell_spacings, stage.max_cells,
+                                                  area=surface_area(state.cloud.xyz, m.spacing)),
             "max_distance": local_trim,
         })
         max_distance = None if spec.is_auto(stage.max_distance) else values["max_distance"]

@@ -40,31 +40,6 @@ class Suggestion:
     seconds: dict
 
 
-def thin_voxel(xyz: np.ndarray, max_points: int) -> float:
-    """The smallest voxel (at least MIN_VOXEL, within 5 %) that leaves at most ``max_points``
-    occupied: doubling, then bisection on the logarithm."""
-    lo_corner = xyz.min(axis=0)
-    span = np.ptp(xyz, axis=0) + 1.0
-
-    def occupied(voxel: float) -> int:
-        keys = np.floor((xyz - lo_corner) / voxel).astype(np.int64)
-        dims = np.floor(span / voxel).astype(np.int64) + 1
-        return len(np.unique((keys[:, 0] * dims[1] + keys[:, 1]) * dims[2] + keys[:, 2]))
-
-    if len(xyz) <= max_points or occupied(MIN_VOXEL) <= max_points:
-        return MIN_VOXEL
-    lo, hi = MIN_VOXEL, 2 * MIN_VOXEL
-    while occupied(hi) > max_points:
-        lo, hi = hi, 2 * hi
-    while hi / lo > 1.05:
-        mid = (lo * hi) ** 0.5
-        if occupied(mid) > max_points:
-            lo = mid
-        else:
-            hi = mid
-    return hi
-
-
 def suggest_elements(cloud: PointCloud, *, max_points: int = MAX_POINTS, voxel: float | None = None,
                      scanner_z: float | None = None, seed: int = 0) -> Suggestion:
     """Candidate elements of a cloud (world coordinates = ``cloud.xyz + cloud.origin``).
@@ -73,7 +48,7 @@ def suggest_elements(cloud: PointCloud, *, max_points: int = MAX_POINTS, voxel: 
     import time  # noqa: PLC0415
 
     from twin.ops.normals import estimate_normal_vectors  # noqa: PLC0415
-    from twin.ops.voxel import voxel_downsample  # noqa: PLC0415
+    from twin.ops.voxel import voxel_downsample, voxel_for_budget  # noqa: PLC0415
 
     if len(cloud) < MIN_POINTS:
         raise UsageError(f"the cloud has {len(cloud)} points; suggesting elements needs at least {MIN_POINTS}")
@@ -85,7 +60,7 @@ def suggest_elements(cloud: PointCloud, *, max_points: int = MAX_POINTS, voxel: 
         from twin.ops.spacing import point_spacing  # noqa: PLC0415
 
         # the budget's voxel first; then no finer than half the spacing, measured on the thinned copy
-        voxel = thin_voxel(xyz[::stride], max_points)
+        voxel = voxel_for_budget(xyz[::stride], max_points, MIN_VOXEL)
         thinned = voxel_downsample(PointCloud(xyz, cloud.origin), voxel)
         if len(thinned) > 1.1 * max_points:  # the sample saw fewer voxels than the whole cloud fills
             voxel *= (len(thinned) / max_points) ** 0.5
