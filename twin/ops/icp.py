@@ -99,6 +99,7 @@ def point_to_plane_icp(
     signed: bool = True,
     max_points: int | None = 25_000,
     min_conditioning: float = 0.0,
+    min_move: float | None = None,
 ) -> IcpResult:
     """Align ``source`` to ``target`` (both (n, 3) with unit normals) from ``init``.
 
@@ -112,6 +113,10 @@ def point_to_plane_icp(
     ``min_conditioning`` > 0 makes the solve degeneracy-aware: a direction of the
     6-DoF update whose eigenvalue is under this share of the largest (a wall and a
     floor leave the slide along the wall free) is not moved (see :func:`conditioned_step`).
+
+    ``min_move``: stop once an update moves no source point farther than this (a bound:
+    the rotation times the sample's reach plus the translation); without it, once the
+    update is under ``tolerance`` radians and ten times that in translation.
     """
     from twin.ops.neighbours import KdTree  # noqa: PLC0415
 
@@ -124,6 +129,7 @@ def point_to_plane_icp(
         source, source_normals = source[::stride], source_normals[::stride]
     done = 0
     src_idx = dst_idx = np.empty(0, dtype=np.int64)
+    reach = float(np.linalg.norm(source @ transform[:3, :3].T + transform[:3, 3], axis=1).max()) if len(source) else 0.0
     for done in range(1, iterations + 1):
         r, t = transform[:3, :3], transform[:3, 3]
         moved = source @ r.T + t
@@ -147,7 +153,10 @@ def point_to_plane_icp(
         step[:3, :3] = _rotation(x[:3])
         step[:3, 3] = x[3:]
         transform = step @ transform
-        if np.linalg.norm(x[:3]) < tolerance and np.linalg.norm(x[3:]) < tolerance * 10:
+        if min_move is not None:
+            if np.linalg.norm(x[:3]) * reach + np.linalg.norm(x[3:]) < min_move:
+                break
+        elif np.linalg.norm(x[:3]) < tolerance and np.linalg.norm(x[3:]) < tolerance * 10:
             break
     r, t = transform[:3, :3], transform[:3, 3]
     moved = source @ r.T + t

@@ -35,6 +35,11 @@ def guarded_step(station: Station, voxel: float, before: np.ndarray, result: Icp
     return moved if result.fitness >= 0.05 and jump <= 2.0 * distance else before
 
 
+ICP_MIN_MOVE = 0.01  # an ICP stage stops once an update moves no point a hundredth of its voxel:
+# the next, finer stage goes on from there (the tight absolute tolerance ran most wide stages
+# to their 60 iterations)
+
+
 def icp_stage(src: Station, target: tuple[np.ndarray, np.ndarray], init: np.ndarray, voxel: float,
               distance: float, settings: RegistrationSettings, is_signed: bool,
               max_points: int | None = None, target_tree=None) -> IcpResult:
@@ -42,7 +47,7 @@ def icp_stage(src: Station, target: tuple[np.ndarray, np.ndarray], init: np.ndar
     return point_to_plane_icp(points, normals, target[0], target[1], init, distance,
                               max_angle_deg=settings.max_normal_angle_deg, iterations=settings.icp_max_iterations,
                               signed=is_signed, max_points=max_points or settings.icp_max_points, tree=target_tree,
-                              min_conditioning=settings.min_conditioning)
+                              min_conditioning=settings.min_conditioning, min_move=ICP_MIN_MOVE * voxel)
 
 
 def icp(src: Station, dst: Station, init: np.ndarray, settings: RegistrationSettings,

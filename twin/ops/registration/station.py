@@ -63,9 +63,17 @@ def orient(pcd, scanner: np.ndarray | None, k: int = 15) -> None:
         pcd.orient_normals_consistent_tangent_plane(k)
 
 
+PROPAGATED_POINTS = 50_000  # without a scanner, levels up to this size are oriented by propagation
+
+
 def level(station: Station, voxel: float):
     """The station downsampled at ``voxel`` with normals (radius 2.5 voxel, or a few point
-    spacings where the scan is sparser than that), oriented toward the scanner; cached."""
+    spacings where the scan is sparser than that), oriented toward the scanner; cached.
+
+    Without a scanner position, normals are oriented by propagation over the surface
+    (open3d's tangent-plane graph), which takes minutes on millions of points; so only a
+    level of at most PROPAGATED_POINTS is, and a finer one takes the orientation of its
+    nearest point in a level coarse enough (a power-of-two multiple of ``voxel``)."""
     if voxel not in station.levels:
         from twin._deps import open3d  # noqa: PLC0415
         from twin.ops._o3d_convert import points_to_o3d  # noqa: PLC0415
@@ -76,7 +84,16 @@ def level(station: Station, voxel: float):
         pcd = points_to_o3d(down)
         radius = max(2.5 * voxel, station.min_normal_radius)
         pcd.estimate_normals(o3d.geometry.KDTreeSearchParamHybrid(radius=radius, max_nn=40))
-        orient(pcd, station.scanner)
+        if station.scanner is not None or len(down) <= PROPAGATED_POINTS:
+            orient(pcd, station.scanner)
+        else:
+            coarse = voxel * 2.0 ** np.ceil(np.log2(np.sqrt(len(down) / PROPAGATED_POINTS)))
+            reference = np.asarray(level(station, coarse).normals)
+            nearest = tree(station, coarse).query(down, k=1)[1]
+            normals = np.asarray(pcd.normals)
+            flip = np.einsum("ij,ij->i", normals, reference[nearest]) < 0
+            normals[flip] *= -1
+            pcd.normals = o3d.utility.Vector3dVector(normals)
         station.levels[voxel] = pcd
     return station.levels[voxel]
 
