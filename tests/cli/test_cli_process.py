@@ -56,3 +56,21 @@ def test_nothing_named(cli, tmp_path: Path):
     assert result.exit_code == 2 and "name the structures to process, or use --all" in result.stderr
     missing = cli("process", "pavilion", "--survey", "1999", "-w", ws)
     assert missing.exit_code == 4 and "no survey '1999'" in missing.stderr
+
+
+def test_memory_limit(cli, tmp_path: Path):
+    """A size the command cannot read, or too small for any survey, is one line before any
+    work (the workspace as it was); an ample limit processes as usual."""
+    ws = _setup(cli, tmp_path)
+    pipeline = tmp_path / "clean.yaml"
+    pipeline.write_text(CLEAN.format(voxel="auto"))
+    before = workspace_state(ws)
+    bad = cli("process", "pavilion", "-p", pipeline, "-w", ws, "--memory-limit", "lots")
+    assert bad.exit_code == 2 and "--memory-limit 'lots' is not a size" in bad.stderr
+    small = cli("process", "pavilion", "-p", pipeline, "-w", ws, "--memory-limit", "1G")
+    assert small.exit_code == 2 and "--memory-limit 1.0 GB is too little" in small.stderr
+    assert len(small.stderr.strip().splitlines()) == 1
+    assert workspace_state(ws) == before and not (ws / "models").exists()
+    ok = cli("process", "pavilion", "-p", pipeline, "-w", ws, "--memory-limit", "4G", "--json")
+    assert ok.exit_code == 0, ok.stderr
+    assert json.loads(ok.stdout)["succeeded"][0]["status"] == "built"

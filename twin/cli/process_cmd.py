@@ -20,6 +20,11 @@ def process(
     scheduler: Annotated[
         str | None, typer.Option(help="Address of a running Dask scheduler, e.g. tcp://10.0.0.5:8786.")
     ] = None,
+    memory_limit: Annotated[
+        str | None,
+        typer.Option(help="Memory one survey's processing may take, e.g. 8G or 50% (default: 60% of the machine's, "
+                          "split between local workers); lowers the points the voxel stage keeps."),
+    ] = None,
     workspace: WorkspaceOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -33,10 +38,14 @@ def process(
     from twin.catalog.workspace import Workspace  # noqa: PLC0415
     from twin.pipeline.batch import process as run_batch, select_jobs  # noqa: PLC0415
 
+    from twin.pipeline.memory import parse_memory  # noqa: PLC0415
+
+    limit = parse_memory(memory_limit) if memory_limit is not None else None
     ws = Workspace.open(workspace)
     jobs = select_jobs(ws, structures or [], survey, all_)
     with BatchDisplay(len(jobs), quiet=as_json) as display:
-        report = run_batch(ws, jobs, pipeline, workers=workers, scheduler=scheduler, on_event=display.event)
+        report = run_batch(ws, jobs, pipeline, workers=workers, scheduler=scheduler, on_event=display.event,
+                           memory_limit=limit)
     if as_json:
         print_json(report)
     else:

@@ -70,12 +70,21 @@ def select_jobs(ws: Workspace, structures: list[str], survey: str | None, all_: 
     return jobs
 
 
-def run_job(workspace: str, structure: str, survey: str, pipeline: str, events: str | None = None) -> dict:
-    """One model, as a task: returns a result or a failure, never raises."""
+def run_job(workspace: str, structure: str, survey: str, pipeline: str, events: str | None = None,
+            memory_limit: int | None = None, workers_here: int = 1) -> dict:
+    """One model, as a task: returns a result or a failure, never raises. ``memory_limit``
+    (bytes; default: twin.pipeline.memory's share of the machine that runs the task, split
+    between ``workers_here``) bounds the points the pipeline keeps."""
+    from twin.pipeline.memory import default_limit, limit_pipeline  # noqa: PLC0415
+
     emit = _event_sink(events)
     try:
         ws = Workspace.open(Path(workspace))
         spec, source = load_pipeline(pipeline)
+        raw_points = sum(s.point_count for s in ws.scans(structure, survey))
+        spec, notes = limit_pipeline(spec, memory_limit or default_limit(workers_here), raw_points)
+        for note in notes:
+            emit({"type": "warning", "structure": structure, "survey": survey, "stage": "memory", "message": note})
         result = run_model(ws, structure, survey, spec, source, on_event=emit)
         emit({"type": "done", "structure": structure, "survey": survey, "status": result.status})
         return {"ok": True, "result": result.model_dump()}
@@ -107,20 +116,27 @@ def process(
     workers: int = 1,
     scheduler: str | None = None,
     on_event: Callable[[dict], None] = lambda event: None,
+    memory_limit: int | None = None,
 ) -> BatchReport:
+    """Run ``jobs`` (structure, survey); ``memory_limit`` in bytes per model (default: a
+    share of each machine's memory, see twin.pipeline.memory)."""
+    from twin.pipeline.memory import limit_pipeline  # noqa: PLC0415
+
     spec, source = load_pipeline(pipeline)  # refuse a bad pipeline before any work starts
     if workers < 1:
         raise UsageError(f"--workers must be at least 1, not {workers}")
+    if memory_limit is not None:
+        limit_pipeline(spec, memory_limit, 0)  # a limit too small for any survey: refused now
     started = time.perf_counter()
     if scheduler is None and workers == 1 and len(jobs) == 1:
         name = f"local:{uuid.uuid4().hex}"
         _LOCAL_SINKS[name] = on_event
         try:
-            outcomes = [run_job(str(ws.root), s, v, str(source), name) for s, v in jobs]
+            outcomes = [run_job(str(ws.root), s, v, str(source), name, memory_limit) for s, v in jobs]
         finally:
             _LOCAL_SINKS.pop(name, None)
     else:
-        outcomes = _run_on_dask(ws, jobs, str(source), workers, scheduler, on_event)
+        outcomes = _run_on_dask(ws, jobs, str(source), workers, scheduler, on_event, memory_limit)
     succeeded = [ModelResult.model_validate(o["result"]) for o in outcomes if o["ok"]]
     failed = [JobFailure.model_validate(o["failure"]) for o in outcomes if not o["ok"]]
     return BatchReport(pipeline=spec.name, pipeline_source=str(source), succeeded=succeeded, failed=failed,
@@ -152,7 +168,7 @@ def local_cluster(workers: int):
         os.environ.update(before)
 
 
-def _run_on_dask(ws, jobs, source, workers, scheduler, on_event) -> list[dict]:
+def _run_on_dask(ws, jobs, source, workers, scheduler, on_event, memory_limit=None) -> list[dict]:
     from distributed import Client, Queue  # noqa: PLC0415
 
     cluster = None
@@ -182,7 +198,10 @@ def _run_on_dask(ws, jobs, source, workers, scheduler, on_event) -> list[dict]:
     pumper = threading.Thread(target=pump, daemon=True)
     pumper.start()
     try:
-        futures = [client.submit(run_job, str(ws.root), s, v, source, name, pure=False, key=f"twin-{s}-{v}-{uuid.uuid4().hex[:6]}")
+        # Local workers share this machine's memory; a remote worker's default is its own machine's share.
+        workers_here = 1 if scheduler else workers
+        futures = [client.submit(run_job, str(ws.root), s, v, source, name, memory_limit, workers_here, pure=False,
+                                 key=f"twin-{s}-{v}-{uuid.uuid4().hex[:6]}")
                    for s, v in jobs]
         return client.gather(futures)
     finally:
