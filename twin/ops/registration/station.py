@@ -64,16 +64,19 @@ def orient(pcd, scanner: np.ndarray | None, k: int = 15) -> None:
 
 
 PROPAGATED_POINTS = 50_000  # without a scanner, levels up to this size are oriented by propagation
+LEVEL_MAX_POINTS = 300_000  # a level holds about this many points at most, however dense the station:
+# registration's time then stops growing with the density (every ICP query, tree and normal)
 
 
 def level(station: Station, voxel: float):
     """The station downsampled at ``voxel`` with normals (radius 2.5 voxel, or a few point
     spacings where the scan is sparser than that), oriented toward the scanner; cached.
+    A level that would hold more than LEVEL_MAX_POINTS is made with a coarser voxel.
 
     Without a scanner position, normals are oriented by propagation over the surface
     (open3d's tangent-plane graph), which takes minutes on millions of points; so only a
     level of at most PROPAGATED_POINTS is, and a finer one takes the orientation of its
-    nearest point in a level coarse enough (a power-of-two multiple of ``voxel``)."""
+    nearest point in a level coarse enough (a power-of-two multiple of its voxel)."""
     if voxel not in station.levels:
         from twin._deps import open3d  # noqa: PLC0415
         from twin.ops._o3d_convert import points_to_o3d  # noqa: PLC0415
@@ -81,13 +84,17 @@ def level(station: Station, voxel: float):
 
         o3d = open3d()
         down = voxel_downsample(PointCloud(station.points), voxel).xyz
+        size = voxel
+        if len(down) > LEVEL_MAX_POINTS:  # a dense station: the level's voxel grows (a surface's count as its square)
+            size = voxel * np.sqrt(len(down) / LEVEL_MAX_POINTS)
+            down = voxel_downsample(PointCloud(station.points), size).xyz
         pcd = points_to_o3d(down)
-        radius = max(2.5 * voxel, station.min_normal_radius)
+        radius = max(2.5 * size, station.min_normal_radius)
         pcd.estimate_normals(o3d.geometry.KDTreeSearchParamHybrid(radius=radius, max_nn=40))
         if station.scanner is not None or len(down) <= PROPAGATED_POINTS:
             orient(pcd, station.scanner)
         else:
-            coarse = voxel * 2.0 ** np.ceil(np.log2(np.sqrt(len(down) / PROPAGATED_POINTS)))
+            coarse = size * 2.0 ** np.ceil(np.log2(np.sqrt(len(down) / PROPAGATED_POINTS)))
             reference = np.asarray(level(station, coarse).normals)
             nearest = tree(station, coarse).query(down, k=1)[1]
             normals = np.asarray(pcd.normals)
