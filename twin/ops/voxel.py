@@ -73,6 +73,23 @@ def voxel_indices(xyz: np.ndarray, voxel_size: float) -> tuple[list[np.ndarray],
     return index, min_bound
 
 
+def _packed_keys(i: np.ndarray, j: np.ndarray, k: np.ndarray) -> np.ndarray | None:
+    """One integer per point naming its voxel (int32 where the grid allows: they sort
+    faster than int64), or None for a grid too fine to pack into one int64 (e.g. 1 mm over
+    kilometres)."""
+    dims = [int(c.max()) + 1 for c in (i, j, k)]
+    cells = float(dims[0]) * float(dims[1]) * float(dims[2])
+    if cells >= 2.0**62:
+        return None
+    key_type = np.int32 if cells < 2.0**31 else np.int64
+    key = i.astype(key_type)
+    key *= dims[1]
+    key += j.astype(key_type, copy=False)
+    key *= dims[2]
+    key += k.astype(key_type, copy=False)
+    return key
+
+
 def group_by_voxel(xyz: np.ndarray, voxel_size: float) -> VoxelGroups:
     """Sort points by voxel and find each voxel's run."""
     xyz = np.asarray(xyz, dtype=np.float64)
@@ -81,16 +98,8 @@ def group_by_voxel(xyz: np.ndarray, voxel_size: float) -> VoxelGroups:
         empty = np.empty(0, dtype=np.int64)
         return VoxelGroups(empty, empty, empty, np.empty((0, 3), np.int64), np.zeros(3), float(voxel_size))
     (i, j, k), min_bound = voxel_indices(xyz, voxel_size)
-    dims = [int(c.max()) + 1 for c in (i, j, k)]
-    cells = float(dims[0]) * float(dims[1]) * float(dims[2])
-    if cells < 2.0**62:
-        # int32 keys where the grid allows: they sort faster than int64.
-        key_type = np.int32 if cells < 2.0**31 else np.int64
-        key = i.astype(key_type)
-        key *= dims[1]
-        key += j.astype(key_type, copy=False)
-        key *= dims[2]
-        key += k.astype(key_type, copy=False)
+    key = _packed_keys(i, j, k)
+    if key is not None:
         order = np.argsort(key)
         sorted_key = key[order]
         boundary = sorted_key[1:] != sorted_key[:-1]
@@ -190,10 +199,9 @@ def occupied_voxels(xyz: np.ndarray, voxel_size: float) -> int:
     if len(xyz) == 0:
         return 0
     (i, j, k), _ = voxel_indices(xyz, voxel_size)
-    dims = [int(c.max()) + 1 for c in (i, j, k)]
-    if float(dims[0]) * float(dims[1]) * float(dims[2]) >= 2.0**62:
+    key = _packed_keys(i, j, k)
+    if key is None:
         return len(np.unique(np.stack([i, j, k], axis=1), axis=0))
-    key = (i * dims[1] + j) * dims[2] + k
     key.sort()
     return int(np.count_nonzero(key[1:] != key[:-1])) + 1
 
