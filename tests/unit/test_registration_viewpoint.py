@@ -73,3 +73,20 @@ def test_a_building_station_framed_on_its_structure_has_its_scanner_at_its_zero(
         far = np.array([7.7e5, 1.82e6, 10.0])
         assert not faces_frame_zero(st.xyz + far, np.zeros(3)), st.name
     assert framed >= 2
+
+
+def test_a_dense_station_is_recognised_from_whole_sectors_of_its_returns(monkeypatch):
+    """Beyond ZERO_POINTS returns only some are searched. A strided sample of them lies on
+    no angular grid (a generated statue at 2M points a station lost three of its five
+    scanners so, then its normals' orientation, and registered 180 degrees off); whole
+    azimuth sectors keep the grid."""
+    import twin.ops.viewpoint as viewpoint
+
+    points = _ball_scan()
+    monkeypatch.setattr(viewpoint, "ZERO_POINTS", len(points) // 4)
+    assert faces_frame_zero(points, np.zeros(3))
+    assert not faces_frame_zero(points, np.array([2.0, 0.0, 0.0]))
+    # what the stride did: every fourth return of the same scan is no scanner's grid
+    assert not faces_frame_zero(points[::4], np.zeros(3))
+    station = make_station("ball", PointCloud(points), None)
+    assert station.scanner is not None and np.allclose(station.scanner + station.centre, 0.0)

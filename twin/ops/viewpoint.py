@@ -115,7 +115,7 @@ def scanner_position(xyz: np.ndarray, origin: np.ndarray) -> np.ndarray | None:
     lo, hi = sample.min(axis=0), sample.max(axis=0)
     if np.all(lo[:2] < zero[:2]) and np.all(zero[:2] < hi[:2]):
         return zero
-    if faces_frame_zero(sample, zero):
+    if faces_frame_zero(xyz, zero):  # all of them: a strided sample is on no angular grid
         return zero
     return estimate_scanner_position(xyz)
 
@@ -127,8 +127,9 @@ def scanner_position(xyz: np.ndarray, origin: np.ndarray) -> np.ndarray | None:
 ZERO_MAX_RANGE_EXTENTS = 20.0  # median range from the zero, in extents of the points
 EVEN_SPACING_BAND = 1.25  # "even": the angular step within this factor of the median
 MIN_EVEN_SHARE = 0.97  # ... for this share of the returns
-ZERO_POINTS = 2_000_000  # returns whose directions are searched (an even stride beyond)
+ZERO_POINTS = 2_000_000  # returns whose directions are searched (whole azimuth sectors beyond)
 ZERO_QUERIES = 20_000
+ZERO_SECTORS = 720  # sectors the returns' azimuth range is cut into, to keep some whole
 
 
 def faces_frame_zero(points: np.ndarray, zero: np.ndarray) -> bool:
@@ -145,7 +146,7 @@ def faces_frame_zero(points: np.ndarray, zero: np.ndarray) -> bool:
         return False
     from twin.ops.registration.settings import robust_extent  # noqa: PLC0415
 
-    rel = np.asarray(points[:: max(1, len(points) // ZERO_POINTS)], dtype=np.float64) - zero
+    rel = np.asarray(points, dtype=np.float64) - zero
     r = np.linalg.norm(rel, axis=1)
     extent = robust_extent(rel)
     if not np.all(r > 0) or not extent > 0 or np.median(r) > ZERO_MAX_RANGE_EXTENTS * extent:
@@ -153,19 +154,44 @@ def faces_frame_zero(points: np.ndarray, zero: np.ndarray) -> bool:
     az = np.arctan2(rel[:, 1], rel[:, 0])
     el = np.arcsin(np.clip(rel[:, 2] / r, -1.0, 1.0))
     # Put the azimuth seam in the widest gap between returns (behind a framed scan).
-    ordered = np.sort(az)
+    ordered = np.sort(az[:: max(1, len(az) // ZERO_POINTS)])
     gaps = np.diff(np.concatenate([ordered, ordered[:1] + 2 * np.pi]))
     seam = ordered[(int(np.argmax(gaps)) + 1) % len(ordered)]
     az = (az - seam) % (2 * np.pi)
-    return _even_share(np.column_stack([az, el])) >= MIN_EVEN_SHARE
+    keep, inner = _whole_sectors(az, ZERO_POINTS)
+    return _even_share(np.column_stack([az[keep], el[keep]]), inner[keep]) >= MIN_EVEN_SHARE
 
 
-def _even_share(angles: np.ndarray) -> float:
+def _whole_sectors(az: np.ndarray, limit: int) -> tuple[np.ndarray, np.ndarray]:
+    """Which returns to search (about ``limit``), and which of those to query.
+
+    Thinning a scan by a stride (every third return) leaves no angular grid: its gaps
+    then depend on how the stride falls on each profile, and a dense station's zero would
+    never be recognised (a generated statue at 2M points a station lost its scanners so,
+    and with them the orientation of its normals). So the azimuth range is cut into
+    ZERO_SECTORS sectors and whole sectors are kept, evenly spread; the queries are the
+    returns in the middle half of a kept sector, whose neighbours all lie within it."""
+    if len(az) <= limit:
+        return np.ones(len(az), dtype=bool), np.ones(len(az), dtype=bool)
+    lo, hi = float(az.min()), float(az.max())
+    position = (az - lo) / max(hi - lo, 1e-12) * ZERO_SECTORS
+    sector = np.minimum(position.astype(np.int64), ZERO_SECTORS - 1)
+    occupied = np.flatnonzero(np.bincount(sector, minlength=ZERO_SECTORS))
+    every = max(1, int(np.ceil(len(az) / limit)))
+    chosen = np.zeros(ZERO_SECTORS, dtype=bool)
+    chosen[occupied[::every]] = True
+    within = position - sector
+    return chosen[sector], (within > 0.25) & (within < 0.75)
+
+
+def _even_share(angles: np.ndarray, queryable: np.ndarray | None = None) -> float:
     """Share of the (azimuth, elevation) pairs whose nearest distinct neighbour lies within
-    ``EVEN_SPACING_BAND`` of the median step (0 when too few to tell)."""
+    ``EVEN_SPACING_BAND`` of the median step (0 when too few to tell); only the pairs
+    ``queryable`` are asked (default: all)."""
     from scipy.spatial import cKDTree  # noqa: PLC0415
 
-    queries = angles[:: max(1, len(angles) // ZERO_QUERIES)]
+    candidates = angles if queryable is None else angles[queryable]
+    queries = candidates[:: max(1, len(candidates) // ZERO_QUERIES)]
     dist, _ = cKDTree(angles).query(queries, k=4, workers=-1)
     # The nearest distinct direction: a doubled station stores every return twice.
     nearest = np.where(dist[:, 1:] > 1e-12, dist[:, 1:], np.inf).min(axis=1)
