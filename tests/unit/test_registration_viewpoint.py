@@ -90,3 +90,24 @@ def test_a_dense_station_is_recognised_from_whole_sectors_of_its_returns(monkeyp
     assert not faces_frame_zero(points[::4], np.zeros(3))
     station = make_station("ball", PointCloud(points), None)
     assert station.scanner is not None and np.allclose(station.scanner + station.centre, 0.0)
+
+
+def test_an_object_round_its_frame_zero_was_not_scanned_from_there():
+    """Scans of an object pre-aligned on a common zero inside it surround that zero in
+    plan, as a terrestrial station surrounds its scanner; but their spacing is even on
+    the surface, not in angle from the zero. Taken for a scanner inside the object, the
+    zero turned every normal inward."""
+    from twin.ops.viewpoint import sampled_in_angle, scanner_position
+
+    front = _ball_scan() - np.array([1.0, 0.0, 0.02])  # the ball's centre is the frame's zero
+    inside = np.concatenate([front, front * [-1.0, -1.0, 1.0]])  # ... and seen from behind too
+    lo, hi = inside.min(axis=0), inside.max(axis=0)
+    assert np.all(lo[:2] < 0) and np.all(hi[:2] > 0)  # it surrounds the zero in plan
+    assert not sampled_in_angle(inside, np.zeros(3))
+    assert scanner_position(inside, np.zeros(3)) is None
+    assert make_station("ball", PointCloud(inside), None).scanner is None
+    # a building station framed on its scanner is (the generated hall's)
+    from twin.sample.scenes import generate_scene
+
+    for st in generate_scene("hall", 0, points_per_station=3000).stations:
+        assert sampled_in_angle(st.xyz, np.zeros(3)), st.name

@@ -105,7 +105,9 @@ def scanner_position(xyz: np.ndarray, origin: np.ndarray) -> np.ndarray | None:
     """Where one station's scanner stood, in its local frame (``xyz`` about ``origin``).
 
     A terrestrial scanner writes each station in its own frame with the instrument at
-    the frame's zero, so points that surround that zero put the scanner there, exactly.
+    the frame's zero, so points that surround that zero, sampled evenly in angle from it
+    (:func:`sampled_in_angle`), put the scanner there, exactly; so do points on the
+    angular grid of a scanner there (:func:`faces_frame_zero`).
     A georeferenced station has lost it: then its scan order tells (within a few
     centimetres, see :func:`estimate_scanner_position`), unless the points were
     reordered, and the answer is None.
@@ -113,11 +115,37 @@ def scanner_position(xyz: np.ndarray, origin: np.ndarray) -> np.ndarray | None:
     zero = -np.asarray(origin, dtype=np.float64)
     sample = xyz if len(xyz) < 2_000_000 else xyz[:: len(xyz) // 1_000_000]
     lo, hi = sample.min(axis=0), sample.max(axis=0)
-    if np.all(lo[:2] < zero[:2]) and np.all(zero[:2] < hi[:2]):
+    if np.all(lo[:2] < zero[:2]) and np.all(zero[:2] < hi[:2]) and sampled_in_angle(sample, zero):
         return zero
     if faces_frame_zero(xyz, zero):  # all of them: a strided sample is on no angular grid
         return zero
     return estimate_scanner_position(xyz)
+
+
+EVEN_IN_ANGLE = 0.75  # sampled from the zero: spacing over range spreads less than this times the spacing
+SPREAD_QUERIES = 20_000
+
+
+def sampled_in_angle(points: np.ndarray, zero: np.ndarray) -> bool:
+    """Whether the points are spaced evenly in angle as seen from ``zero`` rather than
+    evenly in space: a scanner's returns thin out with range, so their spacing over their
+    range varies less than their spacing does (interquartile spread of the logarithms,
+    real outdoor LiDAR 0.26 against 0.95). Points that surround a frame's zero in plan
+    are a scanner's returns from there only if so: an object scanned from outside, in a
+    frame whose zero lies inside it (six real scans of a statue, pre-aligned on a common
+    zero), is sampled evenly on its surface instead (0.23-0.76 against 0.04-0.07)."""
+    from scipy.spatial import cKDTree  # noqa: PLC0415
+
+    rel = np.asarray(points, dtype=np.float64) - zero
+    queries = rel[:: max(1, len(rel) // SPREAD_QUERIES)]
+    dist, _ = cKDTree(rel).query(queries, k=4, workers=-1)
+    nearest = np.where(dist[:, 1:] > 1e-12, dist[:, 1:], np.inf).min(axis=1)  # a doubled return is no neighbour
+    r = np.linalg.norm(queries, axis=1)
+    ok = np.isfinite(nearest) & (r > 0)
+    if ok.sum() < 100:
+        return False
+    spread = lambda v: float(np.subtract(*np.percentile(v, [75, 25])))  # noqa: E731
+    return spread(np.log(nearest[ok] / r[ok])) < EVEN_IN_ANGLE * spread(np.log(nearest[ok]))
 
 
 # Measured on the generated buildings' and statue's stations (cleaned or not): from the

@@ -17,7 +17,8 @@ The story, one module a step:
 3. **Fine** (``fine``): multiway point-to-plane ICP of each station against all the
    others, then every overlapping pair refined into a link.
 4. **Pose graph** (``graph``): all links optimised together, kept when it fits the
-   data better than the multiway poses.
+   data better than the multiway poses; then a generalized-ICP polish of each station
+   against the others (``fine.polish``), kept on the same condition.
 5. **Quality** (``quality``) and **diagnostics** (``diagnostics``): the surveyor's
    figures, and a message naming every link tried when a station cannot be placed.
 """
@@ -32,7 +33,7 @@ from twin.errors import ProcessingError, UsageError
 from twin.models.pointcloud import PointCloud
 from twin.ops.registration import diagnostics
 from twin.ops.registration.coarse import coarse_poses
-from twin.ops.registration.fine import multiway_refine, refine_links
+from twin.ops.registration.fine import multiway_refine, polish, refine_links
 from twin.ops.registration.graph import optimise
 from twin.ops.registration.quality import measure, misfit, survey_quality
 from twin.ops.registration.results import (
@@ -131,6 +132,12 @@ def register_stations(
     # follows them; keep whichever set of poses fits the data better.
     if misfit(stations, graph_poses, settings) <= misfit(stations, poses, settings):
         poses = graph_poses
+    # Generalized ICP can end nearer a careful ICP's optimum where sparse rings give
+    # poor normals (the real outdoor pair), but slides generated buildings along their
+    # façades: its poses are kept only when they fit the data better.
+    polished = polish(stations, poses, reference, settings)
+    if misfit(stations, polished, settings) < misfit(stations, poses, settings):
+        poses = polished
 
     def local(i: int, pose: np.ndarray) -> np.ndarray:
         return translation(c_ref) @ pose @ translation(-stations[i].centre)

@@ -349,12 +349,13 @@ def yaw_hypotheses(src: Station, dst: Station, settings: RegistrationSettings) -
 # ------------------------------------------------------------------ 6-DoF search
 
 
-def _feature_matches(src: Station, dst: Station, settings: RegistrationSettings) -> np.ndarray:
-    """Mutual nearest neighbours in FPFH space between the structure points, (m, 2).
+def _feature_matches(src: Station, dst: Station, settings: RegistrationSettings, flipped: bool) -> np.ndarray:
+    """Mutual nearest neighbours in FPFH space between the structure points, (m, 2), the
+    source's normals reversed when ``flipped``.
     (scipy's tree: twin.ops.neighbours' pykdtree is for three dimensions.)"""
     from scipy.spatial import cKDTree  # noqa: PLC0415
 
-    _, f_src = features(src, settings)
+    _, f_src = features(src, settings, flipped)
     _, f_dst = features(dst, settings)
     a = np.asarray(f_src.data).T
     b = np.asarray(f_dst.data).T
@@ -369,17 +370,30 @@ def _feature_matches(src: Station, dst: Station, settings: RegistrationSettings)
 def ransac_hypotheses(src: Station, dst: Station, settings: RegistrationSettings, seed: int) -> list[np.ndarray]:
     """Several distinct RANSAC alignments: after each, the feature matches it explains are
     removed and RANSAC runs again, so that the symmetric twins of a building (a pavilion
-    turned 90° or 180° fits itself) all come up as candidates instead of hiding the truth."""
+    turned 90° or 180° fits itself) all come up as candidates instead of hiding the truth.
+
+    Where a station has no scanner position, its normals may face away from the other's
+    (twin.ops.registration.station.features): the search runs again with the source's
+    normals reversed."""
+    known_signs = src.scanner is not None and dst.scanner is not None
+    hypotheses = []
+    for flipped in (False,) if known_signs else (False, True):
+        hypotheses += _ransac_runs(src, dst, settings, seed, flipped)
+    return hypotheses
+
+
+def _ransac_runs(src: Station, dst: Station, settings: RegistrationSettings, seed: int,
+                 flipped: bool) -> list[np.ndarray]:
     from twin._deps import open3d  # noqa: PLC0415
 
     o3d = open3d()
     reg = o3d.pipelines.registration
     distance = 1.5 * settings.coarse_voxel
-    src_pcd, _ = features(src, settings)
+    src_pcd, _ = features(src, settings, flipped)
     dst_pcd, _ = features(dst, settings)
     src_pts = np.asarray(src_pcd.points)
     dst_pts = np.asarray(dst_pcd.points)
-    matches = _feature_matches(src, dst, settings)
+    matches = _feature_matches(src, dst, settings, flipped)
     hypotheses = []
     for attempt in range(settings.hypotheses):
         if len(matches) < 6:
@@ -451,9 +465,15 @@ def judge(src: Station, dst: Station, transform: np.ndarray, settings: Registrat
 
 
 def _distinct_best(candidates: list[Candidate], settings: RegistrationSettings) -> list[Candidate]:
-    """The candidates best first, each kept only when it differs from every better one."""
+    """The candidates best first, each kept only when it differs from every better one.
+
+    Those that overlap too little to become a link (under half the share a link needs,
+    before ICP has settled them) come after all the others, whatever their score: a
+    placement that overlaps nothing has nothing to conflict with, and its score (about 0)
+    would beat a true one that overlaps well with some conflict (real outdoor scans show
+    5-11 % at the truth: foliage, traffic)."""
     kept: list[Candidate] = []
-    for c in sorted(candidates, key=lambda c: -c.score):
+    for c in sorted(candidates, key=lambda c: (c.overlap < 0.5 * settings.min_edge_fitness, -c.score)):
         if all(_distinct(k.transform, c.transform, settings) for k in kept):
             kept.append(c)
     return kept
@@ -474,8 +494,12 @@ def search_pair(src: Station, dst: Station, i: int, j: int, settings: Registrati
     rough = _distinct_best([judge(src, dst, h, settings) for h in hypotheses], settings)
     scored = _distinct_best([judge(src, dst, settle(src, dst, c.transform, settings), settings)
                              for c in rough[:SETTLED_PER_PAIR]], settings)
-    best = scored[0] if scored else None
-    runner = next((c for c in scored[1:] if _distinct(best.transform, c.transform, settings)), None)
+    # The best acceptable candidate, else the best one (for the reason): a candidate that
+    # overlaps nothing has nothing to conflict with, and must not outscore one that
+    # overlaps well with some conflict (real outdoor scans show 5-11 % at the truth).
+    acceptable = [c for c in scored if c.overlap >= settings.min_edge_fitness and c.conflict <= settings.max_conflict]
+    best = acceptable[0] if acceptable else scored[0] if scored else None
+    runner = next((c for c in scored if c is not best and _distinct(best.transform, c.transform, settings)), None)
     if best is None:
         reason = "no candidate alignment: too few structure points or feature matches"
     elif best.overlap < settings.min_edge_fitness:
@@ -569,9 +593,7 @@ def coarse_poses(stations: list[Station], reference: int,
             for new, known in ((s.source, s.target), (s.target, s.source)):
                 if new in placed or known not in placed:
                     continue
-                for cand in s.candidates[:JOINT_CANDIDATES]:
-                    if cand.overlap < settings.min_edge_fitness or cand.conflict > settings.max_conflict:
-                        continue
+                for cand in _linkable(s.candidates, settings):
                     rel = cand.transform if new == s.source else np.linalg.inv(cand.transform)
                     pose = placed[known] @ rel
                     score = _joint_score(new, pose, placed, stations, settings)[0]
@@ -585,7 +607,14 @@ def coarse_poses(stations: list[Station], reference: int,
     return reconsider(poses, searches, reference, stations, settings), searches
 
 
-def _alternatives(k: int, poses: list[np.ndarray | None], searches: list[PairSearch]) -> list[np.ndarray]:
+def _linkable(candidates: list[Candidate], settings: RegistrationSettings) -> list[Candidate]:
+    """The best few of a link's candidates that could stand as links themselves."""
+    return [c for c in candidates[:JOINT_CANDIDATES]
+            if c.overlap >= settings.min_edge_fitness and c.conflict <= settings.max_conflict]
+
+
+def _alternatives(k: int, poses: list[np.ndarray | None], searches: list[PairSearch],
+                  settings: RegistrationSettings) -> list[np.ndarray]:
     """Poses of station k offered by its accepted links' best candidates, from where the
     other station of each link stands now."""
     out = []
@@ -595,7 +624,7 @@ def _alternatives(k: int, poses: list[np.ndarray | None], searches: list[PairSea
         other = s.target if k == s.source else s.source
         if poses[other] is None:
             continue
-        for cand in s.candidates[:JOINT_CANDIDATES]:
+        for cand in _linkable(s.candidates, settings):
             rel = cand.transform if k == s.source else np.linalg.inv(cand.transform)
             out.append(poses[other] @ rel)
     return out
@@ -617,7 +646,7 @@ def reconsider(poses: list[np.ndarray | None], searches: list[PairSearch], refer
                 continue
             others = {i: poses[i] for i in range(len(stations)) if i != k and poses[i] is not None}
             current = _joint_score(k, poses[k], others, stations, settings)[0]
-            for pose in _alternatives(k, poses, searches):
+            for pose in _alternatives(k, poses, searches, settings):
                 score = _joint_score(k, pose, others, stations, settings)[0]
                 if score > current + 0.02 and _distinct(poses[k], pose, settings):
                     poses[k], current, changed = pose, score, True

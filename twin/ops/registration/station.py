@@ -29,7 +29,7 @@ class Station:
     trees: dict = field(default_factory=dict)  # voxel size -> KdTree of that level's points
     structure: np.ndarray | None = None  # coarse points off the dominant plane
     plane_normal: np.ndarray | None = None  # unit normal of the dominant plane, when there is one
-    features: tuple | None = None  # (structure points, their FPFH features)
+    features: dict | None = None  # flipped -> (structure points, their FPFH features)
     up: np.ndarray | None = None  # the vertical, in the station's frame
     levelled: bool | None = None  # whether that vertical is the frame's z (within a few degrees)
     upright: bool | None = None  # ... or at least near it, from walls in one direction only
@@ -147,13 +147,23 @@ def structure(station: Station, settings: RegistrationSettings):
     return station.structure
 
 
-def features(station: Station, settings: RegistrationSettings):
-    """The structure points (open3d cloud) and their FPFH features (computed in full context)."""
+def features(station: Station, settings: RegistrationSettings, flipped: bool = False):
+    """The structure points (open3d cloud) and their FPFH features (computed in full context).
+
+    FPFH describes the angles between neighbours' normals, so it changes when every normal
+    turns over. ``flipped``: the features of the station's normals reversed, for a station
+    whose normals' overall sign is not known (no scanner position: propagation orients a
+    surface consistently, but inward or outward by chance)."""
     if station.features is None:
+        station.features = {}
+    if flipped not in station.features:
         from twin._deps import open3d  # noqa: PLC0415
 
         o3d = open3d()
         pcd = level(station, settings.coarse_voxel)
+        if flipped:
+            pcd = o3d.geometry.PointCloud(pcd)
+            pcd.normals = o3d.utility.Vector3dVector(-np.asarray(pcd.normals))
         radius = settings.feature_radius_factor * settings.coarse_voxel
         fpfh = o3d.pipelines.registration.compute_fpfh_feature(
             pcd, o3d.geometry.KDTreeSearchParamHybrid(radius=radius, max_nn=100)
@@ -161,8 +171,8 @@ def features(station: Station, settings: RegistrationSettings):
         keep = structure(station, settings)
         sub = o3d.pipelines.registration.Feature()
         sub.data = np.ascontiguousarray(np.asarray(fpfh.data)[:, keep])
-        station.features = (pcd.select_by_index(keep.tolist()), sub)
-    return station.features
+        station.features[flipped] = (pcd.select_by_index(keep.tolist()), sub)
+    return station.features[flipped]
 
 
 LEVELLED_DEG = 6.0  # a vertical this close to the frame's z: a (roughly) levelled scanner
