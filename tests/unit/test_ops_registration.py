@@ -212,12 +212,26 @@ def test_a_station_that_cannot_be_placed_is_explained_link_by_link():
     message = str(caught.value)
     assert message.startswith("stranger could not be placed: links tried: ")
     assert "S1: " in message and "S2: " in message and "Fix: " in message
-    for figure, needed in re.findall(r"overlap (\d+)% is under the (\d+)% a link needs", message):
-        assert int(figure) < int(needed)
-    for figure, allowed in re.findall(r"but (\d+)% of the points lie where the other scanner saw through "
-                                      r"\(at most (\d+)%", message):
-        assert int(figure) > int(allowed)
+    for figure, needed in re.findall(r"overlap ([\d.]+)% is under the ([\d.]+)% a link needs", message):
+        assert float(figure) < float(needed)
+    for figure, allowed in re.findall(r"but ([\d.]+)% of the points lie where the other scanner saw through "
+                                      r"\(at most ([\d.]+)%", message):
+        assert float(figure) > float(allowed)
     assert "\n" not in message
+
+
+def test_a_share_and_its_limit_never_read_alike():
+    """A generated courtyard's station was refused with "20% of its points lie within 200.0
+    mm ..., under the 20% needed" (19.6 %): the figures show as many decimals as tell them
+    apart."""
+    from twin.ops.registration.diagnostics import misfit_after
+    from twin.ops.registration.settings import DataScale, resolve, shares
+
+    assert shares(0.196, 0.2) == ("19.6%", "20.0%")
+    assert shares(0.1, 0.2) == ("10%", "20%")
+    assert shares(0.1496, 0.15) == ("14.96%", "15.00%")
+    message = misfit_after("S3", 0.196, 0.001, resolve(RegistrationSettings(), DataScale(0.04, 25.0)))
+    assert "19.6% of its points" in message and "under the 20.0% needed" in message
 
 
 @pytest.mark.slow

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from twin.ops.registration.fine import overlap_share, pair_overlap, settle
-from twin.ops.registration.settings import RegistrationSettings
+from twin.ops.registration.settings import RegistrationSettings, shares
 from twin.ops.registration.visibility import range_image, seen_through
 from twin.ops.registration.station import (
     Station,
@@ -503,10 +503,12 @@ def search_pair(src: Station, dst: Station, i: int, j: int, settings: Registrati
     if best is None:
         reason = "no candidate alignment: too few structure points or feature matches"
     elif best.overlap < settings.min_edge_fitness:
-        reason = f"overlap {best.overlap:.0%} is under the {settings.min_edge_fitness:.0%} a link needs"
+        shown, limit = shares(best.overlap, settings.min_edge_fitness)
+        reason = f"overlap {shown} is under the {limit} a link needs"
     elif best.conflict > settings.max_conflict:
-        reason = (f"overlap {best.overlap:.0%}, but {best.conflict:.0%} of the points lie where the other scanner "
-                  f"saw through (at most {settings.max_conflict:.0%}, register.max_conflict): a mirrored, rotated or "
+        shown, limit = shares(best.conflict, settings.max_conflict)
+        reason = (f"overlap {best.overlap:.0%}, but {shown} of the points lie where the other scanner "
+                  f"saw through (at most {limit}, register.max_conflict): a mirrored, rotated or "
                   "shifted twin, or vegetation and moving objects between the scans")
     else:
         reason = ""

@@ -5,7 +5,7 @@ quotes is the one the figure it quotes was compared with."""
 from __future__ import annotations
 
 from twin.ops.registration.coarse import PairSearch
-from twin.ops.registration.settings import RegistrationSettings
+from twin.ops.registration.settings import RegistrationSettings, shares
 
 FIXES = ("give the station a pose in its file (E57 poses are used), rescan with more overlap with its neighbours, "
          "or, in a copy of the pipeline, lower register.min_overlap if the overlap really is that small or raise "
@@ -33,9 +33,10 @@ def unplaced(name: str, index: int, searches: list[PairSearch], names: list[str]
 def misfit_after(name: str, fitness: float, rmse: float, settings: RegistrationSettings) -> str | None:
     """Why a placed station is refused after the global optimisation, or None."""
     if fitness < settings.min_station_fitness:
-        return (f"{name} could not be aligned: after optimisation {fitness:.0%} of its points lie within "
+        shown, limit = shares(fitness, settings.min_station_fitness)
+        return (f"{name} could not be aligned: after optimisation {shown} of its points lie within "
                 f"{settings.check_distance * 1000:.1f} mm of the other stations, under the "
-                f"{settings.min_station_fitness:.0%} needed (register.min_fitness). Fix: {FIXES}")
+                f"{limit} needed (register.min_fitness). Fix: {FIXES}")
     if not rmse <= settings.rmse_limit:
         shown = "no point within reach" if rmse == float("inf") else f"{rmse * 1000:.2f} mm"
         return (f"{name} could not be aligned: point-to-plane RMSE against the other stations is {shown}, "

@@ -130,6 +130,16 @@ class RegistrationSettings:
         return out
 
 
+def shares(value: float, limit: float) -> tuple[str, str]:
+    """A share and the limit it was compared with, as percentages with just enough
+    decimals to show them apart (19.6 % against 20 % must not read "20 % under 20 %")."""
+    for decimals in (0, 1, 2):
+        a, b = f"{value:.{decimals}%}", f"{limit:.{decimals}%}"
+        if a != b:
+            return a, b
+    return a, b
+
+
 @dataclass(frozen=True)
 class DataScale:
     """What the stations measure: median point spacing and extent (see the module docstring)."""
