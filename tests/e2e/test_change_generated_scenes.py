@@ -137,9 +137,11 @@ def test_a_bulge_is_found_and_nothing_else_moves(kind):
 
 
 @pytest.mark.xfail(strict=True, reason="issue 21, open: leaning 1 degree, the gate's square posts and the hall's "
-                   "colonnade have 9.6 % and 11.1 % of the core points whose true change is under their LoD flagged "
-                   "(M3C2 overshoots at post corners and column tops, where few points fill its cylinder), and "
-                   "headlines miss by 2.1 mm (posts: -55.1 vs -53.0) and 9.4 mm (tower annex: +70.1 vs +79.5)")
+                   "colonnade have 9.6 % and 11.1 % of the core points whose true change is under their LoD flagged, "
+                   "and headlines miss by 2.1 mm (posts: -55.1 vs -53.0) and 9.4 mm (tower annex: +70.1 vs +79.5). "
+                   "The measurement is calibrated (test_the_level_of_detection_bounds_the_error_everywhere): a true "
+                   "change that runs smoothly through the LoD is flagged near the LoD by noise alone, and a headline "
+                   "is as accurate as the LoD where it stands (about 30 mm at the posts' tops), not 2 mm")
 def test_a_leaning_post_is_measured_within_its_level_of_detection():
     problems = [p for kind in KINDS for e, f in _figures(kind).items() if f["moved"] == "lean"
                 for p in _problems(e, f)]
