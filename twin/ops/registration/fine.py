@@ -164,7 +164,7 @@ def multiway_refine(stations: list[Station], poses: list[np.ndarray], reference:
     return poses
 
 
-POLISH_MAX_POINTS = 300_000  # per station (an even stride beyond)
+POLISH_MAX_POINTS = 100_000  # per station, and twice that of the others (an even stride beyond)
 POLISH_DISTANCE_UNITS = 5.0
 
 
@@ -182,18 +182,20 @@ def polish(stations: list[Station], poses: list[np.ndarray], reference: int,
     o3d = open3d()
     reg = o3d.pipelines.registration
 
+    def thin(points: np.ndarray, most: int) -> np.ndarray:
+        return points[:: max(1, -(-len(points) // most))]
+
     def cloud(points: np.ndarray):
-        return o3d.geometry.PointCloud(o3d.utility.Vector3dVector(
-            np.ascontiguousarray(points[:: max(1, len(points) // POLISH_MAX_POINTS)])))
+        return o3d.geometry.PointCloud(o3d.utility.Vector3dVector(np.ascontiguousarray(points)))
 
     out = [p.copy() for p in poses]
     for i in range(len(stations)):
         if i == reference:
             continue
-        others = np.concatenate([stations[j].points[:: max(1, len(stations[j].points) // POLISH_MAX_POINTS)]
-                                 @ out[j][:3, :3].T + out[j][:3, 3] for j in range(len(stations)) if j != i])
+        others = np.concatenate([thin(stations[j].points, POLISH_MAX_POINTS) @ out[j][:3, :3].T + out[j][:3, 3]
+                                 for j in range(len(stations)) if j != i])
         result = reg.registration_generalized_icp(
-            cloud(stations[i].points), cloud(others[:: max(1, len(others) // (2 * POLISH_MAX_POINTS))]),
+            cloud(thin(stations[i].points, POLISH_MAX_POINTS)), cloud(thin(others, 2 * POLISH_MAX_POINTS)),
             POLISH_DISTANCE_UNITS * settings.unit, out[i],
             reg.TransformationEstimationForGeneralizedICP(), reg.ICPConvergenceCriteria(1e-8, 1e-8, 60))
         moved = np.asarray(result.transformation)
