@@ -134,12 +134,9 @@ def sampled_in_angle(points: np.ndarray, zero: np.ndarray) -> bool:
     are a scanner's returns from there only if so: an object scanned from outside, in a
     frame whose zero lies inside it (six real scans of a statue, pre-aligned on a common
     zero), is sampled evenly on its surface instead (0.23-0.76 against 0.04-0.07)."""
-    from scipy.spatial import cKDTree  # noqa: PLC0415
-
     rel = np.asarray(points, dtype=np.float64) - zero
     queries = rel[:: max(1, len(rel) // SPREAD_QUERIES)]
-    dist, _ = cKDTree(rel).query(queries, k=4, workers=-1)
-    nearest = np.where(dist[:, 1:] > 1e-12, dist[:, 1:], np.inf).min(axis=1)  # a doubled return is no neighbour
+    nearest = _nearest_distinct(rel, queries)
     r = np.linalg.norm(queries, axis=1)
     ok = np.isfinite(nearest) & (r > 0)
     if ok.sum() < 100:
@@ -212,17 +209,22 @@ def _whole_sectors(az: np.ndarray, limit: int) -> tuple[np.ndarray, np.ndarray]:
     return chosen[sector], (within > 0.25) & (within < 0.75)
 
 
+def _nearest_distinct(points: np.ndarray, queries: np.ndarray) -> np.ndarray:
+    """Distance from each query to its nearest point other than itself or a copy of it (a
+    doubled station stores every return twice); inf where none of three neighbours is."""
+    from scipy.spatial import cKDTree  # noqa: PLC0415
+
+    dist, _ = cKDTree(points).query(queries, k=4, workers=-1)
+    return np.where(dist[:, 1:] > 1e-12, dist[:, 1:], np.inf).min(axis=1)
+
+
 def _even_share(angles: np.ndarray, queryable: np.ndarray | None = None) -> float:
     """Share of the (azimuth, elevation) pairs whose nearest distinct neighbour lies within
     ``EVEN_SPACING_BAND`` of the median step (0 when too few to tell); only the pairs
     ``queryable`` are asked (default: all)."""
-    from scipy.spatial import cKDTree  # noqa: PLC0415
-
     candidates = angles if queryable is None else angles[queryable]
     queries = candidates[:: max(1, len(candidates) // ZERO_QUERIES)]
-    dist, _ = cKDTree(angles).query(queries, k=4, workers=-1)
-    # The nearest distinct direction: a doubled station stores every return twice.
-    nearest = np.where(dist[:, 1:] > 1e-12, dist[:, 1:], np.inf).min(axis=1)
+    nearest = _nearest_distinct(angles, queries)
     nearest = nearest[np.isfinite(nearest)]
     if len(nearest) < 100:
         return 0.0

@@ -130,13 +130,14 @@ def register_stations(
     graph_poses = optimise(poses, links, reference, settings)
     # Pairwise links can slide along axes their overlap leaves free, and the graph then
     # follows them; keep whichever set of poses fits the data better.
-    if misfit(stations, graph_poses, settings) <= misfit(stations, poses, settings):
+    fit_multiway, fit_graph = misfit(stations, poses, settings), misfit(stations, graph_poses, settings)
+    if fit_graph <= fit_multiway:
         poses = graph_poses
     # Generalized ICP can end nearer a careful ICP's optimum where sparse rings give
     # poor normals (the real outdoor pair), but slides generated buildings along their
     # façades: its poses are kept only when they fit the data better.
     polished = polish(stations, poses, reference, settings)
-    if misfit(stations, polished, settings) < misfit(stations, poses, settings):
+    if misfit(stations, polished, settings) < min(fit_graph, fit_multiway):
         poses = polished
 
     def local(i: int, pose: np.ndarray) -> np.ndarray:

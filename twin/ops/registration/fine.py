@@ -26,12 +26,17 @@ from twin.ops.registration.settings import RegistrationSettings
 from twin.ops.registration.station import PlacedUnion, Station, arrays, level, signed, tree
 
 
+def moved_by(before: np.ndarray, after: np.ndarray, centre: np.ndarray) -> float:
+    """How far the change from pose ``before`` to ``after`` carries the point ``centre``."""
+    return float(np.linalg.norm((after[:3, :3] - before[:3, :3]) @ centre + after[:3, 3] - before[:3, 3]))
+
+
 def guarded_step(station: Station, voxel: float, before: np.ndarray, result: IcpResult, distance: float) -> np.ndarray:
     """ICP's new pose, unless it rests on almost no correspondences or jumps further than
     the stage could justify (sparse scans at fine stages): then the previous pose."""
     moved = result.transform
     centre = np.asarray(level(station, voxel).points).mean(axis=0)
-    jump = np.linalg.norm((moved[:3, :3] - before[:3, :3]) @ centre + moved[:3, 3] - before[:3, 3])
+    jump = moved_by(before, moved, centre)
     return moved if result.fitness >= 0.05 and jump <= 2.0 * distance else before
 
 
@@ -89,7 +94,7 @@ def gicp_step(station: Station, src_points: np.ndarray, dst_points: np.ndarray, 
     result = gicp(src_points, dst_points, before, voxel, distance)
     moved = np.asarray(result.T_target_source)
     centre = src_points.mean(axis=0) if len(src_points) else np.zeros(3)
-    jump = np.linalg.norm((moved[:3, :3] - before[:3, :3]) @ centre + moved[:3, 3] - before[:3, 3])
+    jump = moved_by(before, moved, centre)
     enough = result.num_inliers >= 0.05 * max(1, len(src_points)) and result.num_inliers >= 30
     if enough and jump <= 2.0 * distance and np.isfinite(moved).all():
         return moved, int(result.num_inliers)
@@ -199,11 +204,9 @@ def polish(stations: list[Station], poses: list[np.ndarray], reference: int,
             POLISH_DISTANCE_UNITS * settings.unit, out[i],
             reg.TransformationEstimationForGeneralizedICP(), reg.ICPConvergenceCriteria(1e-8, 1e-8, 60))
         moved = np.asarray(result.transformation)
-        before = out[i]
-        centre = stations[i].points.mean(axis=0)
-        jump = np.linalg.norm((moved[:3, :3] - before[:3, :3]) @ centre + moved[:3, 3] - before[:3, 3])
         # a polish, not a search: a station it would carry further than a unit stays put
-        if result.fitness > 0 and np.isfinite(moved).all() and jump <= settings.unit:
+        if (result.fitness > 0 and np.isfinite(moved).all()
+                and moved_by(out[i], moved, stations[i].points.mean(axis=0)) <= settings.unit):
             out[i] = moved
     return out
 
