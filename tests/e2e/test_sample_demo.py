@@ -196,23 +196,28 @@ def test_areas_per_phase_and_material_are_the_mesh_area_on_their_true_surfaces(d
 
 
 def test_column_volumes_where_the_scans_close_them(demo):
-    """Issue 21.4, volumes: each column's faces, their holes filled, against the true
-    shaft within the column's region (0.2658 m³). A volume is stated only where at least
-    80 % of the closed surface was measured; on survey-2024 that is columns A5, A6, D5 and
-    D6 (80-91 % measured), the others are seen from one side. Measured: 7.6-10 % under
-    the truth; the issue asks 3 %, not met: the tops of the shafts are shadowed by the
-    eaves down to 35 cm on one side, and the fill across that ragged rim is a fan."""
+    """Issue 21.4, volumes: each column's volume from slices round its axis, against the
+    true shaft within the column's region (0.263-0.276 m³), within the issue's 3 %. A
+    volume is stated only where the faces surround the column at some heights and cover
+    at least 80 % of the turn; on both surveys that is columns A5, A6, D5 and D6 (87-94 %
+    covered), the others are seen from one side. Measured: -1.7 to +2.8 %. The fan across
+    the holes (the method before) read 5.4-9.8 % under: the shafts' tops are shadowed by
+    the eaves down to 35 cm on one side."""
     from twin.catalog.layers import get_layers
     from twin.compare.layer_classes import compare_layer_classes
     from twin.sample.truth import load_truth_mesh
 
     ws, _, truth = demo
-    result = compare_layer_classes(ws, "pavilion", "survey-2024", "element")
+    regions = {e.id: e.region for e in get_layers(ws, "pavilion").layers.elements}
+    for survey in SURVEYS:
+        _check_column_volumes(compare_layer_classes(ws, "pavilion", survey, "element"),
+                              load_truth_mesh(truth, survey), truth, regions)
+
+
+def _check_column_volumes(result, true_mesh, truth, regions) -> None:
     columns = {r.id: r for r in result.classes if r.id.startswith("column-")}
     stated = {c: r for c, r in columns.items() if r.volume_m3 is not None}
-    assert len(stated) >= 3, {c: r.measured_share for c, r in columns.items()}
-    true_mesh = load_truth_mesh(truth, "survey-2024")
-    regions = {e.id: e.region for e in get_layers(ws, "pavilion").layers.elements}
+    assert len(stated) >= 4, {c: r.measured_share for c, r in columns.items()}
     for c, r in stated.items():
         shaft = true_mesh.vertices[np.unique(true_mesh.triangles[true_mesh.element_index == truth.element_ids().index(c)])]
         radius = float(np.median(np.linalg.norm(shaft[:, :2] - shaft[:, :2].mean(axis=0), axis=1)))
@@ -220,9 +225,9 @@ def test_column_volumes_where_the_scans_close_them(demo):
         bottom = max(regions[c].z_min, float(shaft[:, 2].min() + true_mesh.origin[2]))
         true_volume = np.pi * radius**2 * (top - bottom)  # the shaft within the column's region
         assert r.measured_share >= 0.8
-        assert abs(r.volume_m3 / true_volume - 1) < 0.12, (c, r.volume_m3, true_volume, r.measured_share)
-    for c, r in columns.items():
-        assert (r.volume_m3 is None) == (r.measured_share < 0.8), (c, r)
+        assert abs(r.volume_m3 / true_volume - 1) < 0.03, (c, r.volume_m3, true_volume, r.measured_share)
+    for r in columns.values():
+        assert r.measured_share is not None
 
 
 def test_change_is_found_where_the_truth_moved_and_nowhere_else(demo):

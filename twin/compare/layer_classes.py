@@ -8,10 +8,9 @@ points nearest it carry (:func:`twin.ops.labelling.label_faces`). An element
 counts in every phase and material that holds for it, its own and those of the unions
 that contain it, so a surface rebuilt in 1833 and restored in 1925 counts under both and
 the classes of ``--by phase`` can add up to more than the whole. A union element (a
-group) gathers its members. Volume is given where the element's faces close a volume once
-their holes are filled (:func:`twin.compare.meshstats.capped_volume`) and at least
-``MIN_MEASURED_SHARE`` of the closed surface is measured rather than filled; the share is
-given with it. For a phase or material, the sum over its closed elements, with how many
+group) gathers its members. Volume is given where the element's faces surround it
+(:func:`twin.compare.meshstats.sliced_volume`: horizontal slices round a fitted axis) and
+cover at least ``MIN_MEASURED_SHARE`` of the slices' turn; the share is given with it. For a phase or material, the sum over its closed elements, with how many
 of its elements that covers. Date ranges are the EDTF spans of the
 phases (earliest and latest possible day).
 """
@@ -24,12 +23,12 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from twin.compare.element_stats import union_members
-from twin.compare.meshstats import capped_volume, face_areas
+from twin.compare.meshstats import face_areas, sliced_volume
 from twin.errors import UsageError
 from twin.models.layers import LayerFile, UnionRegion, effective_links
 
 By = Literal["phase", "material", "element"]
-MIN_MEASURED_SHARE = 0.8  # of a closed surface, measured (the rest filled), to state its volume
+MIN_MEASURED_SHARE = 0.8  # of the turn round an element's axis, covered by its faces, to state its volume
 BY = ("phase", "material", "element")
 
 
@@ -44,7 +43,7 @@ class ClassRow(BaseModel):
     area_m2: float | None = None  # None without a mesh
     points: int = 0
     volume_m3: float | None = None
-    measured_share: float | None = None  # of an element's closed surface: its own faces, not the fill
+    measured_share: float | None = None  # of the turn round an element's axis, covered by its faces
     closed_elements: int = 0
     earliest: str | None = None
     latest: str | None = None
@@ -98,11 +97,12 @@ class _Measures:
             self.area = np.bincount(face_label + 1, weights=areas, minlength=n + 1)
             order = np.argsort(face_label, kind="stable")
             bounds = np.searchsorted(face_label[order], np.arange(-1, n + 1))
-            closed = [capped_volume(mesh.vertices, mesh.faces[order[bounds[i + 1]: bounds[i + 2]]])
+            closed = [sliced_volume(mesh.vertices, mesh.faces[order[bounds[i + 1]: bounds[i + 2]]])
                       if bounds[i + 2] > bounds[i + 1] else None for i in range(n)]
-            self.measured: list[float | None] = [c[1] if c is not None else None for c in closed]
+            self.measured: list[float | None] = [c.measured_share if c is not None else None for c in closed]
             self.volume: list[float | None] = [
-                c[0] if c is not None and c[1] >= MIN_MEASURED_SHARE else None for c in closed
+                c.volume if c is not None and c.surrounded and c.measured_share >= MIN_MEASURED_SHARE else None
+                for c in closed
             ]
         else:
             self.faces = np.zeros(n + 1, dtype=np.int64)

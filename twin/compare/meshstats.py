@@ -4,10 +4,13 @@ A set of faces is *closed* when every edge is shared by exactly two of its faces
 each direction (a consistently oriented, watertight surface); only then is its volume
 defined (the divergence theorem: the sum of the signed volumes of the tetrahedra from a
 point to each face). Vertices are centred first, so building-sized coordinates lose
-nothing.
+nothing. A scanned element is rarely closed (open where it meets its neighbours, shadowed
+in places): ``sliced_volume`` measures an upright one slice by slice instead.
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import numpy as np
 
@@ -47,76 +50,104 @@ def closed_volume(vertices: np.ndarray, faces: np.ndarray) -> float | None:
     return float(abs(np.einsum("ij,ij->i", a, np.cross(b, c)).sum()) / 6.0)
 
 
-def boundary_loops(faces: np.ndarray) -> list[np.ndarray]:
-    """The rims of the faces' holes: each a closed chain of directed edges (n, 2) that no
-    face crosses back, in order. Where two holes touch at a vertex, the chain follows
-    the first free edge out of it."""
-    f = np.asarray(faces, dtype=np.int64)
-    if len(f) == 0:
-        return []
-    edges = np.concatenate([f[:, [0, 1]], f[:, [1, 2]], f[:, [2, 0]]])
-    n = int(f.max()) + 1
-    forward = edges[:, 0] * n + edges[:, 1]
-    open_edges = edges[~np.isin(forward, edges[:, 1] * n + edges[:, 0])]
-    leaving: dict[int, list[int]] = {}
-    for i, start in enumerate(open_edges[:, 0].tolist()):
-        leaving.setdefault(start, []).append(i)
-    used = np.zeros(len(open_edges), dtype=bool)
-    loops = []
-    for first in range(len(open_edges)):
-        if used[first]:
-            continue
-        chain, edge = [], first
-        while edge is not None and not used[edge]:
-            used[edge] = True
-            chain.append(edge)
-            nexts = [e for e in leaving.get(int(open_edges[edge, 1]), []) if not used[e]]
-            edge = nexts[0] if nexts else None
-        loops.append(open_edges[chain])
-    return loops
+def _slice_segments(v: np.ndarray, f: np.ndarray, z: float) -> tuple[np.ndarray, np.ndarray]:
+    """Where the faces cross the level ``z``: segments (start, end), in plan, directed so
+    that an outward-facing surface runs counter-clockwise seen from above."""
+    tri = v[f]
+    above = tri[:, :, 2] > z
+    count = above.sum(axis=1)
+    tri = tri[(count == 1) | (count == 2)]
+    above = above[(count == 1) | (count == 2)]
+    if len(tri) == 0:
+        return np.zeros((0, 2)), np.zeros((0, 2))
+    # the vertex alone on its side, and the two edges from it that cross z
+    lone = np.where(above.sum(axis=1) == 1, np.argmax(above, axis=1), np.argmin(above, axis=1))
+    rows = np.arange(len(tri))
+    a, b, c = tri[rows, lone], tri[rows, (lone + 1) % 3], tri[rows, (lone + 2) % 3]
+
+    def cross_at(p: np.ndarray, q: np.ndarray) -> np.ndarray:
+        t = (z - p[:, 2]) / (q[:, 2] - p[:, 2])
+        return (p + t[:, None] * (q - p))[:, :2]
+
+    start, end = cross_at(a, b), cross_at(a, c)
+    normal = np.cross(b - a, c - a)[:, :2]
+    d = end - start
+    flip = d[:, 1] * normal[:, 0] - d[:, 0] * normal[:, 1] < 0  # the outward normal on the right
+    start[flip], end[flip] = end[flip].copy(), start[flip].copy()
+    return start, end
 
 
-def _hub(rim: np.ndarray) -> np.ndarray:
-    """Where a hole's fan meets: over the rim's centre, on the quadric through its
-    vertices (a hole in a column's side bulges with the shaft; an open end is flat, and
-    the quadric is its plane). Under six vertices, the rim's centre."""
-    centre = rim.mean(axis=0)
-    if len(rim) < 6:
-        return centre
-    _, _, axes = np.linalg.svd(rim - centre, full_matrices=False)
-    local = (rim - centre) @ axes.T  # x, y in the rim's plane, z off it
-    x, y, z = local[:, 0], local[:, 1], local[:, 2]
-    scale = max(float(np.abs(local[:, :2]).max()), 1e-12)
-    x, y = x / scale, y / scale
-    terms = np.column_stack([np.ones_like(x), x, y, x * x, x * y, y * y])
-    coef, *_ = np.linalg.lstsq(terms, z, rcond=None)
-    return centre + coef[0] * axes[2]
+SLICES = 200  # horizontal slices over an element's height for its sliced volume
+FULL_TURN = 0.98  # of a turn: a slice the faces surround from its centre
+MIN_SURROUNDED = 0.05  # of the slices, surrounded by the faces, to find an element's axis
 
 
-def capped_volume(vertices: np.ndarray, faces: np.ndarray) -> tuple[float, float] | None:
-    """The volume (m³) the faces enclose once each hole is closed by a fan of triangles
-    from its rim to the rim's centre, and the share of the closed surface's area that is
-    the faces' own (measured) rather than filled; None without faces. The fan's hub sits
-    on the quadric through the rim (``_hub``), so a hole in a curved side is closed along
-    the curve rather than across its chord.
+class SlicedVolume(NamedTuple):
+    volume: float  # m³
+    measured_share: float  # of the slices' turn round the axis, covered by faces
+    surrounded: bool  # the faces surround the element at enough heights to find its axis
 
-    For a column meshed from its scans the holes are the ends where it meets its base and
-    capital, and any patch of shaft no scan reached; the fans close them flat. The volume
-    is the divergence theorem's sum over the faces and the fans, which holds for any
-    consistently oriented surface with its holes closed (the faces need not be watertight
-    on their own)."""
+
+def sliced_volume(vertices: np.ndarray, faces: np.ndarray) -> SlicedVolume | None:
+    """The volume (m³) of an upright element from horizontal slices of its faces, the
+    share of the slices' turn round the element's axis that the faces cover, and whether
+    the faces surround it at enough heights (``MIN_SURROUNDED``) to find that axis; None
+    without faces or height.
+
+    Each slice's area is the sum of the triangles from its centre to the segments where
+    the faces cross it, divided by the share of the full turn they cover: the unseen
+    sectors of a slice are assumed to be like its seen ones. That assumption is what the
+    volume of a column whose top is shadowed on one side rests on (the eaves hide its
+    last 35 cm from some stations); a fan across the ragged rim (``capped_volume``)
+    cuts a wedge there instead. The ends need no faces: a slice is its own cross-section.
+    The centres lie on the line fitted through the centroids of the slices the faces
+    surround (a leaning column keeps its axis); without three such slices, on the
+    vertical through the faces' centre, which lies towards the seen side of an element
+    seen from one side and overstates the share: such a volume is not to be stated
+    (``surrounded`` is false). Slices covered less than half a turn take the area of the
+    nearest better ones."""
     f = np.asarray(faces, dtype=np.int64)
     if len(f) == 0:
         return None
     v = np.asarray(vertices, dtype=np.float64)
-    centre = v[np.unique(f)].mean(axis=0)
-    tri = v[f] - centre
-    signed = np.einsum("ij,ij->i", tri[:, 0], np.cross(tri[:, 1], tri[:, 2])).sum()
-    own_area = float(face_areas(v, f).sum())
-    filled_area = 0.0
-    for rim in boundary_loops(f):
-        hub = _hub(v[rim[:, 0]]) - centre
-        a, b = v[rim[:, 1]] - centre, v[rim[:, 0]] - centre  # reversed: the fan faces the way the faces do
-        signed += np.einsum("ij,j->i", np.cross(a, b), hub).sum()
-        filled_area += float(0.5 * np.linalg.norm(np.cross(a - hub, b - hub), axis=1).sum())
-    return abs(float(signed)) / 6.0, own_area / (own_area + filled_area)
+    used = np.unique(f)
+    origin = v[used].mean(axis=0)
+    v = v - origin
+    bottom, top = float(v[used, 2].min()), float(v[used, 2].max())
+    if top - bottom <= 0:
+        return None
+    step = (top - bottom) / SLICES
+    levels = bottom + step * (np.arange(SLICES) + 0.5)
+    cuts = [_slice_segments(v, f, z) for z in levels]
+
+    def sectors(centres: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        area, turn = np.zeros(SLICES), np.zeros(SLICES)
+        for k, ((s, e), c) in enumerate(zip(cuts, centres, strict=True)):
+            p, q = s - c, e - c
+            cross = p[:, 0] * q[:, 1] - p[:, 1] * q[:, 0]
+            area[k] = 0.5 * cross.sum()
+            turn[k] = np.arctan2(cross, (p * q).sum(axis=1)).sum() / (2 * np.pi)
+        return area, turn
+
+    centres = np.zeros((SLICES, 2))
+    area, turn = sectors(centres)
+    full = turn >= FULL_TURN
+    surrounded = bool(full.sum() >= max(3, MIN_SURROUNDED * SLICES))
+    if surrounded:
+        # a full slice's centroid: the sum over its segments of their triangles' centroids, by area
+        centroid = np.zeros((SLICES, 2))
+        for k in np.flatnonzero(full):
+            s, e = cuts[k]
+            cross = s[:, 0] * e[:, 1] - s[:, 1] * e[:, 0]
+            centroid[k] = ((s + e) * cross[:, None]).sum(axis=0) / (3.0 * cross.sum())
+        fit = np.polyfit(levels[full], centroid[full], 1)
+        centres = np.column_stack([np.polyval(fit[:, 0], levels), np.polyval(fit[:, 1], levels)])
+        area, turn = sectors(centres)
+    turn = np.clip(turn, 0.0, 1.0)
+    seen = turn >= 0.5
+    if not seen.any():
+        return SlicedVolume(0.0, float(turn.mean()), surrounded)
+    estimate = np.where(seen, area / np.where(seen, turn, 1.0), np.nan)
+    nearest = np.flatnonzero(seen)[np.abs(np.flatnonzero(seen)[None, :] - np.arange(SLICES)[:, None]).argmin(axis=1)]
+    estimate = estimate[nearest]
+    return SlicedVolume(float(np.clip(estimate, 0.0, None).sum() * step), float(turn.mean()), surrounded)
