@@ -273,7 +273,7 @@ def _print_classes(result) -> None:
         if r.id in before and before[r.id].area_m2 != r.area_m2:
             a = f"{area(before[r.id].area_m2)} → {a}"
         volume = area(r.volume_m3)
-        if r.measured_share is not None:  # an element: how much of its closed surface was measured
+        if r.measured_share is not None:  # an element: how much of the turn round its axis its faces cover
             volume = f"{volume} ({r.measured_share:.0%} measured)"
         cells = [r.id, r.label or "", a, f"{r.points:,}", volume, r.date or _span(r.earliest, r.latest)]
         if result.by != "element":
