@@ -10,9 +10,10 @@ that contain it, so a surface rebuilt in 1833 and restored in 1925 counts under 
 the classes of ``--by phase`` can add up to more than the whole. A union element (a
 group) gathers its members. Volume is given where the element's faces surround it
 (:func:`twin.compare.meshstats.sliced_volume`: horizontal slices round a fitted axis) and
-cover at least ``MIN_MEASURED_SHARE`` of the slices' turn; the share is given with it. For a phase or material, the sum over its closed elements, with how many
-of its elements that covers. Date ranges are the EDTF spans of the
-phases (earliest and latest possible day).
+cover at least ``MIN_MEASURED_SHARE`` of the slices' turn; the share is given with it.
+For a phase or material, the sum over its elements that have a volume, with how many of
+its elements that covers. Date ranges are the EDTF spans of the phases (earliest and
+latest possible day).
 """
 
 from __future__ import annotations
