@@ -43,26 +43,20 @@ def guarded_step(station: Station, voxel: float, before: np.ndarray, result: Icp
 ICP_MIN_MOVE = 0.01  # an ICP stage stops once an update moves no point a hundredth of its voxel:
 # the next, finer stage goes on from there (the tight absolute tolerance ran most wide stages
 # to their 60 iterations)
-ROUGH_MIN_MOVE = 0.1  # ... a tenth of its voxel, where a later stage or round takes over: settling
-# a candidate (judged at the check scale) and the multiway rounds before the last (the others
-# still move). Measured on a generated tower of 300k-point stations: stages there ran 30-50
-# iterations to the hundredth, for the same final poses
 
 
 def icp_stage(src: Station, target: tuple[np.ndarray, np.ndarray], init: np.ndarray, voxel: float,
               distance: float, settings: RegistrationSettings, is_signed: bool,
-              max_points: int | None = None, target_tree=None, min_move: float = ICP_MIN_MOVE) -> IcpResult:
-    """One point-to-plane stage; it stops once an update moves no point ``min_move``
-    times the voxel."""
+              max_points: int | None = None, target_tree=None) -> IcpResult:
     points, normals = arrays(src, voxel)
     return point_to_plane_icp(points, normals, target[0], target[1], init, distance,
                               max_angle_deg=settings.max_normal_angle_deg, iterations=settings.icp_max_iterations,
                               signed=is_signed, max_points=max_points or settings.icp_max_points, tree=target_tree,
-                              min_conditioning=settings.min_conditioning, min_move=min_move * voxel)
+                              min_conditioning=settings.min_conditioning, min_move=ICP_MIN_MOVE * voxel)
 
 
 def icp(src: Station, dst: Station, init: np.ndarray, settings: RegistrationSettings,
-        schedule: Sequence[tuple[float, float]] | None = None, min_move: float = ICP_MIN_MOVE) -> tuple[np.ndarray, bool]:
+        schedule: Sequence[tuple[float, float]] | None = None) -> tuple[np.ndarray, bool]:
     """ICP through the stages of ``schedule`` (default: the pairwise stages), twin's on
     wide stages and GICP on fine ones; (transform, whether any stage moved it)."""
     transform = init
@@ -73,7 +67,7 @@ def icp(src: Station, dst: Station, init: np.ndarray, settings: RegistrationSett
             new, _ = gicp_step(src, arrays(src, voxel)[0], arrays(dst, voxel)[0], transform, voxel, distance)
         else:
             result = icp_stage(src, arrays(dst, voxel), transform, voxel, distance, settings, is_signed,
-                               target_tree=tree(dst, voxel), min_move=min_move)
+                               target_tree=tree(dst, voxel))
             new = guarded_step(src, voxel, transform, result, distance)
         if new is not transform:
             transform, moved = new, True
@@ -121,7 +115,7 @@ def settle(src: Station, dst: Station, init: np.ndarray, settings: RegistrationS
     """Point-to-plane ICP on the check scale, wide then narrow, to settle a coarse guess."""
     light = dataclasses.replace(settings, icp_max_points=min(settings.icp_max_points, SETTLE_MAX_POINTS),
                                 icp_max_iterations=settings.icp_max_iterations)
-    return icp(src, dst, init, light, settings.settle_schedule, min_move=ROUGH_MIN_MOVE)[0]
+    return icp(src, dst, init, light, settings.settle_schedule)[0]
 
 
 def overlap_share(src: Station, dst: Station, transform: np.ndarray, settings: RegistrationSettings) -> float:
@@ -170,7 +164,7 @@ def multiway_refine(stations: list[Station], poses: list[np.ndarray], reference:
                 union = PlacedUnion([stations[j] for j in others], [poses[j] for j in others], voxel)
                 result = icp_stage(stations[i], (union.points, union.normals), poses[i], voxel, distance,
                                    settings, is_signed, max_points=settings.multiway_max_points if last else None,
-                                   target_tree=union, min_move=ICP_MIN_MOVE if last else ROUGH_MIN_MOVE)
+                                   target_tree=union)
                 poses[i] = guarded_step(stations[i], voxel, poses[i], result, distance)
     return poses
 

@@ -72,9 +72,8 @@ class RegistrationSettings:
     # truth stayed within 61-115 mm, but stations then kept their coarse errors along such directions
     # (generated gate seeds 0 and 2: 72 and 242 mm against 23 and 20 mm without)
     icp_max_points: int = 25_000  # source points per ICP iteration (an even stride through them)
-    multiway_max_points: int = 50_000  # ... in the last multiway round, which sets the final poses (200k gave the
-    # same poses, within 0.001 degrees and 0.01 mm, on a generated statue of 2M points a station, in more time)
-    multiway_rounds: int = 4  # 2 were faster on the statue, but left the real outdoor pair at 17 % fitness
+    multiway_max_points: int = 200_000  # ... in the last multiway round, which sets the final poses
+    multiway_rounds: int = 4
     icp_max_iterations: int = 60
     min_edge_fitness: float = 0.15  # share of a station's points with a partner, for a link to count
     min_station_fitness: float = 0.2  # a station's final share against all others
@@ -170,14 +169,7 @@ def robust_extent(points: np.ndarray, sample: int = 200_000) -> float:
 
 
 def _stages(multiples, u: float, floor: float) -> tuple[tuple[float, float], ...]:
-    """The stages in lengths; where the floor makes two stages alike, one of them (the
-    same stage twice ends where it began, at the cost of its iterations)."""
-    stages: list[tuple[float, float]] = []
-    for v, d in multiples:
-        stage = (max(v * u, floor), max(d * u, 2.0 * floor))
-        if not stages or stages[-1] != stage:
-            stages.append(stage)
-    return tuple(stages)
+    return tuple((max(v * u, floor), max(d * u, 2.0 * floor)) for v, d in multiples)
 
 
 def resolve(settings: RegistrationSettings, scale: DataScale) -> RegistrationSettings:
