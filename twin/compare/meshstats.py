@@ -50,10 +50,9 @@ def closed_volume(vertices: np.ndarray, faces: np.ndarray) -> float | None:
     return float(abs(np.einsum("ij,ij->i", a, np.cross(b, c)).sum()) / 6.0)
 
 
-def _slice_segments(v: np.ndarray, f: np.ndarray, z: float) -> tuple[np.ndarray, np.ndarray]:
-    """Where the faces cross the level ``z``: segments (start, end), in plan, directed so
-    that an outward-facing surface runs counter-clockwise seen from above."""
-    tri = v[f]
+def _slice_segments(tri: np.ndarray, z: float) -> tuple[np.ndarray, np.ndarray]:
+    """Where the triangles (n, 3, 3) cross the level ``z``: segments (start, end), in plan,
+    directed so that an outward-facing surface runs counter-clockwise seen from above."""
     above = tri[:, :, 2] > z
     count = above.sum(axis=1)
     tri = tri[(count == 1) | (count == 2)]
@@ -118,7 +117,9 @@ def sliced_volume(vertices: np.ndarray, faces: np.ndarray) -> SlicedVolume | Non
         return None
     step = (top - bottom) / SLICES
     levels = bottom + step * (np.arange(SLICES) + 0.5)
-    cuts = [_slice_segments(v, f, z) for z in levels]
+    tri = v[f]
+    low, high = tri[:, :, 2].min(axis=1), tri[:, :, 2].max(axis=1)
+    cuts = [_slice_segments(tri[(low <= z) & (high > z)], z) for z in levels]
 
     def sectors(centres: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         area, turn = np.zeros(SLICES), np.zeros(SLICES)
