@@ -1,0 +1,103 @@
+"""The coarse placement judged in groups: a set of stations placed right among
+themselves but wrong against the rest is searched again as one cloud.
+
+The coarse search places stations one at a time from pairwise candidates
+(``coarse.coarse_poses``), and ``coarse.reconsider`` moves a station alone. Neither
+can mend a *group* turned as one: on six real scans of a lion statue (no scanner
+positions, smooth and near-symmetric surfaces) three scans were placed right among
+themselves and right among the other three, but the two halves 175 degrees apart,
+because no pair of scans across the halves had a right candidate among its feature
+matches. The union of each half has far more surface, and the search between the two
+unions found the truth at once (overlap 0.41 against 0.17 as placed).
+
+So: a maximum spanning tree over the overlaps of the stations as placed; each of its
+edges cut in turn splits the survey in two; the side without the reference is searched
+against the other side, each side one station made of its members' points as placed,
+and moved as a whole where the search finds a placement that overlaps clearly better.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from twin.ops.registration.coarse import _distinct, judge, search_pair
+from twin.ops.registration.fine import pair_overlap
+from twin.ops.registration.results import translation
+from twin.ops.registration.settings import RegistrationSettings, robust_extent
+from twin.ops.registration.station import Station, arrays
+
+BETTER_BY = 0.05  # overlap share a group's new placement must gain over the one it has...
+BETTER_RATIO = 1.25  # ... and this factor of it
+MAX_MOVES = 3  # groups moved at most, each followed by a new tree
+
+
+def spanning_cuts(stations: list[Station], poses: list[np.ndarray], reference: int,
+                  settings: RegistrationSettings) -> list[list[int]]:
+    """The sides (without the reference) of every edge of a maximum spanning tree over
+    the stations' pairwise overlaps as placed, the weakest edge's side first."""
+    n = len(stations)
+    weight = np.zeros((n, n))
+    for i in range(n):
+        for j in range(i + 1, n):
+            rel = np.linalg.inv(poses[j]) @ poses[i]
+            weight[i, j] = weight[j, i] = pair_overlap(stations[i], stations[j], rel, settings)
+    in_tree, edges = {reference}, []
+    while len(in_tree) < n:
+        i, j = max(((i, j) for i in in_tree for j in range(n) if j not in in_tree), key=lambda e: weight[e])
+        edges.append((weight[i, j], i, j))
+        in_tree.add(j)
+    children = {k: [] for k in range(n)}
+    for _, parent, child in edges:
+        children[parent].append(child)
+
+    def below(k: int) -> list[int]:
+        out, todo = [], [k]
+        while todo:
+            out.append(todo.pop())
+            todo += children[out[-1]]
+        return sorted(out)
+
+    return [below(child) for _, _, child in sorted(edges)]
+
+
+def union_station(name: str, members: list[Station], poses: list[np.ndarray], settings: RegistrationSettings) -> Station:
+    """One station made of the members' check-scale points, each moved by its pose (no
+    scanner: a union has several)."""
+    points = np.concatenate([arrays(st, settings.check_voxel)[0] @ p[:3, :3].T + p[:3, 3]
+                             for st, p in zip(members, poses, strict=True)])
+    lo, hi = points.min(axis=0), points.max(axis=0)
+    centre = (lo + hi) / 2.0
+    points = points - centre
+    return Station(name, centre, None, points, spacing=min(st.spacing for st in members),
+                   extent=robust_extent(points))
+
+
+def regroup(stations: list[Station], poses: list[np.ndarray], reference: int,
+            settings: RegistrationSettings) -> list[np.ndarray]:
+    """``poses`` with any group of stations that a search between unions places clearly
+    better moved as one (see the module docstring)."""
+    poses = [p.copy() for p in poses]
+    n = len(stations)
+    if n < 3:
+        return poses
+    for _ in range(MAX_MOVES):
+        moved = False
+        for side in spanning_cuts(stations, poses, reference, settings):
+            rest = [k for k in range(n) if k not in side]
+            group = union_station("group", [stations[k] for k in side], [poses[k] for k in side], settings)
+            others = union_station("others", [stations[k] for k in rest], [poses[k] for k in rest], settings)
+            as_placed = translation(-others.centre) @ translation(group.centre)
+            current = judge(group, others, as_placed, settings)
+            search = search_pair(group, others, 0, 1, settings, settings.seed + 97 * len(side) + side[0])
+            best = search.best
+            if (best is None or not search.accepted or not _distinct(best.transform, as_placed, settings)
+                    or best.score < max(current.score + BETTER_BY, BETTER_RATIO * current.score)):
+                continue
+            correction = translation(others.centre) @ best.transform @ translation(-group.centre)
+            for k in side:
+                poses[k] = correction @ poses[k]
+            moved = True
+            break
+        if not moved:
+            break
+    return poses
