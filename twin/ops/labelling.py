@@ -318,7 +318,8 @@ def label_cloud(compiled: CompiledLayers | LayerFile, cloud: PointCloud) -> Poin
 
 
 FACE_METHODS = ("points", "centroid", "vertices")
-FACE_SUPPORT_POINTS = 8  # the cloud points nearest a face's centroid that vote on its element
+FACE_SUPPORT_POINTS = 8  # the cloud points nearest a face's centroid that decide its element
+FACE_PLANE_POINTS = 16  # a supporting point's tangent plane: PCA over this many nearest points of its element
 
 
 def label_faces(compiled: CompiledLayers | LayerFile, mesh: TriMesh, method: str = "points", *,
@@ -326,13 +327,15 @@ def label_faces(compiled: CompiledLayers | LayerFile, mesh: TriMesh, method: str
                 chunk: int = CHUNK) -> np.ndarray:
     """The element index of every face (int32; -1 = none).
 
-    ``points`` (the default where a ``cloud`` is given): the element most of the cloud
-    points that support the face carry (see ``label_faces_from_points``); the points'
-    labels are ``point_element`` where given (made with these layers), else labelled
-    here. A face the scanners saw takes the label of what they saw, wherever the mesh
-    lies against the regions: Poisson's surface can stand a centimetre off a ground
-    whose region is a few centimetres thick, and its centroid outside it. Without a
-    cloud, ``points`` falls back to ``centroid``.
+    ``points`` (the default where a ``cloud`` is given): the element whose surface, as the
+    cloud points nearest the face sample it, lies nearest the face's centroid (see
+    ``label_faces_from_points``); the points' labels are ``point_element`` where given
+    (made with these layers), else labelled here. A face the scanners saw takes the label
+    of what they saw, wherever the mesh lies against the regions: Poisson's surface can
+    stand a centimetre off a ground whose region is a few centimetres thick, and its
+    centroid outside it; and a coarse face across the junction of two elements takes the
+    one it lies on, not the one most of the points nearest it belong to. Without a cloud,
+    ``points`` falls back to ``centroid``.
 
     ``centroid``: the label of the face's centroid. ``vertices``: the label two or three of
     its vertices share, else the centroid's.
@@ -359,11 +362,37 @@ def label_faces(compiled: CompiledLayers | LayerFile, mesh: TriMesh, method: str
 
 def label_faces_from_points(mesh: TriMesh, xyz: np.ndarray, element: np.ndarray, k: int = FACE_SUPPORT_POINTS,
                             chunk: int = 1 << 18) -> np.ndarray:
-    """Per face, the label most of the ``k`` points nearest its centroid carry (int32).
+    """Per face, the label of the surface nearest its centroid, as the ``k`` cloud points
+    nearest the centroid sample it (int32).
 
-    ``xyz`` are in the mesh's frame, ``element`` their labels (-1 = none, which votes
-    like any label: a face among unlabelled points stays unlabelled). A tie goes to the
-    label of the nearest point among the tied."""
+    ``xyz`` are in the mesh's frame, ``element`` their labels (-1 = none, which counts
+    like any label: a face among unlabelled points stays unlabelled). Where the ``k``
+    points carry one label, the face takes it. Where they carry several (a face at the
+    junction of two elements), each point stands for its element's surface there: the
+    tangent plane fitted (PCA) to its :data:`FACE_PLANE_POINTS` nearest points *of the
+    same label*. A label's distance from the centroid is the median of its points'
+    point-to-plane distances, and the face takes the label whose surface lies nearest
+    (a tie: the label of the nearest point among the tied; a label with fewer than 3
+    points in the whole cloud is measured point to point).
+
+    Why not a vote of the nearest points: a coarse face (11 cm across at 50k faces on the
+    sample pavilion) spans the junctions between elements: over a lower roof's soffit
+    where a beam meets it, over the paving at a platform's foot. The points nearest its
+    centroid sample both surfaces as unevenly as the scanners saw them, so a vote follows
+    the sampling (the beam's side, the platform's riser) rather than the surface the face
+    lies on. Point-to-plane distance measures the gap to the surface, not to its samples,
+    and at a concave junction the nearer plane is the nearer surface. The planes are fitted
+    per label, not taken from the cloud's normals: those are fitted across junctions and
+    tilt halfway between the two surfaces there. Measured on the sample's two surveys
+    (share of the labelled faces on the true surface that carry the element of the true
+    surface nearest their centroid): 98.6-98.7 % at 50k and 200k faces, 99.4-99.6 % at
+    1M and full, where a vote of the same 8 points gave 95.9-96.7 % and 98.5-99.0 %;
+    99.9 % of the faces labelled (12 or 16 support points: 0.1-0.2 point more on the
+    coarse levels). The planes are fitted only at the points that support a junction
+    face (3 % of the full level's faces, 10 % at 50k) and the other faces skip the vote,
+    so labelling costs what the vote did: 1.6 s for the sample's 2M-face level from 550k
+    points, on one core.
+    """
     from twin.ops.neighbours import KdTree  # noqa: PLC0415
 
     element = np.asarray(element, dtype=np.int32)
@@ -372,15 +401,72 @@ def label_faces_from_points(mesh: TriMesh, xyz: np.ndarray, element: np.ndarray,
     out = np.full(mesh.n_faces, NO_LABEL, dtype=np.int32)
     if mesh.n_faces == 0 or len(xyz) == 0:
         return out
+    xyz = np.asarray(xyz, dtype=np.float64)
     k = min(k, len(xyz))
-    tree = KdTree(np.asarray(xyz, dtype=np.float64))
+    tree = KdTree(xyz)
+    junction, support, centre = [], [], []
     for start in range(0, mesh.n_faces, chunk):
         f = mesh.faces[start:start + chunk]
         centroids = mesh.vertices[f].mean(axis=1)
         _, idx = tree.query(centroids, k=k)
-        votes = element[np.asarray(idx).reshape(len(f), k)]  # nearest first
-        agree = (votes[:, :, None] == votes[:, None, :]).sum(axis=2)
-        out[start:start + chunk] = votes[np.arange(len(f)), np.argmax(agree, axis=1)]  # first of the most agreed
+        idx = np.asarray(idx).reshape(len(f), k)  # nearest first
+        labels = element[idx]
+        out[start:start + chunk] = labels[:, 0]
+        mixed = np.flatnonzero((labels != labels[:, :1]).any(axis=1))
+        junction.append(mixed + start)
+        support.append(idx[mixed])
+        centre.append(centroids[mixed])
+    faces = np.concatenate(junction)
+    if not len(faces):
+        return out
+    support, centre = np.concatenate(support), np.concatenate(centre)
+    points, where = np.unique(support, return_inverse=True)
+    normal = _label_plane_normals(xyz, element, points)
+    where = where.reshape(support.shape)
+    step = 1 << 15
+    for s in range(0, len(faces), step):
+        idx = support[s:s + step]
+        rel = centre[s:s + step, None, :] - xyz[idx]
+        n = normal[where[s:s + step]]
+        gap = np.abs(np.einsum("fkj,fkj->fk", rel, n))
+        loose = np.isnan(gap)  # no plane: point to point
+        gap[loose] = np.linalg.norm(rel, axis=2)[loose]
+        labels = element[idx]
+        same = labels[:, :, None] == labels[:, None, :]  # (face, label of point j, point i)
+        ranked = np.sort(np.where(same, gap[:, None, :], np.inf), axis=2)
+        count = same.sum(axis=2)
+        median = 0.5 * (np.take_along_axis(ranked, ((count - 1) // 2)[:, :, None], axis=2)[:, :, 0]
+                        + np.take_along_axis(ranked, (count // 2)[:, :, None], axis=2)[:, :, 0])
+        out[faces[s:s + step]] = labels[np.arange(len(idx)), np.argmin(median, axis=1)]  # first: the nearest point's
+    return out
+
+
+def _label_plane_normals(xyz: np.ndarray, element: np.ndarray, points: np.ndarray, k: int = FACE_PLANE_POINTS,
+                         chunk: int = 1 << 16) -> np.ndarray:
+    """Unit normals (float64, sign arbitrary) at ``points`` (indices into ``xyz``): PCA over
+    each one's ``k`` nearest points carrying its label; NaN where the label has fewer than 3."""
+    from twin.ops.neighbours import KdTree  # noqa: PLC0415
+
+    out = np.full((len(points), 3), np.nan)
+    order = np.argsort(element, kind="stable")
+    values, first = np.unique(element[order], return_index=True)  # each label's run in ``order``
+    last = np.append(first[1:], len(order))
+    wanted = element[points]
+    for label in np.unique(wanted):
+        at = np.searchsorted(values, label)
+        lo, hi = int(first[at]), int(last[at])
+        if hi - lo < 3:
+            continue
+        members = order[lo:hi]
+        tree = KdTree(xyz[members])
+        rows = np.flatnonzero(wanted == label)
+        for s in range(0, len(rows), chunk):
+            r = rows[s:s + chunk]
+            _, idx = tree.query(xyz[points[r]], k=min(k, hi - lo))
+            q = xyz[members[idx]]
+            q -= q.mean(axis=1, keepdims=True)
+            _, vectors = np.linalg.eigh(np.einsum("nki,nkj->nij", q, q))
+            out[r] = vectors[:, :, 0]  # the smallest eigenvalue's
     return out
 
 
