@@ -3,14 +3,18 @@
 ``suggest_elements(cloud)`` thins the cloud to at most ``max_points`` (voxels sized from
 the data), estimates normals, finds plane pieces (:mod:`.planes`), columns among what the
 planes leave (:mod:`.columns`), and sorts them into floor, platforms, walls, columns, roof
-planes and roofs (:mod:`.elements`). :mod:`.draft` turns the candidates into a layer file
-for an archivist to review (``twin layers suggest``).
+planes and roofs (:mod:`.elements`): a wall seen from both sides is its two faces, with the
+openings through it (:mod:`.walls`), and a roof records where its planes meet in ridges,
+hips and valleys (:mod:`.roofs`). :mod:`.draft` turns the candidates into a layer file for
+an archivist to review (``twin layers suggest``).
 
 Every length is derived from the thinned cloud's voxel ``v``, the larger of half the
 cloud's median point spacing and the voxel that keeps ``max_points`` (600,000) points: the
 plane band is ``2 v``, the raster of connected pieces ``3 v`` (wider where a plane's points
 are sparser), the regions' margin ``4 v`` (0.9 cm voxels on the sample pavilion: 1.8 cm,
-2.7 cm and 3.6 cm).
+2.7 cm and 3.6 cm). Sizes of buildings, not of the scan (the shadow gap below, a wall's
+greatest thickness, the narrowest passage, the smallest opening), are metres, each
+justified where it is set.
 """
 
 from __future__ import annotations
@@ -90,7 +94,7 @@ def suggest_elements(cloud: PointCloud, *, max_points: int = MAX_POINTS, voxel: 
     seconds["columns"] = time.perf_counter() - t
     t = time.perf_counter()
     candidates = classify(thinned.xyz, thinned.origin, pieces, columns,
-                          ElementSettings(distance=distance, margin=4 * v), scanner_z=scanner_z)
+                          ElementSettings(distance=distance, margin=4 * v, cell=cell), scanner_z=scanner_z)
     seconds["classify"] = time.perf_counter() - t
     if not candidates:
         raise UsageError(f"no plane or column found in {len(cloud)} points (thinned to {len(thinned)} at "

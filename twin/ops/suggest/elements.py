@@ -9,20 +9,25 @@ from below; without their positions, 1.6 m above the floor):
   **platform**; the vertical pieces that run from the floor up to its top are its sides;
 - a horizontal piece above the scanners is a ceiling, an **inclined** piece a roof plane;
   vertical pieces that start at or above the lowest roof piece near them (fascias, friezes,
-  drums) belong to the roof; the roof pieces that touch each other form one **roof**;
-- the other vertical pieces at least ``min_wall_height`` high are **walls**;
+  drums) belong to the roof; the roof pieces that touch each other form one **roof**, which
+  records where its inclined planes meet in ridges, hips and valleys
+  (:mod:`twin.ops.suggest.roofs`);
+- the other vertical pieces at least ``min_wall_height`` high are wall faces; the two faces
+  of one wall scanned from both sides are one **wall** (:mod:`twin.ops.suggest.walls`);
 - **columns** come from :mod:`twin.ops.suggest.columns`.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from twin.ops.suggest.columns import Column
-from twin.ops.suggest.planes import PlanePiece, clusters
+from twin.ops.suggest.planes import PlanePiece, clusters, raster_cell
+from twin.ops.suggest.roofs import roof_edges
+from twin.ops.suggest.walls import openings, wall_groups
 
 HORIZONTAL_DEG = 10.0
 VERTICAL_DEG = 80.0
@@ -44,11 +49,14 @@ CLASSES = {
 class ElementSettings:
     distance: float  # m, the plane band
     margin: float  # m, regions reach this far beyond their points
+    cell: float  # m, the planes' raster (wider where a wall's points are sparser)
     min_wall_height: float = 1.0
     min_wall_length: float = 0.5
     min_platform_area: float = 1.0  # m²
     max_platform_height: float = 2.0  # m above the floor
     roof_gap: float = 0.5  # m between roof pieces of one roof
+    max_wall_thickness: float = 1.5  # m: two faces further apart are two walls (or a building's sides)
+    min_opening: float = 0.3  # m wide and high: smaller unseen parts of a wall are patches, not openings
 
 
 @dataclass
@@ -112,21 +120,31 @@ def classify(xyz: np.ndarray, origin: np.ndarray, pieces: list[PlanePiece], colu
     walls = [v for v in rest if id(v) not in roof_ids and _wall_sized(xyz, v, settings)]
 
     centre = _building_centre(xyz, walls, columns)
-    for v in walls:
-        out.append(_wall(v, xyz, origin, centre, settings))
+    for faces in wall_groups(xyz, walls, m, d, settings.max_wall_thickness):
+        out.append(_wall(faces, xyz, origin, centre, settings))
     for c in columns:
         out.append(_column(c, xyz, origin, settings))
-    for p in inclined:
-        if id(p) in roof_ids:
-            out.append(_roof_plane(p, xyz, origin, settings))
+    slopes = {id(p): _roof_plane(p, xyz, origin, settings) for p in inclined if id(p) in roof_ids}
+    out.extend(slopes.values())
     taken = np.zeros(len(xyz), dtype=bool)
     for c in out:
         taken[c.index] = True
     for p in pieces:
         taken[p.index] = True
+    edges = []
     for group in _groups(xyz, roof_parts, settings.roof_gap):
-        out.append(_roof(group, xyz, origin, settings, np.flatnonzero(~taken)))
-    return _name(out)
+        roof = _roof(group, xyz, origin, settings, np.flatnonzero(~taken))
+        out.append(roof)
+        planes = [p for p in group if id(p) in slopes]
+        edges += [(roof, slopes[id(planes[i])], slopes[id(planes[j])], e)
+                  for i, j, e in roof_edges(xyz, planes, settings.roof_gap, m)]
+    named = _name(out)
+    for roof, a, b, e in edges:  # the planes' ids are given by their names
+        roof.figures.setdefault("edges", []).append({
+            "kind": e["kind"], "between": [a.id, b.id], "start": _r(e["start"] + origin), "end": _r(e["end"] + origin),
+            "length_m": e["length_m"], "slope_deg": e["slope_deg"],
+            "height_m": round(float(max(e["start"][2], e["end"][2]) + origin[2]), 3)})
+    return named
 
 
 # -- helpers on pieces -------------------------------------------------------------------
@@ -181,7 +199,7 @@ def _platforms(xyz, floor_z: float, tops: list[PlanePiece], vertical: list[Plane
     for v in vertical:
         lo, hi = float(xyz[v.index, 2].min()), float(xyz[v.index, 2].max())
         if lo <= floor_z + 3 * d + 0.05 and 0.1 < hi - floor_z <= settings.max_platform_height \
-                and _wall_sized(xyz, v, ElementSettings(d, settings.margin, min_wall_height=0.1)):
+                and _wall_sized(xyz, v, replace(settings, min_wall_height=0.1)):
             sides.append((v, hi))
     # sides of one level that touch, directly or through the top piece between them, are one platform
     items = [(v, hi, _bounds(xyz, v)) for v, hi in sides] + [(t, _z(xyz, t), _bounds(xyz, t)) for t in tops]
@@ -299,9 +317,13 @@ def _platform(tops: list[PlanePiece], sides: list[PlanePiece], xyz, origin, sett
     return Candidate("platform", "", "", region, index, rms * 1000, _confidence(rms, settings, len(index), 2000), figures)
 
 
-def _wall(v: PlanePiece, xyz, origin, centre, settings: ElementSettings) -> Candidate:
-    n = v.normal.copy()
-    pts = xyz[v.index]
+def _wall(faces: list[PlanePiece], xyz, origin, centre, settings: ElementSettings) -> Candidate:
+    """A wall: one face, or the faces on both its sides (its box then spans its thickness).
+    Facing: away from the building's centre; deviations: each face from its own plane,
+    positive away from the wall's body."""
+    index = np.concatenate([f.index for f in faces])
+    pts = xyz[index]
+    n = max(faces, key=lambda f: len(f.index)).normal.copy()
     if (pts[:, :2].mean(axis=0) - centre) @ n[:2] < 0:
         n = -n
     u = np.array([-n[1], n[0], 0.0])
@@ -316,19 +338,59 @@ def _wall(v: PlanePiece, xyz, origin, centre, settings: ElementSettings) -> Cand
     extent[1] = max(extent[1], 2 * m)
     region = {"oriented_box": {"center": _r(axes @ centre_local + origin), "extent": _r(extent),
                                "yaw_deg": round(math.degrees(math.atan2(u[1], u[0])), 3)}}
-    dev = pts @ v.normal + v.offset
-    dev = dev * np.sign(v.normal @ n)  # positive outward
+    # the faces furthest out along nh are the outer face, the others (a thickness in) the inner
+    level = np.array([float(np.median(xyz[f.index] @ nh)) for f in faces])
+    is_outer = level >= (level.max() + level.min()) / 2
+    outer = [f for f, o in zip(faces, is_outer, strict=True) if o]
+    inner = [f for f, o in zip(faces, is_outer, strict=True) if not o]
+    dev, outer_map = _face_deviations(xyz, outer, nh, axes, lo)
+    mid = np.mean([f.normal * np.sign(f.normal @ nh) for f in faces], axis=0)  # the mid-plane's normal
+    lean = float(np.degrees(np.arcsin(min(1.0, abs(mid[2]) / np.linalg.norm(mid)))))
     azimuth = _azimuth(nh)
     figures = {"length_m": round(float(hi[0] - lo[0]), 3), "height_m": round(float(hi[2] - lo[2]), 3),
                "base_m": round(float(lo[2] + origin[2]), 3), "facing_azimuth_deg": round(azimuth, 1),
-               "tilt_from_vertical_deg": round(90.0 - v.tilt_deg, 3),
-               "deviation_rms_mm": round(float(np.sqrt(np.mean(dev**2))) * 1000, 1),
-               "deviation_max_mm": round(float(np.abs(dev).max()) * 1000, 1),
-               "deviation_map": _deviation_map(local[:, 0] - lo[0], local[:, 2] - lo[2], dev)}
-    cand = Candidate("wall", "", "", region, v.index, v.rms * 1000,
-                     _confidence(v.rms, settings, len(v.index), 2000), figures)
+               "tilt_from_vertical_deg": round(lean, 3), "deviation_map": outer_map, "faces": 2 if inner else 1}
+    if inner:
+        inner_dev, figures["inner_deviation_map"] = _face_deviations(xyz, inner, -nh, axes, lo)
+        dev = np.concatenate([dev, inner_dev])
+        levels = (float(np.median(level[~is_outer])), float(np.median(level[is_outer])))
+        figures["thickness_m"] = round(levels[1] - levels[0], 3)
+        figures["openings"] = _openings(xyz, local, axes, levels, origin, settings)
+    figures["deviation_rms_mm"] = round(float(np.sqrt(np.mean(dev**2))) * 1000, 1)
+    figures["deviation_max_mm"] = round(float(np.abs(dev).max()) * 1000, 1)
+    rms = float(np.sqrt(sum(f.rms**2 * len(f.index) for f in faces) / len(index)))
+    cand = Candidate("wall", "", "", region, index, rms * 1000, _confidence(rms, settings, len(index), 2000), figures)
     cand.figures["direction"] = _direction(azimuth)
     return cand
+
+
+def _openings(xyz, local, axes, levels: tuple[float, float], origin, settings: ElementSettings) -> list[dict]:
+    """The openings through a wall seen on both sides (``local``: its faces' points in its box
+    frame; ``levels``: its inner and outer faces along the box's y): between its faces lies
+    its body, where reveals, sills and door leaves show an opening that its faces do not."""
+    m = settings.margin
+    across = xyz @ axes[:, 1]
+    body = xyz[(across > levels[0] + m) & (across < levels[1] - m)] @ axes
+    face = local[:, [0, 2]]
+    cell = raster_cell(face, settings.cell)
+    lo = local.min(axis=0)
+    out = []
+    for s0, s1, z0, z1 in openings(face, body[:, [0, 2]], cell, settings.min_opening):
+        centre = axes @ np.array([(s0 + s1) / 2, sum(levels) / 2, (z0 + z1) / 2]) + origin
+        sill = float(z0 - lo[2])
+        out.append({"kind": "door" if sill < settings.min_opening else "window",
+                    "from_left_m": round(float(s0 - lo[0]), 3), "width_m": round(float(s1 - s0), 3),
+                    "sill_m": round(sill, 3), "height_m": round(float(z1 - z0), 3), "centre": _r(centre)})
+    return out
+
+
+def _face_deviations(xyz, faces: list[PlanePiece], outward: np.ndarray, axes: np.ndarray,
+                     lo: np.ndarray) -> tuple[np.ndarray, dict]:
+    """The points' deviations from their own face's plane (positive along ``outward``) and
+    their map in the wall's box frame (``axes``, from its corner ``lo``)."""
+    dev = np.concatenate([(xyz[f.index] @ f.normal + f.offset) * np.sign(f.normal @ outward) for f in faces])
+    local = np.concatenate([xyz[f.index] for f in faces]) @ axes
+    return dev, _deviation_map(local[:, 0] - lo[0], local[:, 2] - lo[2], dev)
 
 
 def _deviation_map(s: np.ndarray, z: np.ndarray, dev: np.ndarray, cell: float = 0.5) -> dict:

@@ -153,6 +153,12 @@ def find_planes(xyz: np.ndarray, normals: np.ndarray, settings: PlaneSettings) -
     return pieces
 
 
+def raster_cell(uv: np.ndarray, cell: float) -> float:
+    """A raster cell for points in a plane: ``cell``, or twice their spacing where they are
+    sparser (a floor seen at a grazing angle), up to ten times ``cell``."""
+    return min(max(cell, 2.0 * _spacing(uv)), 10 * cell)
+
+
 def _spacing(uv: np.ndarray, sample: int = 5000) -> float:
     """Median distance from a point to its nearest neighbour, in 2-D."""
     from scipy.spatial import cKDTree  # noqa: PLC0415
@@ -180,8 +186,7 @@ def _pieces(xyz, members, normal, offset, settings: PlaneSettings) -> list[Plane
     axes = plane_frame(normal)
     uv = xyz[members] @ axes.T
     out = []
-    # the raster follows the points' spacing in this plane (a floor seen at a grazing angle)
-    cell = min(max(settings.cell, 2.0 * _spacing(uv)), 10 * settings.cell)
+    cell = raster_cell(uv, settings.cell)
     for part in connected_pieces(uv, cell):
         if len(part) < settings.min_points:
             continue
