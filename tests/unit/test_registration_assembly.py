@@ -48,3 +48,34 @@ def test_a_group_turned_as_one_is_moved_back_and_a_right_placement_stays():
 
     kept = regroup(stations, truth, 0, settings)
     assert all(np.array_equal(k, t) for k, t in zip(kept, truth, strict=True))
+
+
+def test_a_hall_half_turned_in_part_is_turned_back_by_what_the_scanners_saw_through():
+    """A hall fits itself turned half a turn about its middle: half its stations so placed
+    overlap the others about as well as at the truth. What tells them apart is visibility:
+    turned, their walls stand where the other scanners saw through (judged member by
+    member, since a union of stations has no one scanner)."""
+    scene = generate_scene("hall", 0, points_per_station=30_000)
+    stations = [make_station(st.name, PointCloud(st.xyz), st.scanner) for st in scene.stations]
+    settings = resolve(RegistrationSettings(), measure_scale([s.spacing for s in stations],
+                                                             [s.extent for s in stations]))
+    truth = [translation(-stations[0].centre) @ t @ translation(s.centre)
+             for t, s in zip(truth_relative(scene, 0), stations, strict=True)]
+    side = max(spanning_cuts(stations, truth, 0, settings), key=len)
+    assert 2 <= len(side) <= len(stations) - 1
+    # the hall's middle in the reference's centred frame: the centre of the plan box of
+    # every station's points placed by the truth
+    placed = np.concatenate([s.points[::50] @ t[:3, :3].T + t[:3, 3] for s, t in zip(stations, truth, strict=True)])
+    middle = (placed.min(axis=0) + placed.max(axis=0)) / 2.0
+    half_turn = translation([middle[0], middle[1], 0.0]) @ np.diag([-1.0, -1.0, 1.0, 1.0]) @ translation(
+        [-middle[0], -middle[1], 0.0])
+    wrong = [half_turn @ t if k in side else t for k, t in enumerate(truth)]
+
+    mended = regroup(stations, wrong, 0, settings)
+    errors = _errors(mended, truth)
+    print("hall, after regroup: degrees off the truth", [round(e, 3) for e in errors],
+          "metres", [round(float(np.linalg.norm((np.linalg.inv(t) @ p)[:3, 3])), 3) for p, t in zip(mended, truth, strict=True)])
+    # measured: every station within 0.041 degrees and 14 mm of the truth (before any fine
+    # stage); with the conflict left out (_member_conflict returning None) the three stay
+    # 180 degrees off
+    assert max(errors) < 1.0, errors

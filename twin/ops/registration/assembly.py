@@ -11,16 +11,20 @@ matches. The union of each half has far more surface, and the search between the
 unions found the truth at once (overlap 0.41 against 0.17 as placed).
 
 So: a maximum spanning tree over the overlaps of the stations as placed; each of its
-edges cut in turn splits the survey in two; the side without the reference is searched
-against the other side, each side one station made of its members' points as placed,
-and moved as a whole where the search finds a placement that overlaps clearly better.
+edges cut in turn splits the survey in two; where the side without the reference holds
+two stations or more, it is searched against the other side, each side one station made
+of its members' points as placed, and moved as a whole where the search finds a
+placement that scores clearly better. The score is the coarse search's (overlap less
+the weighted visibility conflict), the conflict judged member by member since a union
+has no one scanner: on a generated hall at 30,000 points a station, three stations
+placed 180 degrees off the other three were turned back this way.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from twin.ops.registration.coarse import _distinct, judge, search_pair
+from twin.ops.registration.coarse import _distinct, judge, overlapping_conflict, search_pair
 from twin.ops.registration.fine import pair_overlap
 from twin.ops.registration.results import translation
 from twin.ops.registration.settings import RegistrationSettings, robust_extent
@@ -62,14 +66,36 @@ def spanning_cuts(stations: list[Station], poses: list[np.ndarray], reference: i
 
 def union_station(name: str, members: list[Station], poses: list[np.ndarray], settings: RegistrationSettings) -> Station:
     """One station made of the members' check-scale points, each moved by its pose (no
-    scanner: a union has several)."""
+    scanner: a union has several). Where every member's scanner is known, its levels are
+    made of the members' levels (normals oriented to each member's scanner, not propagated
+    again over the union: most of this step's time on the sample pavilion)."""
     points = np.concatenate([arrays(st, settings.check_voxel)[0] @ p[:3, :3].T + p[:3, 3]
                              for st, p in zip(members, poses, strict=True)])
     lo, hi = points.min(axis=0), points.max(axis=0)
     centre = (lo + hi) / 2.0
     points = points - centre
-    return Station(name, centre, None, points, spacing=min(st.spacing for st in members),
-                   extent=robust_extent(points))
+    union = Station(name, centre, None, points, spacing=min(st.spacing for st in members),
+                    extent=robust_extent(points))
+    if all(st.scanner is not None for st in members):
+        union.parts = [(st, translation(-centre) @ p) for st, p in zip(members, poses, strict=True)]
+    return union
+
+
+def _member_conflict(side: list[int], rest: list[int], stations: list[Station], poses: list[np.ndarray],
+                     group: Station, others: Station):
+    """How a placement of the union ``group`` on the union ``others`` is judged for
+    visibility: a union has no one scanner, so by its members, as the greedy placement
+    judges a station against those placed (the worst conflict of a member of one side
+    with a member of the other that it overlaps). None where no scanner is known."""
+    if all(stations[k].scanner is None for k in side + rest):
+        return None
+
+    def conflict_of(_group: Station, _others: Station, transform: np.ndarray, settings: RegistrationSettings) -> float:
+        move = translation(others.centre) @ transform @ translation(-group.centre)
+        return max(overlapping_conflict(stations[a], stations[b], np.linalg.inv(poses[b]) @ move @ poses[a], settings)
+                   for a in side for b in rest)
+
+    return conflict_of
 
 
 def regroup(stations: list[Station], poses: list[np.ndarray], reference: int,
@@ -83,12 +109,16 @@ def regroup(stations: list[Station], poses: list[np.ndarray], reference: int,
     for _ in range(MAX_MOVES):
         moved = False
         for side in spanning_cuts(stations, poses, reference, settings):
+            if len(side) < 2:  # one station is moved alone by coarse.reconsider
+                continue
             rest = [k for k in range(n) if k not in side]
             group = union_station("group", [stations[k] for k in side], [poses[k] for k in side], settings)
             others = union_station("others", [stations[k] for k in rest], [poses[k] for k in rest], settings)
             as_placed = translation(-others.centre) @ translation(group.centre)
-            current = judge(group, others, as_placed, settings)
-            search = search_pair(group, others, 0, 1, settings, settings.seed + 97 * len(side) + side[0])
+            conflict_of = _member_conflict(side, rest, stations, poses, group, others)
+            current = judge(group, others, as_placed, settings, conflict_of)
+            search = search_pair(group, others, 0, 1, settings, settings.seed + 97 * len(side) + side[0],
+                                 conflict_of)
             best = search.best
             if (best is None or not search.accepted or not _distinct(best.transform, as_placed, settings)
                     or best.score < max(current.score + BETTER_BY, BETTER_RATIO * current.score)):

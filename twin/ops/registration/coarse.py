@@ -458,9 +458,12 @@ def _distinct(a: np.ndarray, b: np.ndarray, settings: RegistrationSettings) -> b
 SETTLED_PER_PAIR = 3  # candidates per pair settled by ICP, the best-judged distinct ones
 
 
-def judge(src: Station, dst: Station, transform: np.ndarray, settings: RegistrationSettings) -> Candidate:
+def judge(src: Station, dst: Station, transform: np.ndarray, settings: RegistrationSettings,
+          conflict_of=None) -> Candidate:
+    """A candidate judged where it stands: its overlap, and the visibility conflict
+    ``conflict_of(src, dst, transform, settings)`` (default :func:`pair_conflict`)."""
     overlap = pair_overlap(src, dst, transform, settings)
-    conflict = pair_conflict(src, dst, transform, settings)
+    conflict = (conflict_of or pair_conflict)(src, dst, transform, settings)
     return Candidate(transform, overlap, conflict, overlap - settings.conflict_weight * conflict)
 
 
@@ -479,8 +482,10 @@ def _distinct_best(candidates: list[Candidate], settings: RegistrationSettings) 
     return kept
 
 
-def search_pair(src: Station, dst: Station, i: int, j: int, settings: RegistrationSettings, seed: int) -> PairSearch:
-    """The coarse search for one pair and its verdict (see the module docstring)."""
+def search_pair(src: Station, dst: Station, i: int, j: int, settings: RegistrationSettings, seed: int,
+                conflict_of=None) -> PairSearch:
+    """The coarse search for one pair and its verdict (see the module docstring);
+    ``conflict_of``: how a candidate's visibility conflict is measured (see :func:`judge`)."""
     up_direction(src, settings), up_direction(dst, settings)
     levelled = bool(src.levelled and dst.levelled)
     hypotheses = yaw_hypotheses(src, dst, settings) if src.upright and dst.upright else []
@@ -491,8 +496,8 @@ def search_pair(src: Station, dst: Station, i: int, j: int, settings: Registrati
         kind = "levelled+6-dof" if levelled else "6-dof"
     # Every hypothesis is judged where the search put it (within about a unit); only the
     # best few distinct ones are settled by ICP and judged again.
-    rough = _distinct_best([judge(src, dst, h, settings) for h in hypotheses], settings)
-    scored = _distinct_best([judge(src, dst, settle(src, dst, c.transform, settings), settings)
+    rough = _distinct_best([judge(src, dst, h, settings, conflict_of) for h in hypotheses], settings)
+    scored = _distinct_best([judge(src, dst, settle(src, dst, c.transform, settings), settings, conflict_of)
                              for c in rough[:SETTLED_PER_PAIR]], settings)
     # The best acceptable candidate, else the best one (for the reason): a candidate that
     # overlaps nothing has nothing to conflict with, and must not outscore one that
@@ -561,12 +566,18 @@ def _joint_score(k: int, pose: np.ndarray, placed: dict[int, np.ndarray], statio
     dist, _ = PlacedUnion([stations[i] for i in idx], [placed[i] for i in idx], settings.check_voxel).query(
         moved, k=1, distance_upper_bound=settings.check_distance)
     overlap = float(np.isfinite(dist).mean())
-    conflict = 0.0
-    for i in idx:
-        rel = np.linalg.inv(placed[i]) @ pose
-        if overlap_share(stations[k], stations[i], rel, settings) >= 0.5 * settings.min_edge_fitness:
-            conflict = max(conflict, pair_conflict(stations[k], stations[i], rel, settings))
+    conflict = max(overlapping_conflict(stations[k], stations[i], np.linalg.inv(placed[i]) @ pose, settings)
+                   for i in idx)
     return overlap - settings.conflict_weight * conflict, overlap, conflict
+
+
+def overlapping_conflict(src: Station, dst: Station, transform: np.ndarray, settings: RegistrationSettings) -> float:
+    """The pair's visibility conflict where ``src`` overlaps ``dst`` by half the share a
+    link needs or more, else 0 (a placement that overlaps nothing has nothing to conflict
+    with)."""
+    if overlap_share(src, dst, transform, settings) < 0.5 * settings.min_edge_fitness:
+        return 0.0
+    return pair_conflict(src, dst, transform, settings)
 
 
 def coarse_poses(stations: list[Station], reference: int,

@@ -34,6 +34,8 @@ class Station:
     levelled: bool | None = None  # whether that vertical is the frame's z (within a few degrees)
     upright: bool | None = None  # ... or at least near it, from walls in one direction only
     returns: object | None = None  # its range image (twin.ops.registration.visibility), when the scanner is known
+    parts: list | None = None  # a union of stations (twin.ops.registration.assembly): (member, pose into
+    # this station's centred frame) pairs whose levels, normals oriented to each member's scanner, make its own
 
     @property
     def min_normal_radius(self) -> float:
@@ -77,6 +79,8 @@ def level(station: Station, voxel: float):
     (open3d's tangent-plane graph), which takes minutes on millions of points; so only a
     level of at most PROPAGATED_POINTS is, and a finer one takes the orientation of its
     nearest point in a level coarse enough (a power-of-two multiple of its voxel)."""
+    if voxel not in station.levels and station.parts is not None:
+        station.levels[voxel] = _union_level(station.parts, voxel)
     if voxel not in station.levels:
         from twin._deps import open3d  # noqa: PLC0415
         from twin.ops._o3d_convert import points_to_o3d  # noqa: PLC0415
@@ -107,6 +111,21 @@ def level(station: Station, voxel: float):
             pcd.normals = o3d.utility.Vector3dVector(normals)
         station.levels[voxel] = pcd
     return station.levels[voxel]
+
+
+def _union_level(parts: list, voxel: float):
+    """A union's level: its members' levels at ``voxel``, moved by their poses and thinned
+    again at ``voxel`` (normals averaged where members meet), their normals keeping each
+    member's orientation toward its own scanner; at most LEVEL_MAX_POINTS points."""
+    from twin.ops._o3d_convert import points_to_o3d  # noqa: PLC0415
+    from twin.ops.voxel import voxel_downsample  # noqa: PLC0415
+
+    points = np.concatenate([arrays(st, voxel)[0] @ p[:3, :3].T + p[:3, 3] for st, p in parts])
+    normals = np.concatenate([arrays(st, voxel)[1] @ p[:3, :3].T for st, p in parts])
+    merged = voxel_downsample(PointCloud(points, attrs={"normals": normals}), voxel)
+    if len(merged) > LEVEL_MAX_POINTS:
+        merged = voxel_downsample(merged, voxel * np.sqrt(len(merged) / LEVEL_MAX_POINTS))
+    return points_to_o3d(merged.xyz, merged.attrs["normals"].astype(np.float64))
 
 
 def arrays(station: Station, voxel: float) -> tuple[np.ndarray, np.ndarray]:
