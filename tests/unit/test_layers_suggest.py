@@ -167,6 +167,11 @@ def test_the_pavilion_walls_seen_inside_are_one_wall_each_with_their_openings():
     assert window["sill_m"] == pytest.approx(spec.window_sill, abs=tol)
     assert window["height_m"] == pytest.approx(spec.window_head - spec.window_sill, abs=tol)
     assert not any(w.figures.get("openings") for w in walls.values() if w not in (south, west))
+    # the draft's description tells the archivist the same
+    from twin.layers.draft import describe
+
+    text = describe(south)
+    assert "both faces seen, 0.3" in text and "door 1.4" in text, text
 
 
 @pytest.mark.parametrize("which", ["synthetic", "held-out"])
@@ -200,6 +205,9 @@ def test_the_roof_ridge_and_hips_where_they_are_built(which):
     for e in edges:
         if e["kind"] == "ridge":
             assert e["height_m"] == pytest.approx(top + o[2], abs=suggestion.voxel)
+    from twin.layers.draft import describe
+
+    assert describe(roof).count("; hip between") == 4, describe(roof)
 
 
 def test_the_pavilion_lower_roof_hips_run_where_they_are_built():

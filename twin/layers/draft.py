@@ -39,12 +39,20 @@ def describe(c: Candidate, points: int | None = None) -> str:
                 f"{f['length_m']:.2f} m long, {f['height_m']:.2f} m high from {f['base_m']:.2f} m, "
                 f"{f['tilt_from_vertical_deg']:.2f}° from vertical; out-of-plane deviation RMS "
                 f"{f['deviation_rms_mm']:.1f} mm, max {f['deviation_max_mm']:.1f} mm")
+        if f.get("thickness_m") is not None:
+            body += f"; both faces seen, {f['thickness_m']:.3f} m thick"
+        for o in f.get("openings") or []:
+            body += (f"; {o['kind']} {o['width_m']:.2f} m wide and {o['height_m']:.2f} m high, "
+                     f"{o['from_left_m']:.2f} m from its left end, sill {o['sill_m']:.2f} m")
     elif c.kind == "roof-plane":
         body = (f"inclined plane facing {f['direction']} (azimuth {f['facing_azimuth_deg']:.0f}°), pitch "
                 f"{f['pitch_deg']:.1f}°, from {f['eave_m']:.2f} m to {f['top_m']:.2f} m")
     elif c.kind == "roof":
         body = (f"roof zone of {f['pieces']} plane pieces ({f['inclined']} inclined) from {f['base_m']:.2f} m "
                 f"to {f['top_m']:.2f} m")
+        for e in f.get("edges") or []:
+            body += (f"; {e['kind']} between {' and '.join(e['between'])}, {e['length_m']:.2f} m long, "
+                     f"up to {e['height_m']:.2f} m")
     else:
         body = (f"horizontal plane at {f['level_m']:.3f} m ({f['height_above_floor_m']:.2f} m above the floor), "
                 f"{f['area_m2']:.1f} m²" + (f", {f['sides']} vertical sides" if f.get("sides") else ""))
