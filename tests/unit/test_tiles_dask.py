@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from twin.tiles import TileStore
 from twin.tiles.tasks import flag_statistical_outliers_tiled
 
 DASK = Path(sys.executable).parent / "dask"
+WATCHDOG_S = 600  # seconds a test may hold the cluster
 
 
 @pytest.fixture
@@ -42,7 +44,12 @@ def cluster(tmp_path):
 
         client = Client(scheduler_file=str(scheduler_file), timeout=60)
         client.wait_for_workers(2, timeout=60)
+        # A hung cluster fails the test instead of holding CI to its time limit: closing the
+        # client cancels what it waits on (a worker once deadlocked here; twin.ops.threads).
+        watchdog = threading.Timer(WATCHDOG_S, client.close)
+        watchdog.start()
         yield client, workers
+        watchdog.cancel()
         client.close()
     finally:
         for p in reversed(procs):

@@ -20,11 +20,10 @@ the fastest one installed; all give the same flagged set up to exact ties.
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 
 from twin.errors import UsageError
+from twin.ops.threads import thread_budget
 from twin.models.pointcloud import PointCloud
 from twin.ops.flags import ALL_FLAGS, FLAG_RADIUS_OUTLIER, FLAG_STAT_OUTLIER, unflagged_mask, with_flag
 
@@ -105,7 +104,7 @@ def _knn_mean_distances_sorted(xyz: np.ndarray, k: int, backend: str, queries: i
         tree = cKDTree(xyz, leafsize=16, balanced_tree=False, compact_nodes=False)
 
         def query(rows):
-            return tree.query(xyz[rows], k=k, workers=os.cpu_count() or 1)[0]
+            return tree.query(xyz[rows], k=k, workers=thread_budget())[0]
     else:
         raise UsageError(f"backend {backend!r} does not give neighbour distances")
     for i in range(0, count, _QUERY_BATCH):
@@ -199,7 +198,7 @@ def radius_outlier_mask(xyz: np.ndarray, min_points: int, radius: float) -> np.n
     order = spatial_order(xyz)
     ordered = np.take(xyz, order, axis=0)
     tree = cKDTree(ordered, leafsize=16, balanced_tree=False, compact_nodes=False)
-    counts = tree.query_ball_point(ordered, radius, return_length=True, workers=os.cpu_count() or 1)
+    counts = tree.query_ball_point(ordered, radius, return_length=True, workers=thread_budget())
     outlier = np.empty(len(xyz), dtype=bool)
     outlier[order] = counts <= min_points  # counts include the point itself
     return outlier
