@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from twin.ops.registration.coarse import _distinct, judge, overlapping_conflict, search_pair
+from twin.ops.registration.coarse import candidate_pairs, distinct, judge, overlapping_conflict, search_pair
 from twin.ops.registration.fine import pair_overlap
 from twin.ops.registration.results import translation
 from twin.ops.registration.settings import RegistrationSettings, robust_extent
@@ -38,13 +38,13 @@ MAX_MOVES = 3  # groups moved at most, each followed by a new tree
 def spanning_cuts(stations: list[Station], poses: list[np.ndarray], reference: int,
                   settings: RegistrationSettings) -> list[list[int]]:
     """The sides (without the reference) of every edge of a maximum spanning tree over
-    the stations' pairwise overlaps as placed, the weakest edge's side first."""
+    the stations' pairwise overlaps as placed (the pairs the coarse search tried), the
+    weakest edge's side first."""
     n = len(stations)
     weight = np.zeros((n, n))
-    for i in range(n):
-        for j in range(i + 1, n):
-            rel = np.linalg.inv(poses[j]) @ poses[i]
-            weight[i, j] = weight[j, i] = pair_overlap(stations[i], stations[j], rel, settings)
+    for i, j in candidate_pairs(n, settings):
+        rel = np.linalg.inv(poses[j]) @ poses[i]
+        weight[i, j] = weight[j, i] = pair_overlap(stations[i], stations[j], rel, settings)
     in_tree, edges = {reference}, []
     while len(in_tree) < n:
         i, j = max(((i, j) for i in in_tree for j in range(n) if j not in in_tree), key=lambda e: weight[e])
@@ -65,18 +65,23 @@ def spanning_cuts(stations: list[Station], poses: list[np.ndarray], reference: i
 
 
 def union_station(name: str, members: list[Station], poses: list[np.ndarray], settings: RegistrationSettings) -> Station:
-    """One station made of the members' check-scale points, each moved by its pose (no
-    scanner: a union has several). Where every member's scanner is known, its levels are
-    made of the members' levels (normals oriented to each member's scanner, not propagated
-    again over the union: most of this step's time on the sample pavilion)."""
-    points = np.concatenate([arrays(st, settings.check_voxel)[0] @ p[:3, :3].T + p[:3, 3]
+    """One station made of the members' points, each moved by its pose (no scanner: a
+    union has several). Where every member's scanner is known, its levels are made of the
+    members' levels (normals oriented to each member's scanner, not propagated again over
+    the union: most of this step's time on the sample pavilion), and its points, which
+    then give only its centre and extent, are the coarse search's; else they are the
+    check scale's, from which its levels are made (a generated statue's turned half was
+    not found again from the coarse search's)."""
+    signed = all(st.scanner is not None for st in members)
+    voxel = settings.coarse_voxel if signed else settings.check_voxel
+    points = np.concatenate([arrays(st, voxel)[0] @ p[:3, :3].T + p[:3, 3]
                              for st, p in zip(members, poses, strict=True)])
     lo, hi = points.min(axis=0), points.max(axis=0)
     centre = (lo + hi) / 2.0
     points = points - centre
     union = Station(name, centre, None, points, spacing=min(st.spacing for st in members),
                     extent=robust_extent(points))
-    if all(st.scanner is not None for st in members):
+    if signed:
         union.parts = [(st, translation(-centre) @ p) for st, p in zip(members, poses, strict=True)]
     return union
 
@@ -120,7 +125,7 @@ def regroup(stations: list[Station], poses: list[np.ndarray], reference: int,
             search = search_pair(group, others, 0, 1, settings, settings.seed + 97 * len(side) + side[0],
                                  conflict_of)
             best = search.best
-            if (best is None or not search.accepted or not _distinct(best.transform, as_placed, settings)
+            if (best is None or not search.accepted or not distinct(best.transform, as_placed, settings)
                     or best.score < max(current.score + BETTER_BY, BETTER_RATIO * current.score)):
                 continue
             correction = translation(others.centre) @ best.transform @ translation(-group.centre)

@@ -447,7 +447,7 @@ def pair_conflict(src: Station, dst: Station, transform: np.ndarray, settings: R
     return max(a or 0.0, b or 0.0)
 
 
-def _distinct(a: np.ndarray, b: np.ndarray, settings: RegistrationSettings) -> bool:
+def distinct(a: np.ndarray, b: np.ndarray, settings: RegistrationSettings) -> bool:
     """Two alignments that differ by more than 2 degrees or 4 units."""
     from twin.ops.registration.results import rotation_angle_deg  # noqa: PLC0415
 
@@ -477,7 +477,7 @@ def _distinct_best(candidates: list[Candidate], settings: RegistrationSettings) 
     5-11 % at the truth: foliage, traffic)."""
     kept: list[Candidate] = []
     for c in sorted(candidates, key=lambda c: (c.overlap < 0.5 * settings.min_edge_fitness, -c.score)):
-        if all(_distinct(k.transform, c.transform, settings) for k in kept):
+        if all(distinct(k.transform, c.transform, settings) for k in kept):
             kept.append(c)
     return kept
 
@@ -504,7 +504,7 @@ def search_pair(src: Station, dst: Station, i: int, j: int, settings: Registrati
     # overlaps well with some conflict (real outdoor scans show 5-11 % at the truth).
     acceptable = [c for c in scored if c.overlap >= settings.min_edge_fitness and c.conflict <= settings.max_conflict]
     best = acceptable[0] if acceptable else scored[0] if scored else None
-    runner = next((c for c in scored if c is not best and _distinct(best.transform, c.transform, settings)), None)
+    runner = next((c for c in scored if c is not best and distinct(best.transform, c.transform, settings)), None)
     if best is None:
         reason = "no candidate alignment: too few structure points or feature matches"
     elif best.overlap < settings.min_edge_fitness:
@@ -661,7 +661,7 @@ def reconsider(poses: list[np.ndarray | None], searches: list[PairSearch], refer
             current = _joint_score(k, poses[k], others, stations, settings)[0]
             for pose in _alternatives(k, poses, searches, settings):
                 score = _joint_score(k, pose, others, stations, settings)[0]
-                if score > current + 0.02 and _distinct(poses[k], pose, settings):
+                if score > current + 0.02 and distinct(poses[k], pose, settings):
                     poses[k], current, changed = pose, score, True
         if not changed:
             break
