@@ -11,13 +11,18 @@ matches. The union of each half has far more surface, and the search between the
 unions found the truth at once (overlap 0.41 against 0.17 as placed).
 
 So: a maximum spanning tree over the overlaps of the stations as placed; each of its
-edges cut in turn splits the survey in two; where the side without the reference holds
-two stations or more, it is searched against the other side, each side one station made
-of its members' points as placed, and moved as a whole where the search finds a
-placement that scores clearly better. The score is the coarse search's (overlap less
-the weighted visibility conflict), the conflict judged member by member since a union
-has no one scanner: on a generated hall at 30,000 points a station, three stations
-placed 180 degrees off the other three were turned back this way.
+edges cut in turn splits the survey in two; the side without the reference is searched
+against the other side, each side one station made of its members' points as placed,
+and moved as a whole where the search finds a placement that scores clearly better.
+The score is the coarse search's (overlap less the weighted visibility conflict), the
+conflict judged member by member since a union has no one scanner.
+
+``register_stations`` runs this only where the frames are not levelled (objects). On
+levelled surveys it turned back a generated hall's three stations placed 180 degrees
+off the other three (30,000 points a station; the unit test turns half that hall), but
+on the sample pavilion's survey-2024, in a clean clone's CI, it moved S2 0.63 degrees
+and 267 mm off a right placement (with one-station sides skipped and union levels made
+from the members'); until that is understood, buildings keep the greedy placement.
 """
 
 from __future__ import annotations
@@ -114,8 +119,6 @@ def regroup(stations: list[Station], poses: list[np.ndarray], reference: int,
     for _ in range(MAX_MOVES):
         moved = False
         for side in spanning_cuts(stations, poses, reference, settings):
-            if len(side) < 2:  # one station is moved alone by coarse.reconsider
-                continue
             rest = [k for k in range(n) if k not in side]
             group = union_station("group", [stations[k] for k in side], [poses[k] for k in side], settings)
             others = union_station("others", [stations[k] for k in rest], [poses[k] for k in rest], settings)
