@@ -124,7 +124,6 @@ measures both side by side.
 from __future__ import annotations
 
 import math
-import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Literal
@@ -132,6 +131,7 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from twin.ops.threads import thread_budget
 from twin.errors import UsageError
 
 Z95 = 1.96  # two-sided 95 % quantile of the normal distribution
@@ -918,7 +918,7 @@ def m3c2(
             split_sorted[lo:hi] = mixed_surfaces(*far["1"], *far["2"])
 
     spans = _chunks(core_sorted, normal_index, idx1, params, chunk_size)
-    threads = min(workers or min(DEFAULT_WORKERS, os.cpu_count() or 1), len(spans))
+    threads = min(workers or min(DEFAULT_WORKERS, thread_budget()), len(spans))
     if threads <= 1:
         for span in spans:
             work(span)

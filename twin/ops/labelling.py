@@ -36,12 +36,12 @@ releases the GIL). See ``bench/bench_labelling.py``.
 
 from __future__ import annotations
 
-import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from twin.ops.threads import thread_budget
 from twin.models.layers import (
     BoxesRegion,
     BoxRegion,
@@ -248,7 +248,7 @@ def label_points(compiled: CompiledLayers | LayerFile, xyz: np.ndarray, origin=N
     def run(start: int) -> None:
         _label_chunk(xyz[start : start + chunk], regions, labels[start : start + chunk])
 
-    workers = workers if workers is not None else min(8, os.cpu_count() or 1)
+    workers = workers if workers is not None else min(8, thread_budget())
     if workers <= 1 or len(starts) == 1:
         for s in starts:
             run(s)

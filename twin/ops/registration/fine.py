@@ -19,8 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 
 import dataclasses
-import os
 
+from twin.ops.threads import thread_budget
 from twin.ops.icp import IcpResult, point_to_plane_icp
 from twin.ops.registration.settings import RegistrationSettings
 from twin.ops.registration.station import PlacedUnion, Station, arrays, level, signed, tree
@@ -74,7 +74,7 @@ def icp(src: Station, dst: Station, init: np.ndarray, settings: RegistrationSett
     return transform, moved
 
 
-THREADS = max(1, min(8, os.cpu_count() or 1))
+THREADS = max(1, min(8, thread_budget()))
 
 
 def gicp(src_points: np.ndarray, dst_points: np.ndarray, init: np.ndarray, voxel: float, distance: float,
