@@ -79,3 +79,32 @@ def test_a_hall_half_turned_in_part_is_turned_back_by_what_the_scanners_saw_thro
     # stage); with the conflict left out (_member_conflict returning None) the three stay
     # 180 degrees off
     assert max(errors) < 1.0, errors
+
+
+def test_every_station_alone_and_all_but_the_reference_are_cuts_too():
+    """A reference the tree makes a hub, right while every other station stands on one
+    symmetric twin, is cut from them by no single tree edge."""
+    stations, settings, truth = _statue()
+    n = len(stations)
+    cuts = spanning_cuts(stations, truth, 0, settings)
+    assert [k for k in range(1, n)] in cuts
+    assert all([k] in cuts for k in range(1, n))
+    assert all(0 not in side for side in cuts)
+    assert len({tuple(side) for side in cuts}) == len(cuts)
+
+
+def test_a_better_score_from_conflict_noise_alone_moves_nothing():
+    """Measured on the sample's survey-2024: the union of S2 and S3 scored better 27 cm
+    off its right placement by a conflict of 1.5 % against 1.8 %, with the overlap up
+    by 0.03 only. A move needs the overlap clearly up, or a placement that conflicts
+    outright."""
+    from twin.ops.registration.assembly import outweighs  # noqa: PLC0415
+    from twin.ops.registration.coarse import Candidate  # noqa: PLC0415
+
+    settings = resolve(RegistrationSettings(), measure_scale([0.02], [22.0]))
+    placed = Candidate(np.eye(4), 0.324, 0.018, 0.324 - settings.conflict_weight * 0.018)
+    noise = Candidate(np.eye(4), 0.356, 0.015, 0.356 - settings.conflict_weight * 0.015)
+    assert noise.score > placed.score and not outweighs(noise, placed, settings)
+    assert outweighs(Candidate(np.eye(4), 0.41, 0.0, 0.41), Candidate(np.eye(4), 0.17, 0.0, 0.17), settings)
+    twin = Candidate(np.eye(4), 0.45, settings.max_conflict + 0.1, -1.0)
+    assert outweighs(Candidate(np.eye(4), 0.45, 0.01, 0.35), twin, settings)

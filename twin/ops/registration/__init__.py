@@ -13,10 +13,9 @@ The story, one module a step:
    scanners (given, or found from the scan order), the vertical from the ground.
 2. **Coarse** (``coarse``, skipped when initial poses are given): per pair, levelled
    plan-view search or 6-DoF feature RANSAC, candidates settled by ICP and judged by
-   overlap and visibility conflicts; a spanning tree of the best links. Where the
-   frames are not levelled (objects), groups of stations are searched again as one
-   cloud against the rest (``assembly``): a group placed right among itself but turned
-   against the others is moved as one.
+   overlap and visibility conflicts; a spanning tree of the best links. Then groups of
+   stations are judged again as one cloud against the rest (``assembly``): a group
+   placed right among itself but turned against the others is moved as one.
 3. **Fine** (``fine``): multiway point-to-plane ICP of each station against all the
    others, then every overlapping pair refined into a link.
 4. **Pose graph** (``graph``): all links optimised together, kept when it fits the
@@ -127,8 +126,7 @@ def register_stations(
             if pose is None:
                 raise ProcessingError(diagnostics.unplaced(names[i], i, searches, names, settings, names[reference]))
         poses = found
-        if not all(st.levelled for st in stations):
-            poses = regroup(stations, poses, reference, settings)
+        poses = regroup(stations, poses, reference, settings, searches)
         method = "search"
 
     poses = multiway_refine(stations, poses, reference, settings)

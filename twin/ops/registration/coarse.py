@@ -606,7 +606,7 @@ def coarse_poses(stations: list[Station], reference: int,
             for new, known in ((s.source, s.target), (s.target, s.source)):
                 if new in placed or known not in placed:
                     continue
-                for cand in _linkable(s.candidates, settings):
+                for cand in linkable(s.candidates, settings):
                     rel = cand.transform if new == s.source else np.linalg.inv(cand.transform)
                     pose = placed[known] @ rel
                     score = _joint_score(new, pose, placed, stations, settings)[0]
@@ -620,7 +620,7 @@ def coarse_poses(stations: list[Station], reference: int,
     return reconsider(poses, searches, reference, stations, settings), searches
 
 
-def _linkable(candidates: list[Candidate], settings: RegistrationSettings) -> list[Candidate]:
+def linkable(candidates: list[Candidate], settings: RegistrationSettings) -> list[Candidate]:
     """The best few of a link's candidates that could stand as links themselves."""
     return [c for c in candidates[:JOINT_CANDIDATES]
             if c.overlap >= settings.min_edge_fitness and c.conflict <= settings.max_conflict]
@@ -637,7 +637,7 @@ def _alternatives(k: int, poses: list[np.ndarray | None], searches: list[PairSea
         other = s.target if k == s.source else s.source
         if poses[other] is None:
             continue
-        for cand in _linkable(s.candidates, settings):
+        for cand in linkable(s.candidates, settings):
             rel = cand.transform if k == s.source else np.linalg.inv(cand.transform)
             out.append(poses[other] @ rel)
     return out
