@@ -160,3 +160,53 @@ def test_a_station_corrupt_in_the_middle_fails_in_one_line_and_leaves_no_tiles(c
     finally:
         shutil.copy2(backup, stored)
     assert cli("tiles", "pavilion", "--survey", "s", "--tile-size", "5", "-w", ws).exit_code == 0
+
+
+def test_an_interrupted_run_resumes_at_the_tiles_not_done_and_ends_as_an_uninterrupted_one(cli, registered):
+    """Ctrl-C (KeyboardInterrupt) after three tiles of the outlier step: the store being
+    built stays beside the last good one, which is untouched; the same command then
+    takes the bucketing and those three tiles' work as they are (their kept results
+    are not rewritten) and ends with the tiles, hashes and COPC of a run never stopped."""
+    from twin.catalog.models import latest_model
+    from twin.catalog.workspace import Workspace
+    from twin.tiles.survey import survey_tiles
+
+    ws, _ = registered
+    args = ("tiles", "pavilion", "--survey", "s", "--tile-size", "5", "--json", "-w", ws)
+    whole = cli(*args)
+    assert whole.exit_code == 0, whole.stdout + whole.stderr
+    expected = json.loads(whole.stdout)
+    assert expected["resumed"] == 0 and len(expected["tile_hashes"]) == expected["tiles"] >= 8
+    workspace = Workspace.open(ws)
+    folder = Path(latest_model(workspace, "pavilion", "s").folder)
+    on_disk = {p.parent.name: json.loads(p.read_text())["sha256"] for p in (folder / "tiles").glob("*/record.json")}
+    assert expected["tile_hashes"] == on_disk  # the hashes of the tiles as written, every step's attributes in
+    last_good = sorted((p.relative_to(folder), p.stat().st_mtime_ns) for p in (folder / "tiles").rglob("*"))
+
+    class Stop(KeyboardInterrupt):
+        pass
+
+    def stop_after_three(step: str, done: int, total: int) -> None:
+        if done == 3:
+            raise Stop
+
+    with pytest.raises(Stop):
+        survey_tiles(workspace, "pavilion", "s", tile_size=5.0, memory_bytes=None, on_tile=stop_after_three)
+    work = folder / ".tiles-new"
+    kept = sorted(work.glob("*/step-measure-*.json"))
+    assert len(kept) == 3 and (work / "job.json").exists()
+    assert sorted((p.relative_to(folder), p.stat().st_mtime_ns) for p in (folder / "tiles").rglob("*")) == last_good
+    stamps = [p.stat().st_mtime_ns for p in kept]
+
+    resumed = cli(*args)
+    assert resumed.exit_code == 0, resumed.stdout + resumed.stderr
+    report = json.loads(resumed.stdout)
+    assert report["resumed"] == 3
+    assert [p.stat().st_mtime_ns for p in (folder / "tiles" / p.parent.name / p.name for p in kept)] == stamps
+    assert not work.exists()
+    for name in ("tile_hashes", "points", "flagged", "written", "tiles"):
+        assert report[name] == expected[name], name
+    import laspy
+
+    with laspy.open(report["copc"]) as reader:
+        assert reader.header.point_count == expected["written"]

@@ -201,20 +201,25 @@ def write_stdout(text: str) -> None:
 
 def byte_progress():
     """A rich progress bar over bytes, on stderr."""
-    from rich.progress import (  # noqa: PLC0415
-        BarColumn,
-        DownloadColumn,
-        Progress,
-        TextColumn,
-        TimeRemainingColumn,
-        TransferSpeedColumn,
-    )
+    from rich.progress import DownloadColumn, TransferSpeedColumn  # noqa: PLC0415
+
+    return _progress(DownloadColumn(), TransferSpeedColumn())
+
+
+def count_progress():
+    """A rich progress bar over items (tiles, stations), with the time left, on stderr."""
+    from rich.progress import MofNCompleteColumn  # noqa: PLC0415
+
+    return _progress(MofNCompleteColumn())
+
+
+def _progress(*counters):
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn  # noqa: PLC0415
 
     return Progress(
         TextColumn("{task.description:>9}"),
         BarColumn(),
-        DownloadColumn(),
-        TransferSpeedColumn(),
+        *counters,
         TimeRemainingColumn(),
         console=err,
         transient=True,

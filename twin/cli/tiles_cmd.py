@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from twin.cli.common import JsonOpt, WorkspaceOpt, err, out, print_json
+from twin.cli.common import JsonOpt, WorkspaceOpt, count_progress, err, out, print_json
 
 
 def tiles(
@@ -48,18 +48,31 @@ def tiles(
 
         client = Client(scheduler) if scheduler else Client(local_cluster(workers))
     budget = memory_limit * 2**30 if memory_limit is not None else default_memory_budget(max(1, workers))
-    try:
-        result = survey_tiles(ws, structure, survey, tile_size=tile_size, halo=halo, memory_bytes=budget, copc=copc,
-                              client=client,
-                              on_step=(lambda m: None) if as_json else (lambda m: err.print(m, markup=False)))
-    finally:
-        if client is not None:
-            client.close()
+    tasks: dict[str, int] = {}
+    with count_progress() as bar:
+
+        def on_tile(step: str, done: int, total: int) -> None:
+            if step not in tasks:
+                tasks[step] = bar.add_task(step, total=total)
+            bar.update(tasks[step], completed=done)
+
+        try:
+            result = survey_tiles(ws, structure, survey, tile_size=tile_size, halo=halo, memory_bytes=budget,
+                                  copc=copc, client=client, on_tile=on_tile,
+                                  on_step=(lambda m: None) if as_json else (lambda m: err.print(m, markup=False)))
+        except KeyboardInterrupt:
+            err.print("interrupted: run the same command again to resume from the tiles already done", markup=False)
+            raise typer.Exit(130) from None
+        finally:
+            if client is not None:
+                client.close()
     if as_json:
         print_json(result)
         return
     out.print(f"{structure}/{survey}: {result.points:,} points of {result.stations} station(s) in {result.tiles} "
               f"tiles of {result.tile_size:.1f} m ({result.store}); {result.flagged:,} flagged as outliers"
-              + (f" ({result.widened:,} measured again past the halo)" if result.widened else ""), markup=False)
+              + (f" ({result.widened:,} measured again past the halo)" if result.widened else "")
+              + (f"; {result.resumed} tile step(s) resumed from an interrupted run" if result.resumed else ""),
+              markup=False)
     if result.copc:
         out.print(f"wrote {result.written:,} points to {result.copc}", markup=False)

@@ -17,6 +17,7 @@ import numpy as np
 from pydantic import BaseModel
 
 from twin.errors import ProcessingError, ScanReadError, UsageError
+from twin.io.atomic import atomic_write_bytes
 from twin.models.pointcloud import PointCloud
 from twin.tiles.layout import BYTES_PER_POINT, TileLayout
 from twin.tiles.store import TileStore
@@ -41,6 +42,8 @@ class SurveyTiles(BaseModel):
     flagged: int
     widened: int  # points measured again past the halo (stray returns far from anything)
     written: int
+    resumed: int = 0  # tile steps taken from an interrupted run of the same job instead of done again
+    tile_hashes: dict[str, str] = {}  # "ix_iy" -> SHA-256 of the tile's arrays, as written
     seconds: dict[str, float]
 
 
@@ -152,14 +155,46 @@ def build_survey_tiles(folder: Path, stations: list[tuple[Path, np.ndarray]], or
                      f"its {halo} m halo; raise --memory-limit or narrow the halo")
 
 
+JOB = "job.json"  # in the store being built: what it is built from, so a rerun knows it may resume
+
+
+def _job(scans, stations, origin, tile_size, halo, memory_bytes, k, std_ratio) -> dict:
+    """Everything a store under construction depends on: the stations' files (by hash),
+    their poses, the frame and the parameters."""
+    return {"stations": [[s.station, s.sha256, np.asarray(t).tolist()] for s, (_, t) in zip(
+                sorted(scans, key=lambda s: s.station), stations, strict=True)],
+            "origin": np.asarray(origin).tolist(), "tile_size": tile_size, "halo": halo,
+            "memory_bytes": None if tile_size is not None else memory_bytes, "k": k, "std_ratio": std_ratio,
+            "chunk_points": CHUNK_POINTS}
+
+
+def _resumable(work: Path, job: dict) -> TileStore | None:
+    """The store an interrupted run of the same job left at ``work``, else None (and
+    whatever is there removed)."""
+    import json  # noqa: PLC0415
+
+    try:
+        if json.loads((work / JOB).read_text()) == json.loads(json.dumps(job)):
+            return TileStore.open(work)
+    except (FileNotFoundError, ValueError, UsageError):
+        pass
+    shutil.rmtree(work, ignore_errors=True)
+    return None
+
+
 def survey_tiles(ws, structure_id: str, survey_id: str, *, tile_size: float | None = None,
                  halo: float = DEFAULT_HALO, memory_bytes: float | None = None, k: int = 20, std_ratio: float = 2.0,
-                 copc: bool = True, client=None, on_step: Callable[[str], None] = lambda m: None) -> SurveyTiles:
+                 copc: bool = True, client=None, on_step: Callable[[str], None] = lambda m: None,
+                 on_tile: Callable[[str, int, int], None] = lambda step, done, total: None) -> SurveyTiles:
     """The survey's raw stations, at full resolution, moved by the latest model's poses,
     into ``<model>/tiles/``; statistical outliers flagged per tile; with ``copc`` the
     points not flagged written as ``<model>/cloud-full.copc.laz``. The store is built
     beside the last one and replaces it only when every step succeeded: a failed run
-    leaves the model folder as it was."""
+    leaves the model folder as it was. An *interrupted* run (Ctrl-C, a killed process)
+    leaves the store it was building, and the same command resumes it: the bucketing if it
+    had finished, and every tile step already done (``resumed``). ``on_tile(step, done,
+    total)`` follows the work tile by tile."""
+    import json  # noqa: PLC0415
     import time  # noqa: PLC0415
 
     from twin.catalog.models import latest_model, model_crs  # noqa: PLC0415
@@ -188,21 +223,37 @@ def survey_tiles(ws, structure_id: str, survey_id: str, *, tile_size: float | No
     origin = np.asarray(origin, dtype=np.float64)
     folder = Path(model.folder) / "tiles"
     work = Path(model.folder) / ".tiles-new"  # built aside: a failed run leaves the last good store as it was
-    shutil.rmtree(work, ignore_errors=True)
-    seconds = {}
+    job = _job(scans, stations, origin, tile_size, halo, memory_bytes, k, std_ratio)
+    store = _resumable(work, job)
+    seconds, resumed = {}, 0
     try:
         started = time.perf_counter()
-        on_step(f"streaming {len(stations)} station(s) into tiles")
-        try:
-            store = build_survey_tiles(work, stations, origin, tile_size, halo, memory_bytes)
-        except ScanReadError as exc:  # name the station, not only its file in the store
-            names = [s.station for s in sorted(scans, key=lambda s: s.station)]
-            station = next((n for n, (path, _) in zip(names, stations, strict=True) if str(path) in str(exc)), None)
-            raise type(exc)(f"station {station}: {exc}" if station else str(exc)) from None
+        if store is None:
+            on_step(f"streaming {len(stations)} station(s) into tiles")
+            try:
+                store = build_survey_tiles(work, stations, origin, tile_size, halo, memory_bytes)
+            except ScanReadError as exc:  # name the station, not only its file in the store
+                names = [s.station for s in sorted(scans, key=lambda s: s.station)]
+                station = next((n for n, (path, _) in zip(names, stations, strict=True) if str(path) in str(exc)),
+                               None)
+                raise type(exc)(f"station {station}: {exc}" if station else str(exc)) from None
+            atomic_write_bytes(work / JOB, json.dumps(job).encode())
+        else:
+            on_step(f"resuming the tiles an interrupted run left ({len(store.keys)} tiles, {store.points:,} points)")
         seconds["tiles"] = round(time.perf_counter() - started, 3)
         started = time.perf_counter()
         on_step(f"flagging outliers in {len(store.keys)} tile(s) ({store.points:,} points)")
-        outliers = flag_statistical_outliers_tiled(work, k=k, std_ratio=std_ratio, client=client)
+        done: dict[str, int] = {}
+
+        def tile_done(step: str):
+            def note(key, result) -> None:
+                done[step] = done.get(step, 0) + 1
+                on_tile(step, done[step], len(store.keys))
+            return note
+
+        outliers = flag_statistical_outliers_tiled(work, k=k, std_ratio=std_ratio, client=client,
+                                                   on_tile=tile_done("outliers"))
+        resumed = outliers.resumed
         seconds["outliers"] = round(time.perf_counter() - started, 3)
         copc_path, written = None, 0
         if copc:
@@ -211,15 +262,20 @@ def survey_tiles(ws, structure_id: str, survey_id: str, *, tile_size: float | No
             on_step(f"writing {copc_path.name}")
             written = write_store_copc(store, copc_path, crs_wkt=crs_wkt(model_crs(ws, model)))  # atomic
             seconds["copc"] = round(time.perf_counter() - started, 3)
+        final = TileStore.open(work).records  # as the steps left them (each wrote its tiles' records)
+        hashes = {f"{key[0]}_{key[1]}": final[key].sha256 for key in store.keys}
+        (work / JOB).unlink(missing_ok=True)
         shutil.rmtree(folder, ignore_errors=True)
         work.rename(folder)
-    except BaseException:
+    except Exception:
         shutil.rmtree(work, ignore_errors=True)
         raise
+    # anything else (KeyboardInterrupt, SystemExit) is an interruption: the store being
+    # built stays for the same command to resume
     return SurveyTiles(structure_id=structure_id, survey_id=survey_id, model=model.key, store=str(folder),
                        copc=str(copc_path) if copc_path else None, stations=len(stations), tiles=len(store.keys),
-                       tile_size=store.layout.size, points=store.points, flagged=outliers.flagged, widened=outliers.widened, written=written,
-                       seconds=seconds)
+                       tile_size=store.layout.size, points=store.points, flagged=outliers.flagged,
+                       widened=outliers.widened, written=written, resumed=resumed, tile_hashes=hashes, seconds=seconds)
 
 
 def write_store_copc(store: TileStore, path: Path, crs_wkt: str | None = None) -> int:

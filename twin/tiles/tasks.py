@@ -32,6 +32,47 @@ from twin.tiles.store import TileStore
 Key = tuple[int, int]
 
 
+class TileStep:
+    """A per-tile step whose result is kept with the tile, ``<tile>/step-<name>.json``
+    (with the tile's hash after the step), so that a run interrupted and started again on
+    the same store skips the tiles already done. ``name`` must say everything the result
+    depends on besides the store (the step and its parameters). Steps must be safe to run
+    twice (each writes its arrays atomically, then its result): a tile cut off between
+    the two simply runs again. Picklable, for Dask."""
+
+    def __init__(self, name: str, fn: Callable[[str, Key], Any]):
+        self.name, self.fn = name, fn
+
+    def path(self, folder: str, key: Key) -> Path:
+        from twin.tiles.store import _tile_dir  # noqa: PLC0415
+
+        return Path(folder) / _tile_dir(key) / f"step-{self.name}.json"
+
+    def kept(self, folder: str, key: Key) -> tuple[bool, Any]:
+        """Whether the tile's result is kept, and the result."""
+        import json  # noqa: PLC0415
+
+        try:
+            return True, json.loads(self.path(folder, key).read_text())["result"]
+        except (FileNotFoundError, ValueError, KeyError):
+            return False, None
+
+    def __call__(self, folder: str, key: Key) -> Any:
+        import json  # noqa: PLC0415
+
+        from twin.io.atomic import atomic_write_bytes  # noqa: PLC0415
+        from twin.tiles.store import RECORD, _tile_dir  # noqa: PLC0415
+
+        key = tuple(key)
+        done, result = self.kept(folder, key)
+        if done:
+            return result
+        result = self.fn(folder, key)
+        sha = json.loads((Path(folder) / _tile_dir(key) / RECORD).read_text())["sha256"]
+        atomic_write_bytes(self.path(folder, key), json.dumps({"result": result, "sha256": sha}).encode())
+        return result
+
+
 def map_tiles(fn: Callable[[str, Key], Any], folder: Path, keys: Iterable[Key], *, client=None, retries: int = 3,
               on_done: Callable[[Key, Any], None] | None = None) -> dict[Key, Any]:
     """``fn(str(folder), key)`` for every key; results by key."""
@@ -61,6 +102,7 @@ class TiledOutliers(BaseModel):
     mean: float  # the survey's mean neighbour distance (open3d's μ)
     sigma: float
     widened: int  # points whose neighbours reached past the halo, measured again among every point in reach
+    resumed: int = 0  # tile steps whose result an interrupted run had kept
 
 
 def _measure(folder: str, key: Key, k: int, backend: str) -> dict:
@@ -125,7 +167,14 @@ def flag_statistical_outliers_tiled(folder: Path, k: int = 20, std_ratio: float 
 
     _check_statistical(k, std_ratio)
     store = TileStore.open(folder)
-    parts = map_tiles(partial(_measure, k=int(k), backend=backend), folder, store.keys, client=client, on_done=on_tile)
+    resumed = 0
+
+    def kept(step: TileStep) -> int:
+        return sum(step.kept(str(folder), key)[0] for key in store.keys)
+
+    measure = TileStep(f"measure-k{int(k)}-{backend}", partial(_measure, k=int(k), backend=backend))
+    resumed += kept(measure)
+    parts = map_tiles(measure, folder, store.keys, client=client, on_done=on_tile)
     n = sum(p["points"] for p in parts.values())
     total = sum(p["sum"] for p in parts.values())
     total_sq = sum(p["sum_sq"] for p in parts.values())
@@ -133,7 +182,9 @@ def flag_statistical_outliers_tiled(folder: Path, k: int = 20, std_ratio: float 
     mu = total / n
     # Σ(m - μ)² over the positive means, from the partial sums
     sigma = float(np.sqrt(max(total_sq - 2 * mu * total + positive * mu**2, 0.0) / max(n - 1, 1)))
-    flagged = map_tiles(partial(_flag, limit=mu + std_ratio * sigma), folder, store.keys, client=client,
-                        on_done=on_tile)
+    limit = mu + std_ratio * sigma
+    flag = TileStep(f"flag-{limit!r}", partial(_flag, limit=limit))  # the limit to the last bit, from every tile
+    resumed += kept(flag)
+    flagged = map_tiles(flag, folder, store.keys, client=client, on_done=on_tile)
     return TiledOutliers(points=n, flagged=sum(flagged.values()), mean=mu, sigma=sigma,
-                         widened=sum(p["widened"] for p in parts.values()))
+                         widened=sum(p["widened"] for p in parts.values()), resumed=resumed)
