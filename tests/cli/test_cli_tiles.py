@@ -210,3 +210,41 @@ def test_an_interrupted_run_resumes_at_the_tiles_not_done_and_ends_as_an_uninter
 
     with laspy.open(report["copc"]) as reader:
         assert reader.header.point_count == expected["written"]
+
+
+@pytest.mark.parametrize(("where", "succeed"), [("twin.tiles.store._save_array", 3), ("twin.io.copc.write_copc", 0)])
+def test_a_full_disk_gives_one_line_and_leaves_the_model_folder_as_it_was(cli, registered, monkeypatch, where, succeed):
+    """The disk fills (ENOSPC injected) while a tile step writes its arrays, or while the
+    COPC is written: one line that says so, exit non-zero, the model folder exactly as
+    the last good run left it (no store being built kept: a full disk is a failure, not
+    an interruption); once there is space, the same command completes."""
+    import errno
+    import importlib
+
+    from twin.catalog.models import latest_model
+    from twin.catalog.workspace import Workspace
+
+    ws, _ = registered
+    args = ("tiles", "pavilion", "--survey", "s", "--tile-size", "5", "-w", ws)
+    assert cli(*args).exit_code == 0
+    folder = Path(latest_model(Workspace.open(ws), "pavilion", "s").folder)
+    before = sorted((p.relative_to(folder), p.stat().st_mtime_ns) for p in folder.rglob("*") if p.is_file())
+    module, name = where.rsplit(".", 1)
+    real = getattr(importlib.import_module(module), name)
+    calls = []
+
+    def full(*a, **k):
+        calls.append(1)
+        if len(calls) > succeed:  # a few writes succeed, then the disk is full
+            raise OSError(errno.ENOSPC, "No space left on device", str(folder / "x"))
+        return real(*a, **k)
+
+    monkeypatch.setattr(f"{module}.{name}", full)
+    result = cli(*args)
+    assert result.exit_code != 0, result.stdout
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "no space left" in errors[0], result.stderr
+    after = sorted((p.relative_to(folder), p.stat().st_mtime_ns) for p in folder.rglob("*") if p.is_file())
+    assert after == before
+    monkeypatch.undo()
+    assert cli(*args).exit_code == 0
