@@ -32,6 +32,7 @@ from tests.e2e.browser import browser_tools as find_browser_tools
 
 CESIUM_BUILD = NODE_MODULES / "cesium" / "Build" / "Cesium"
 TIMEOUT_S = 240  # SwiftShader on two busy cores is slow
+FINEST_TILE_FACES = 5_000  # faces a tile of the finest level holds here (8 tiles of its 8,590)
 
 # CRS coordinates of the points to pick, with the element each lies on (the ground truth)
 STELE_SOUTH_FACE = [(STELE[0][0] + STELE[1][0]) / 2, STELE[0][1], 6.0]  # centre of the face towards the camera
@@ -146,8 +147,11 @@ def tileset(processed, tmp_path_factory) -> Path:  # noqa: F811  (the fixture im
     from twin.cli.app import app
 
     out = tmp_path_factory.mktemp("tiles") / "out"
-    result = CliRunner().invoke(app, ["export", "pavilion", "--survey", "2024", "-f", "3dtiles", "--out", str(out),
-                                      "-w", str(processed)])
+    # the finest level split in space, as a survey's is (MAX_TILE_FACES): a quarter of its faces a tile
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("twin.export.tiles3d.MAX_TILE_FACES", FINEST_TILE_FACES)
+        result = CliRunner().invoke(app, ["export", "pavilion", "--survey", "2024", "-f", "3dtiles", "--out",
+                                          str(out), "-w", str(processed)])
     assert result.exit_code == 0, result.stderr + result.stdout
     return out / "pavilion-2024-3dtiles"
 
@@ -220,8 +224,8 @@ def test_picking_reads_the_element_and_its_phase_through_the_metadata_api(seen):
     assert platform["feature"] and platform["fromThisTileset"], platform
     assert (platform["id"], platform["name"], platform["primaryPhase"]) == ("platform", "Stone platform", "built")
     assert platform["primaryMaterial"] == "stone" and platform["crmClass"] == "B3_Filled_Morphological_Building_Section"
-    close = picks["close"]  # 3 m from the stele: the finest level has replaced the coarse one
-    assert close["feature"] and close["id"] == "stele" and close["content"] == "mesh-full.glb", close
+    close = picks["close"]  # 3 m from the stele: the finest level's tiles have replaced the coarse one
+    assert close["feature"] and close["id"] == "stele" and close["content"].startswith("mesh-full-"), close
     for empty in ("above", "corner"):  # nothing there: a pick is not simply always a hit
         assert picks[empty]["window"] is not None and picks[empty]["feature"] is False, picks[empty]
 
@@ -233,7 +237,9 @@ def test_the_exported_contents_pass_the_validator_and_the_tileset_the_schema(til
     doc = json.loads((tileset / "tileset.json").read_text(encoding="utf-8"))
     assert [e.message for e in tileset_validator().iter_errors(doc)] == []
     glbs = sorted(tileset.glob("*.glb"))
-    assert [p.name for p in glbs] == ["cloud-root.glb", "mesh-full.glb", "mesh-small.glb"]
+    names = [p.name for p in glbs]
+    assert names[0] == "cloud-root.glb" and names[-1] == "mesh-small.glb"
+    assert len(names) >= 6 and all(n.startswith("mesh-full-") for n in names[1:-1])  # the finest level in parts
     for path in glbs:
         report = run_validator(path)
         assert report["issues"]["numErrors"] == 0, (path.name, report["issues"]["messages"])

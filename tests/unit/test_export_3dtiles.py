@@ -372,3 +372,48 @@ def test_bad_input_is_refused(tmp_path, layers, model):
     with pytest.raises(ValueError, match="root_points"):
         write_tileset(tmp_path / "c", layers, levels=levels, root_points=10, max_tile_points=5)
     assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("only_finest", [False, True])
+def test_a_large_finest_level_is_split_in_space_every_face_once_whole(tmp_path, layers, model, only_finest):
+    """Past ``max_tile_faces`` the finest level is an octree of tiles under the next
+    coarser level (or under an empty tile when it is the only level): every face of the
+    level in exactly one tile, with its element, each tile's box around its vertices,
+    every content valid for the Khronos validator and the tileset for the schema."""
+    levels, cloud, element = model
+    if only_finest:
+        levels = {"fine": levels["fine"]}
+    fine, labels = levels["fine"]
+    tileset = write_tileset(tmp_path / "t", layers, levels=levels, crs=CRS, structure_id="pavilion",
+                            max_tile_faces=fine.n_faces // 5)
+    assert [e.message for e in tileset_validator().iter_errors(tileset.doc)] == []
+    branch = tileset.doc["root"]["children"][0]
+    if only_finest:
+        assert "content" not in branch and branch["geometricError"] > 0
+    else:
+        assert branch["content"]["uri"] == "mesh-coarse.glb"
+    parts = branch["children"]
+    assert len(parts) >= 5 and all(p["content"]["uri"].startswith("mesh-fine-") for p in parts)
+    assert all(p["geometricError"] == 0 and "children" not in p for p in parts)
+    frame = placement_frame(CRS, (lambda lo, hi: (lo + hi) / 2)(fine.world_vertices.min(axis=0),
+                                                                  fine.world_vertices.max(axis=0)))[0]
+    expected = frame.local(fine.world_vertices[fine.faces].mean(axis=1))  # the faces' centres, tileset frame
+    found, found_ids = [], []
+    for p in parts:
+        doc, binary = read_glb(tmp_path / "t" / p["content"]["uri"])
+        both = merged(doc, binary)
+        xyz = scene_positions(doc, both["positions"]) @ Y_UP_TO_Z_UP.T
+        assert inside(p["boundingVolume"]["box"], xyz, slack=1e-3)
+        assert p["extras"]["faces"] == len(both["faces"])
+        found.append(xyz[both["faces"]].mean(axis=1))
+        found_ids.append(both["ids"][both["faces"][:, 0]])
+        report = run_validator(tmp_path / "t" / p["content"]["uri"])
+        assert report["issues"]["numErrors"] == 0 and report["issues"]["numWarnings"] == 0
+    found, found_ids = np.concatenate(found), np.concatenate(found_ids)
+    assert len(found) == fine.n_faces  # no face doubled, none lost
+    from scipy.spatial import cKDTree
+
+    gap, nearest = cKDTree(expected).query(found)
+    assert gap.max() < 1e-3 and len(np.unique(nearest)) == fine.n_faces
+    assert np.array_equal(found_ids, np.asarray(labels)[nearest])  # each face's element (-1: none)
+    assert (found_ids >= 0).any() and (found_ids < 0).any()

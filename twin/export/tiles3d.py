@@ -63,6 +63,7 @@ from twin.models.scan import CRSInfo
 from twin.ops.labelling import CompiledLayers, compile_layers
 
 MAX_TILE_POINTS = 1_000_000  # points in one full-resolution cloud tile
+MAX_TILE_FACES = 500_000  # faces in one tile of the finest mesh level (about 20 MB of GLB)
 ROOT_POINTS = 250_000  # points in the thinned cloud at the top of its branch
 DEVIATION_SAMPLE = 200_000  # vertices per direction when measuring a level's deviation
 MIN_HALF = 0.001  # metres: no bounding box is flatter than this
@@ -236,7 +237,8 @@ def octree_cells(xyz: np.ndarray, max_points: int) -> list[np.ndarray]:
 def write_tileset(folder: Path, layers: LayerFile, *, levels: Mapping[str, tuple[TriMesh, np.ndarray]] | None = None,
                   cloud: PointCloud | None = None, point_element: np.ndarray | None = None,
                   crs: CRSInfo | None = None, compiled: CompiledLayers | None = None, structure_id: str | None = None,
-                  max_tile_points: int = MAX_TILE_POINTS, root_points: int = ROOT_POINTS) -> Tileset:
+                  max_tile_points: int = MAX_TILE_POINTS, root_points: int = ROOT_POINTS,
+                  max_tile_faces: int | None = None) -> Tileset:
     """Write the tileset of ``levels`` (name → (mesh, face element labels)) and ``cloud``
     (with ``point_element``, its points' element labels) into ``folder``.
 
@@ -251,6 +253,9 @@ def write_tileset(folder: Path, layers: LayerFile, *, levels: Mapping[str, tuple
         raise ValueError("the cloud's points need one element label each")
     if not 0 < root_points <= max_tile_points:
         raise ValueError("root_points must be positive and at most max_tile_points")
+    max_tile_faces = MAX_TILE_FACES if max_tile_faces is None else max_tile_faces
+    if max_tile_faces < 1:
+        raise ValueError("max_tile_faces must be positive")
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     compiled = compiled if compiled is not None else compile_layers(layers)
@@ -277,7 +282,8 @@ def write_tileset(folder: Path, layers: LayerFile, *, levels: Mapping[str, tuple
 
     branches = []
     if levels:
-        branches.append(_mesh_branch(levels, frame, layers, compiled, structure_id, content_extras, write))
+        branches.append(_mesh_branch(levels, frame, layers, compiled, structure_id, content_extras, write,
+                                     max_tile_faces))
     if has_cloud:
         branches.append(_cloud_branch(cloud, np.asarray(point_element), frame, layers, compiled, structure_id,
                                       content_extras, write, max_tile_points, root_points))
@@ -303,10 +309,25 @@ def write_tileset(folder: Path, layers: LayerFile, *, levels: Mapping[str, tuple
     return Tileset([folder / "tileset.json", *paths], notes, doc)
 
 
+def _submesh(mesh: TriMesh, faces: np.ndarray) -> TriMesh:
+    """The faces ``faces`` of ``mesh`` with only the vertices they use (attributes kept)."""
+    used, inverse = np.unique(mesh.faces[faces], return_inverse=True)
+    part = TriMesh(mesh.vertices[used], inverse.reshape(-1, 3), mesh.origin)
+    for name, values in mesh.vertex_attrs.items():
+        part.vertex_attrs[name] = np.asarray(values)[used]
+    for name, values in mesh.face_attrs.items():
+        part.face_attrs[name] = np.asarray(values)[faces]
+    return part
+
+
 def _mesh_branch(levels: Mapping[str, tuple[TriMesh, np.ndarray]], frame: Frame, layers: LayerFile,
                  compiled: CompiledLayers, structure_id: str | None, content_extras: dict,
-                 write: Callable[[str, bytes], dict]) -> dict:
-    """The mesh levels as a REPLACE chain, coarsest on top."""
+                 write: Callable[[str, bytes], dict], max_tile_faces: int = MAX_TILE_FACES) -> dict:
+    """The mesh levels as a REPLACE chain, coarsest on top. A finest level of more than
+    ``max_tile_faces`` faces is split in space (an octree over the faces' centres): its
+    parent is replaced by those tiles, each with its own box, so a viewer close to one
+    part of a large site loads only the tiles in view. Every face is in exactly one tile,
+    whole (its vertices repeated where it borders another): no cracks, no doubled faces."""
     meshes = {}
     for name, (mesh, _) in levels.items():
         local = TriMesh(frame.local(mesh.world_vertices), mesh.faces)
@@ -315,13 +336,26 @@ def _mesh_branch(levels: Mapping[str, tuple[TriMesh, np.ndarray]], frame: Frame,
             local.vertex_attrs["rgb"] = mesh.vertex_attrs["rgb"]
         meshes[name] = local
     order = sorted(meshes, key=lambda n: meshes[n].n_faces, reverse=True)  # finest first
+    order_all = list(order)
     finest = meshes[order[0]]
     errors, deviations = [0.0], [0.0]
     for name in order[1:]:
         deviations.append(surface_deviation(meshes[name], finest))
         errors.append(max(deviations[-1], mean_edge_length(meshes[name]) / 2, errors[-1]))
     bounds = _union(*(_bounds(m.vertices) for m in meshes.values()))  # every tile of the chain: one box
-    child: dict | None = None
+    children: list[dict] = []
+    if finest.n_faces > max_tile_faces:
+        name, labels = order[0], np.asarray(levels[order[0]][1])
+        centres = finest.vertices[finest.faces].mean(axis=1)
+        for i, faces in enumerate(octree_cells(centres, max_tile_faces)):
+            faces = np.sort(faces)
+            part = _submesh(finest, faces)
+            content = write(f"mesh-{name}-{i:04d}.glb",
+                            glb_bytes(part, labels[faces], layers, compiled, structure_id=structure_id,
+                                      level=f"{name} {i}", extras=content_extras))
+            children.append({"boundingVolume": {"box": _box(*_bounds(part.vertices))}, "geometricError": 0.0,
+                             "content": content, "extras": {"level": name, "part": i, "faces": part.n_faces}})
+        order, errors, deviations = order[1:], errors[1:], deviations[1:]
     for name, error, deviation in zip(order, errors, deviations, strict=True):
         mesh = meshes[name]
         content = write(f"mesh-{name}.glb", glb_bytes(mesh, levels[name][1], layers, compiled,
@@ -330,11 +364,15 @@ def _mesh_branch(levels: Mapping[str, tuple[TriMesh, np.ndarray]], frame: Frame,
                 "content": content,
                 "extras": {"level": name, "faces": mesh.n_faces, "meanEdgeLength": mean_edge_length(mesh),
                            "deviationFromFinest": deviation}}
-        if child is not None:
-            tile["children"] = [child]
-        child = tile
-    child["_bounds"] = bounds
-    return child
+        if children:
+            tile["children"] = children
+        children = [tile]
+    if len(children) > 1:  # the finest level alone, in parts: a tile without content holds them
+        children = [{"boundingVolume": {"box": _box(*bounds)},  # the error of drawing nothing
+                     "geometricError": float(np.linalg.norm(bounds[1] - bounds[0])), "refine": "ADD",
+                     "children": children, "extras": {"level": order_all[0], "faces": finest.n_faces}}]
+    children[0]["_bounds"] = bounds
+    return children[0]
 
 
 def _cloud_branch(cloud: PointCloud, element: np.ndarray, frame: Frame, layers: LayerFile, compiled: CompiledLayers,
