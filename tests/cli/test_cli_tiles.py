@@ -248,3 +248,45 @@ def test_a_full_disk_gives_one_line_and_leaves_the_model_folder_as_it_was(cli, r
     assert after == before
     monkeypatch.undo()
     assert cli(*args).exit_code == 0
+
+
+def test_3d_tiles_of_a_tiled_model_carry_every_clean_point_one_content_per_store_tile(cli, registered, tmp_path):
+    """After `twin tiles`, the exported 3D Tiles' cloud is the store's: one content per
+    store tile holding exactly its unflagged points (the COPC's), placed where the store
+    says, under a thinned root; every content valid for the Khronos validator, the
+    tileset for the 3D Tiles schema."""
+    from tests.unit.test_export_3dtiles import run_validator, tileset_validator
+    from tests.unit.test_export_gltf import Y_UP_TO_Z_UP, merged, read_glb, scene_positions
+    from twin.tiles import TileStore
+
+    ws, _ = registered
+    made = cli("tiles", "pavilion", "--survey", "s", "--tile-size", "5", "--json", "-w", ws)
+    assert made.exit_code == 0, made.stdout + made.stderr
+    report = json.loads(made.stdout)
+    result = cli("export", "pavilion", "--survey", "s", "-f", "3dtiles", "--out", tmp_path / "out", "-w", ws)
+    assert result.exit_code == 0, result.stdout + result.stderr
+    folder = next((tmp_path / "out").glob("*-3dtiles"))
+    doc = json.loads((folder / "tileset.json").read_text())
+    assert [e.message for e in tileset_validator().iter_errors(doc)] == []
+    cloud = next(b for b in doc["root"]["children"] if b["content"]["uri"] == "cloud-root.glb")
+    assert cloud["extras"]["fullResolutionPoints"] == report["written"]
+    store = TileStore.open(Path(report["store"]))
+    matrix = np.asarray(doc["root"]["transform"]).reshape(4, 4).T if "transform" in doc["root"] else None
+    total = 0
+    for child in cloud["children"]:
+        key = tuple(child["extras"]["storeTile"])
+        arrays = store.arrays(key)
+        clean = arrays["xyz"][arrays["flags"] == 0] + np.asarray(store.layout.origin)
+        path = folder / child["content"]["uri"]
+        gltf, binary = read_glb(path)
+        xyz = scene_positions(gltf, merged(gltf, binary)["positions"]) @ Y_UP_TO_Z_UP.T
+        assert len(xyz) == child["extras"]["points"] == len(clean)
+        if matrix is None:  # a survey without a CRS: the tileset frame is the model's own
+            from scipy.spatial import cKDTree
+
+            assert cKDTree(clean).query(xyz)[0].max() < 1e-3
+        total += len(xyz)
+        issues = run_validator(path)["issues"]
+        assert issues["numErrors"] == 0, [m for m in issues["messages"] if m["severity"] == 0][:3]
+    with_points = [k for k in store.keys if (store.arrays(k)["flags"] == 0).any()]  # tiles of outliers only: none
+    assert total == report["written"] and len(cloud["children"]) == len(with_points) >= 8

@@ -323,7 +323,8 @@ def _metadata(buf: _Buffer, table: dict) -> dict:
         if definition["type"] == "STRING" and not any(flat):
             continue
         properties[key] = definition
-        columns[key] = encode(buf, values)
+        if rows:  # no elements (a model without layers): the class, and no table (its columns would be empty)
+            columns[key] = encode(buf, values)
     enum = lambda names: {"values": [{"name": n, "value": i} for i, n in enumerate(names)]}  # noqa: E731
     return {
         "schema": {
@@ -333,7 +334,8 @@ def _metadata(buf: _Buffer, table: dict) -> dict:
             "enums": {"crmClass": enum(ELEMENT_CLASSES), "knowledge": enum(KNOWLEDGE_STATUSES)},
             "classes": {"element": {"name": "Element", "properties": properties}},
         },
-        "propertyTables": [{"name": "elements", "class": "element", "count": len(rows), "properties": columns}],
+        **({"propertyTables": [{"name": "elements", "class": "element", "count": len(rows), "properties": columns}]}
+           if rows else {}),
     }
 
 

@@ -327,10 +327,17 @@ def _write_exports(ws, model, revision, folder: Path, wanted: list[str], crs, ba
     if "3dtiles" in wanted:
         from twin.export.tiles3d import write_tileset  # noqa: PLC0415
 
+        store = None
+        if (Path(model.folder) / "tiles" / "tiles.json").exists():  # `twin tiles` made one: every point
+            from twin.tiles import TileStore  # noqa: PLC0415
+
+            store = TileStore.open(Path(model.folder) / "tiles")
+            report.warnings.append(f"3D Tiles: the cloud at full resolution from the model's tile store "
+                                   f"({store.points:,} points before outliers), one content per tile")
         on_step("writing 3D Tiles (mesh levels and cloud, EXT_mesh_features + EXT_structural_metadata)")
         tileset = write_tileset(folder / f"{stem}-3dtiles", layers, levels=levels, cloud=cloud,
                                 point_element=cloud.attrs["element"] if cloud is not None else None, crs=crs,
-                                compiled=compiled, structure_id=structure_id)
+                                compiled=compiled, structure_id=structure_id, cloud_store=store)
         for path in tileset.paths:
             done(path, "3dtiles")
         report.warnings.extend(tileset.warnings)

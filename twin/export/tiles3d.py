@@ -238,16 +238,24 @@ def write_tileset(folder: Path, layers: LayerFile, *, levels: Mapping[str, tuple
                   cloud: PointCloud | None = None, point_element: np.ndarray | None = None,
                   crs: CRSInfo | None = None, compiled: CompiledLayers | None = None, structure_id: str | None = None,
                   max_tile_points: int = MAX_TILE_POINTS, root_points: int = ROOT_POINTS,
-                  max_tile_faces: int | None = None) -> Tileset:
+                  max_tile_faces: int | None = None, cloud_store=None) -> Tileset:
     """Write the tileset of ``levels`` (name → (mesh, face element labels)) and ``cloud``
     (with ``point_element``, its points' element labels) into ``folder``.
+
+    With ``cloud_store`` (a :class:`twin.tiles.TileStore` made by ``twin tiles``: every
+    point of every station, registered, its outliers flagged) the cloud branch is the
+    store's instead of ``cloud``'s: one content per store tile (split further past
+    ``max_tile_points``), its unflagged points labelled there, read a tile at a time, and
+    a thinned root drawn from every tile in proportion.
 
     Raises ValueError when there is neither a mesh nor a cloud, :class:`CRSError` when the
     CRS cannot carry the model to ECEF.
     """
     levels = {name: lv for name, lv in (levels or {}).items() if lv[0].n_faces}
+    if cloud_store is not None:
+        cloud, point_element = None, None
     has_cloud = cloud is not None and len(cloud) > 0
-    if not levels and not has_cloud:
+    if not levels and not has_cloud and cloud_store is None:
         raise ValueError("3D Tiles need a mesh or a cloud; the model has neither")
     if has_cloud and (point_element is None or len(point_element) != len(cloud)):
         raise ValueError("the cloud's points need one element label each")
@@ -263,6 +271,10 @@ def write_tileset(folder: Path, layers: LayerFile, *, levels: Mapping[str, tuple
     world_bounds = [_bounds(m.world_vertices) for m, _ in levels.values()]
     if has_cloud:
         world_bounds.append(_bounds(cloud.world_xyz))
+    if cloud_store is not None:
+        origin = np.asarray(cloud_store.layout.origin, dtype=np.float64)
+        world_bounds.extend(_bounds(np.asarray(cloud_store.arrays(key, mmap=True)["xyz"]) + origin)
+                            for key in cloud_store.keys)
     lo, hi = _union(*world_bounds)
     frame, notes = placement_frame(crs, (lo + hi) / 2)
     placed = frame.transform is not None
@@ -287,6 +299,9 @@ def write_tileset(folder: Path, layers: LayerFile, *, levels: Mapping[str, tuple
     if has_cloud:
         branches.append(_cloud_branch(cloud, np.asarray(point_element), frame, layers, compiled, structure_id,
                                       content_extras, write, max_tile_points, root_points))
+    if cloud_store is not None:
+        branches.append(_store_branch(cloud_store, frame, layers, compiled, structure_id, content_extras, write,
+                                      max_tile_points, root_points))
     box_lo, box_hi = _union(*(b.pop("_bounds") for b in branches))
     diagonal = float(np.linalg.norm(box_hi - box_lo))
     root: dict = {"boundingVolume": {"box": _box(box_lo, box_hi)}, "geometricError": diagonal, "refine": "ADD",
@@ -409,3 +424,64 @@ def _cloud_branch(cloud: PointCloud, element: np.ndarray, frame: Frame, layers: 
             "extras": {"points": len(coarse), "spacing": coarse_spacing, "fullResolutionSpacing": spacing,
                        "fullResolutionPoints": len(xyz)},
             "children": children, "_bounds": bounds}
+
+
+def _store_branch(store, frame: Frame, layers: LayerFile, compiled: CompiledLayers, structure_id: str | None,
+                  content_extras: dict, write: Callable[[str, bytes], dict], max_tile_points: int,
+                  root_points: int) -> dict:
+    """The cloud of a tile store: a thinned root over one content per store tile (its
+    points without a flag, labelled as they are read), a tile at a time in memory."""
+    from twin.ops.labelling import label_points  # noqa: PLC0415
+    from twin.ops.spacing import point_spacing  # noqa: PLC0415
+
+    origin = np.asarray(store.layout.origin, dtype=np.float64)
+    counts = {key: store.records[key].points for key in store.keys}
+    total = max(sum(counts.values()), 1)
+
+    def content(name: str, xyz: np.ndarray, rgb: np.ndarray | None, labels: np.ndarray, level: str) -> dict:
+        part = PointCloud(xyz, attrs={} if rgb is None else {"rgb": rgb})
+        return write(name, points_glb_bytes(part, labels, layers, compiled, structure_id=structure_id, level=level,
+                                            extras=content_extras))
+
+    children, sample, kept, spacings = [], [], 0, []
+    for key in store.keys:
+        arrays = store.arrays(key)
+        keep = arrays["flags"] == 0 if "flags" in arrays else np.ones(len(arrays["xyz"]), dtype=bool)
+        if not keep.any():
+            continue
+        local = np.asarray(arrays["xyz"])[keep]
+        labels = label_points(compiled, local, origin)
+        xyz = frame.local(local + origin)
+        rgb = np.asarray(arrays["rgb"])[keep] if "rgb" in arrays else None
+        cells = octree_cells(xyz, max_tile_points) if len(xyz) > max_tile_points else [np.arange(len(xyz))]
+        for j, index in enumerate(cells):
+            suffix = f"{key[0]}_{key[1]}" + (f"-{j}" if len(cells) > 1 else "")
+            children.append({"boundingVolume": {"box": _box(*_bounds(xyz[index]))}, "geometricError": 0.0,
+                             "content": content(f"cloud-{suffix}.glb", xyz[index],
+                                                None if rgb is None else rgb[index], labels[index], f"cloud {suffix}"),
+                             "extras": {"points": len(index), "storeTile": list(key)}})
+        spacing = point_spacing(xyz)
+        spacings.append(spacing)
+        budget = max(1, int(root_points * counts[key] / total))
+        pick = thin(xyz, budget, spacing) if len(xyz) > budget else np.arange(len(xyz))
+        sample.append((xyz[pick], None if rgb is None else rgb[pick], labels[pick]))
+        kept += len(xyz)
+    if not children:
+        raise ValueError("the tile store has no point without a flag")
+    xyz = np.concatenate([s[0] for s in sample])
+    rgb = None if any(s[1] is None for s in sample) else np.concatenate([s[1] for s in sample])
+    labels = np.concatenate([s[2] for s in sample])
+    coarse_spacing = point_spacing(xyz)
+    bounds = _union(*(_bounds(xyz), *(tuple(_corners(c["boundingVolume"]["box"])) for c in children)))
+    return {"boundingVolume": {"box": _box(*bounds)}, "geometricError": coarse_spacing, "refine": "REPLACE",
+            "content": content("cloud-root.glb", xyz, rgb, labels, "cloud (thinned)"),
+            "extras": {"points": len(xyz), "spacing": coarse_spacing,
+                       "fullResolutionSpacing": float(np.median(spacings)), "fullResolutionPoints": kept,
+                       "source": "tile store (twin tiles): every station's points, outliers left out"},
+            "children": children, "_bounds": bounds}
+
+
+def _corners(box: list[float]) -> tuple[np.ndarray, np.ndarray]:
+    """The axis-aligned lo and hi of a box written by :func:`_box`."""
+    centre, half = np.asarray(box[:3]), np.abs(np.asarray(box[3:]).reshape(3, 3)).sum(axis=0)
+    return centre - half, centre + half
