@@ -52,6 +52,8 @@ def tiles(
     with count_progress() as bar:
 
         def on_tile(step: str, done: int, total: int) -> None:
+            if as_json:  # as the step lines: nothing but the JSON
+                return
             if step not in tasks:
                 tasks[step] = bar.add_task(step, total=total)
             bar.update(tasks[step], completed=done)

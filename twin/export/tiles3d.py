@@ -401,11 +401,9 @@ def _cloud_branch(cloud: PointCloud, element: np.ndarray, frame: Frame, layers: 
     rgb = cloud.attrs.get("rgb")
 
     def content(name: str, index: np.ndarray | None, level: str) -> dict:
-        part = PointCloud(xyz if index is None else xyz[index],
-                          attrs={} if rgb is None else {"rgb": rgb if index is None else rgb[index]})
-        labels = element if index is None else element[index]
-        return write(name, points_glb_bytes(part, labels, layers, compiled, structure_id=structure_id, level=level,
-                                            extras=content_extras))
+        pick = (lambda a: a) if index is None else (lambda a: a[index])  # noqa: E731
+        return _points_content(write, name, pick(xyz), None if rgb is None else pick(rgb), pick(element), level,
+                               layers, compiled, structure_id, content_extras)
 
     bounds = _bounds(xyz)
     if len(xyz) <= root_points:
@@ -426,6 +424,15 @@ def _cloud_branch(cloud: PointCloud, element: np.ndarray, frame: Frame, layers: 
             "children": children, "_bounds": bounds}
 
 
+def _points_content(write: Callable[[str, bytes], dict], name: str, xyz: np.ndarray, rgb: np.ndarray | None,
+                    labels: np.ndarray, level: str, layers: LayerFile, compiled: CompiledLayers,
+                    structure_id: str | None, content_extras: dict) -> dict:
+    """One point content: ``xyz`` (tileset frame) with their colours and element labels."""
+    part = PointCloud(xyz, attrs={} if rgb is None else {"rgb": rgb})
+    return write(name, points_glb_bytes(part, labels, layers, compiled, structure_id=structure_id, level=level,
+                                        extras=content_extras))
+
+
 def _store_branch(store, frame: Frame, layers: LayerFile, compiled: CompiledLayers, structure_id: str | None,
                   content_extras: dict, write: Callable[[str, bytes], dict], max_tile_points: int,
                   root_points: int) -> dict:
@@ -439,9 +446,7 @@ def _store_branch(store, frame: Frame, layers: LayerFile, compiled: CompiledLaye
     total = max(sum(counts.values()), 1)
 
     def content(name: str, xyz: np.ndarray, rgb: np.ndarray | None, labels: np.ndarray, level: str) -> dict:
-        part = PointCloud(xyz, attrs={} if rgb is None else {"rgb": rgb})
-        return write(name, points_glb_bytes(part, labels, layers, compiled, structure_id=structure_id, level=level,
-                                            extras=content_extras))
+        return _points_content(write, name, xyz, rgb, labels, level, layers, compiled, structure_id, content_extras)
 
     children, sample, kept, spacings = [], [], 0, []
     for key in store.keys:

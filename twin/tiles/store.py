@@ -109,7 +109,7 @@ class TileStore:
             for t in sorted(spill.counts):
                 key = layout.key(t)
                 arrays = {"xyz": spill.read(t, "xyz")} | {n: spill.read(t, n) for n in names or []}
-                records[key] = _write_tile(folder / _tile_dir(key), arrays)
+                records[key] = _write_tile(folder / tile_dir(key), arrays)
                 for name in arrays:
                     (spill_dir / f"{t}.{name}.bin").unlink(missing_ok=True)
             shutil.rmtree(spill_dir)
@@ -130,7 +130,7 @@ class TileStore:
         layout = TileLayout.model_validate(index["layout"])
         records = {}
         for key in index["tiles"]:
-            record = TileRecord.model_validate_json((folder / _tile_dir(key) / RECORD).read_text())
+            record = TileRecord.model_validate_json((folder / tile_dir(key) / RECORD).read_text())
             records[record.key] = record
         return cls(folder, layout, records)
 
@@ -150,7 +150,7 @@ class TileStore:
         return sum(r.points for r in self.records.values())
 
     def attributes(self, key: tuple[int, int]) -> list[str]:
-        return sorted(p.stem for p in (self.folder / _tile_dir(key)).glob("*.npy") if p.stem != "xyz")
+        return sorted(p.stem for p in (self.folder / tile_dir(key)).glob("*.npy") if p.stem != "xyz")
 
     def read(self, key: tuple[int, int], halo: float | None = None) -> tuple[PointCloud, int]:
         """The tile's own points, then the neighbours' points within ``halo`` (default the
@@ -196,7 +196,7 @@ class TileStore:
         """Write new or changed attributes of a tile's own points (atomically per file) and
         refresh its record (the tile's own file: tiles updated at once by different workers
         never write the same file)."""
-        folder = self.folder / _tile_dir(key)
+        folder = self.folder / tile_dir(key)
         n = self.records[key].points
         for name, values in attrs.items():
             if name == "xyz" or len(values) != n:
@@ -213,13 +213,13 @@ class TileStore:
                           np.asarray(self.layout.origin), {n: np.concatenate([p[n] for p in parts]) for n in names})
 
     def arrays(self, key: tuple[int, int], mmap: bool = False) -> dict[str, np.ndarray]:
-        folder = self.folder / _tile_dir(key)
+        folder = self.folder / tile_dir(key)
         mode = "r" if mmap else None
         names = ["xyz", *self.attributes(key)]
         return {n: np.load(folder / f"{n}.npy", mmap_mode=mode) for n in names}
 
 
-def _tile_dir(key: tuple[int, int]) -> str:
+def tile_dir(key: tuple[int, int]) -> str:
     return f"{key[0]}_{key[1]}"
 
 

@@ -44,9 +44,9 @@ class TileStep:
         self.name, self.fn = name, fn
 
     def path(self, folder: str, key: Key) -> Path:
-        from twin.tiles.store import _tile_dir  # noqa: PLC0415
+        from twin.tiles.store import tile_dir  # noqa: PLC0415
 
-        return Path(folder) / _tile_dir(key) / f"step-{self.name}.json"
+        return Path(folder) / tile_dir(key) / f"step-{self.name}.json"
 
     def kept(self, folder: str, key: Key) -> tuple[bool, Any]:
         """Whether the tile's result is kept, and the result."""
@@ -61,14 +61,14 @@ class TileStep:
         import json  # noqa: PLC0415
 
         from twin.io.atomic import atomic_write_bytes  # noqa: PLC0415
-        from twin.tiles.store import RECORD, _tile_dir  # noqa: PLC0415
+        from twin.tiles.store import RECORD, tile_dir  # noqa: PLC0415
 
         key = tuple(key)
         done, result = self.kept(folder, key)
         if done:
             return result
         result = self.fn(folder, key)
-        sha = json.loads((Path(folder) / _tile_dir(key) / RECORD).read_text())["sha256"]
+        sha = json.loads((Path(folder) / tile_dir(key) / RECORD).read_text())["sha256"]
         atomic_write_bytes(self.path(folder, key), json.dumps({"result": result, "sha256": sha}).encode())
         return result
 

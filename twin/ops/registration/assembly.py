@@ -176,15 +176,16 @@ def regroup(stations: list[Station], poses: list[np.ndarray], reference: int,
                 if not distinct(transform, as_placed, settings):
                     continue
                 # the score is at most the overlap: judge the visibility only where it could win
-                if pair_overlap(group, others, transform, settings) >= bar:
-                    options.append(judge(group, others, transform, settings, conflict_of))
+                overlap = pair_overlap(group, others, transform, settings)
+                if overlap >= bar:
+                    options.append(judge(group, others, transform, settings, conflict_of, overlap))
             if union_search:
                 search = search_pair(group, others, 0, 1, settings, settings.seed + 97 * len(side) + side[0],
                                      conflict_of)
                 if search.accepted and search.best is not None:
                     options.append(search.best)
-            winners = [c for c in options if distinct(c.transform, as_placed, settings) and c.score >= bar
-                       and outweighs(c, current, settings)]
+            winners = [c for c in options if c.score >= bar and outweighs(c, current, settings)
+                       and distinct(c.transform, as_placed, settings)]
             if not winners:
                 continue
             best = max(winners, key=lambda c: c.score)

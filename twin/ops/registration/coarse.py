@@ -471,10 +471,11 @@ SETTLED_PER_PAIR = 3  # candidates per pair settled by ICP, the best-judged dist
 
 
 def judge(src: Station, dst: Station, transform: np.ndarray, settings: RegistrationSettings,
-          conflict_of=None) -> Candidate:
-    """A candidate judged where it stands: its overlap, and the visibility conflict
-    ``conflict_of(src, dst, transform, settings)`` (default :func:`pair_conflict`)."""
-    overlap = pair_overlap(src, dst, transform, settings)
+          conflict_of=None, overlap: float | None = None) -> Candidate:
+    """A candidate judged where it stands: its overlap (measured here unless given), and
+    the visibility conflict ``conflict_of(src, dst, transform, settings)`` (default
+    :func:`pair_conflict`)."""
+    overlap = pair_overlap(src, dst, transform, settings) if overlap is None else overlap
     conflict = (conflict_of or pair_conflict)(src, dst, transform, settings)
     return Candidate(transform, overlap, conflict, overlap - settings.conflict_weight * conflict)
 
