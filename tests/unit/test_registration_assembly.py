@@ -4,6 +4,8 @@ Six real lion scans had three such scans 175 degrees off (seed 3 of the lion tes
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from twin.models.pointcloud import PointCloud
@@ -50,6 +52,32 @@ def test_a_group_turned_as_one_is_moved_back_and_a_right_placement_stays():
 
     kept = regroup(stations, truth, 0, settings)
     assert all(np.array_equal(k, t) for k, t in zip(kept, truth, strict=True))
+
+
+def test_a_union_search_that_misses_is_tried_again_with_another_seed(monkeypatch):
+    """RANSAC over feature matches misses now and then: a clean clone's CI once left the
+    statue's four turned scans 180 degrees off where this machine mended them (one seed in
+    six finds no right placement between the two unions). A group that barely touches the
+    rest as placed is searched again; here every first search of a cut misses."""
+    from twin.ops.registration import assembly  # noqa: PLC0415
+
+    stations, settings, truth = _statue()
+    side = [k for k in range(1, len(stations))]
+    half_turn = np.diag([-1.0, -1.0, 1.0, 1.0])
+    wrong = [half_turn @ t if k in side else t for k, t in enumerate(truth)]
+    seeds = []
+
+    def missing_first(group, others, i, j, settings_, seed, conflict_of=None):
+        seeds.append(seed)
+        search = search_pair(group, others, i, j, settings_, seed, conflict_of)
+        if seed - settings_.seed < 7907:  # the first try of its cut (later ones add 7907 a try)
+            return dataclasses.replace(search, accepted=False, best=None)
+        return search
+
+    monkeypatch.setattr(assembly, "search_pair", missing_first)
+    mended = regroup(stations, wrong, 0, settings)
+    assert max(_errors(mended, truth)) < 1.0, _errors(mended, truth)
+    assert any(s - settings.seed >= 7907 for s in seeds)
 
 
 def test_a_hall_half_turned_in_part_is_turned_back_by_what_the_scanners_saw_through():
