@@ -76,7 +76,8 @@ def _pavilion():
                 spec.column_radius) for _, x, y in spec.column_names()]  # survey-2024: none leans yet
     errors = column_errors(suggestion.candidates, columns)
     labels = label_points_by_truth(xyz, truth, "survey-2024")
-    cls = np.array([{"courtyard": "floor"}.get(str(x), str(x).split("-")[0]) for x in labels], dtype=object)
+    cls = np.array([{"courtyard": "floor", "steps": "stairs"}.get(str(x).split("-")[0], str(x).split("-")[0])
+                    for x in labels], dtype=object)
     ious = draft_ious(suggestion, xyz, cls)
     _report("sample pavilion, survey-2024", suggestion, errors, ious)
     return suggestion, errors, ious
@@ -91,7 +92,9 @@ def test_columns_found_with_their_axis_and_radius(which):
     share, _ = columns_ok(errors)
     assert share >= MIN_FOUND, [(e["axis_m"], e["radius_m"]) for e in errors]
     suggested = sum(1 for c in suggestion.candidates if c.kind == "column")
-    assert suggested <= len(building.columns) + 1  # at most one false column
+    # no false column: the hall's outer corner was one (a 6 cm "column", fit residual 10-13 %
+    # of its radius) until columns where two wall faces meet were left out
+    assert suggested == len(building.columns)
 
 
 @pytest.mark.parametrize("which", ["synthetic", "held-out"])
@@ -126,12 +129,79 @@ def test_walls_named_by_their_facing_with_their_deviation():
     assert {"roof-north", "roof-south", "roof-east", "roof-west"} <= roofs
 
 
+@pytest.mark.parametrize("which", ["synthetic", "held-out"])
+def test_the_flight_of_steps_as_built(which):
+    """Four steps of 0.2 m up the south side, or six of 0.183 m up the east side: found
+    whole (its top step level with the platform), its figures within a centimetre or two
+    of the build, and its points (treads, risers, side faces) labelled by it."""
+    from twin.sample.building import HELD_OUT, Layout
+
+    layout = Layout() if which == "synthetic" else HELD_OUT
+    side, _, width, count, tread = layout.stairs
+    _, suggestion, _, ious = _synthetic(which)
+    flights = [c for c in suggestion.candidates if c.kind == "stairs"]
+    assert len(flights) == 1, [c.figures for c in flights]
+    f = flights[0].figures
+    assert flights[0].id == f"stairs-{side}" and f["direction"] == side
+    assert f["steps"] == count
+    assert f["rise_m"] == pytest.approx(layout.platform_height / count, abs=0.005)
+    assert f["going_m"] == pytest.approx(tread, abs=0.03)
+    assert f["width_m"] == pytest.approx(width, abs=0.1)
+    assert ious["stairs"]["iou"] >= MIN_IOU, ious["stairs"]
+
+
+@pytest.mark.parametrize("which", ["synthetic", "held-out"])
+def test_the_door_of_a_wall_seen_from_one_side(which):
+    """The generated hall's walls are single faces: the south door (2.4 x 2.4 m, or 1.6 x
+    2.8 m) is read from its outline, the face seen round it and nothing in front of it, and
+    no other wall has an opening. Measured: 2.463 x 2.402 m and 1.640 x 2.794 m, centres
+    within 2 cm of the built."""
+    from twin.sample.building import HELD_OUT, Layout
+
+    layout = Layout() if which == "synthetic" else HELD_OUT
+    x, width, height = layout.door
+    _, suggestion, _, _ = _synthetic(which)
+    walls = {c.id: c.figures for c in suggestion.candidates if c.kind == "wall"}
+    assert {k: len(f["openings"]) for k, f in walls.items()} == {k: int(k == "wall-south") for k in walls}
+    door = walls["wall-south"]["openings"][0]
+    assert door["kind"] == "door" and door["evidence"].startswith("shape")
+    assert door["width_m"] == pytest.approx(width, abs=0.1)
+    assert door["height_m"] == pytest.approx(height, abs=0.05)
+    assert door["centre"][0] == pytest.approx(layout.origin[0] + x, abs=0.05)
+
+
 def test_the_sample_pavilion():
     _, errors, ious = _pavilion()
     share, _ = columns_ok(errors)
     assert share >= MIN_FOUND
     for c in ("floor", "platform", "wall", "roof"):
         assert ious[c]["iou"] >= MIN_IOU, (c, ious[c])
+
+
+def test_the_pavilion_walls_seen_from_one_side_have_no_opening():
+    """The hall's north and east walls are seen from outside only and have no opening: the
+    shadows the columns and the annex cast on them are not taken for one."""
+    suggestion, _, _ = _pavilion()
+    one_faced = [c for c in suggestion.candidates if c.kind == "wall" and c.figures["faces"] == 1]
+    assert one_faced and all(c.figures["openings"] == [] for c in one_faced), \
+        {c.id: c.figures["openings"] for c in one_faced}
+
+
+def test_the_pavilion_flights_of_steps():
+    """The pavilion's two flights (five steps of 0.18 m each, south 2.4 m wide, east 1.5 m)
+    from four stations that see their treads at a grazing angle (340 of their 5,958 thinned
+    points face up): both found, facing where they descend, and no planter or shrub taken
+    for one. The south flight's top step is not seen (no point of it, nor of the platform
+    just behind it), so it counts four. Measured: stairs IoU 0.899."""
+    suggestion, _, ious = _pavilion()
+    flights = {c.figures["direction"]: c.figures for c in suggestion.candidates if c.kind == "stairs"}
+    assert set(flights) == {"south", "east"}, flights
+    for f in flights.values():
+        assert f["rise_m"] == pytest.approx(0.18, abs=0.005)
+    assert flights["east"]["steps"] == 5 and flights["south"]["steps"] >= 4
+    assert flights["south"]["width_m"] == pytest.approx(2.4, abs=0.15)
+    assert flights["east"]["width_m"] == pytest.approx(1.5, abs=0.15)
+    assert ious["stairs"]["iou"] >= 0.85, ious["stairs"]
 
 
 def test_the_pavilion_walls_seen_inside_are_one_wall_each_with_their_openings():

@@ -43,10 +43,17 @@ def describe(c: Candidate, points: int | None = None) -> str:
             body += f"; both faces seen, {f['thickness_m']:.3f} m thick"
         for o in f.get("openings") or []:
             body += (f"; {o['kind']} {o['width_m']:.2f} m wide and {o['height_m']:.2f} m high, "
-                     f"{o['from_left_m']:.2f} m from its left end, sill {o['sill_m']:.2f} m")
+                     f"{o['from_left_m']:.2f} m from its left end, sill {o['sill_m']:.2f} m"
+                     + (" (from its outline alone: one face seen)" if o.get("evidence", "").startswith("shape") else ""))
     elif c.kind == "roof-plane":
         body = (f"inclined plane facing {f['direction']} (azimuth {f['facing_azimuth_deg']:.0f}°), pitch "
                 f"{f['pitch_deg']:.1f}°, from {f['eave_m']:.2f} m to {f['top_m']:.2f} m")
+    elif c.kind == "stairs":
+        body = (f"flight of {f['steps']} steps facing {f['direction']} (going up toward azimuth "
+                f"{f['up_azimuth_deg']:.0f}°), rise {f['rise_m'] * 1000:.0f} mm, going {f['going_m'] * 1000:.0f} mm, "
+                f"pitch {f['pitch_deg']:.1f}°, {f['width_m']:.2f} m wide, from {f['foot_m']:.2f} m to {f['top_m']:.2f} m"
+                + (", its top step level with the landing" if f["to_landing"] else "")
+                + f"; {f['levels_seen']} steps seen")
     elif c.kind == "roof":
         body = (f"roof zone of {f['pieces']} plane pieces ({f['inclined']} inclined) from {f['base_m']:.2f} m "
                 f"to {f['top_m']:.2f} m")

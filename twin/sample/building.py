@@ -1,9 +1,9 @@
 """A synthetic building sampled as a point cloud with its truth: for checking suggested
 elements (``twin layers suggest``) on a layout other than the pavilion's.
 
-A paved floor; a rectangular platform; a hall of four walls on it (a door in the south
-wall); a ring of round columns round the hall, one of them leaning; a hipped roof of four
-inclined planes over the columns. Every surface is sampled uniformly at ``density`` points
+A paved floor; a rectangular platform with a flight of steps up one side; a hall of four
+walls on it (a door in the south wall); a ring of round columns round the hall, one of them
+leaning; a hipped roof of four inclined planes over the columns. Every surface is sampled uniformly at ``density`` points
 per square metre with Gaussian noise ``noise`` along its normal: no occlusion, so every
 element is seen whole. Each point carries its element id; the columns' axes and radii are
 the truth a suggestion is measured against.
@@ -32,6 +32,8 @@ class Layout:
     lean: tuple[int, float, float] = (2, 1.0, 150.0)  # column index, degrees, azimuth the top moves toward
     roof_pitch_deg: float = 25.0
     roof_overhang: float = 1.0
+    # a flight up the platform's side: which side, its centre along that side, width, steps, tread
+    stairs: tuple[str, float, float, int, float] = ("south", 1.0, 2.4, 4, 0.30)
     density: float = 250.0  # points per m²
     noise: float = 0.002  # m
 
@@ -46,6 +48,7 @@ HELD_OUT = Layout(
     floor_half=(14.0, 12.0), platform_half=(7.5, 7.0), platform_height=1.1, hall_half=(3.5, 4.0),
     wall_height=4.2, door=(-0.8, 1.6, 2.8), column_lines_x=(-6.0, -2.0, 2.0, 6.0),
     column_rows_y=(-6.0, -3.0, 0.0, 3.0, 6.0), column_radius=0.22, lean=(5, 1.5, 45.0), roof_pitch_deg=32.0,
+    stairs=("east", -2.0, 1.8, 6, 0.28),
 )
 
 
@@ -94,19 +97,22 @@ def build(layout: Layout = Layout(), seed: int = 0) -> Building:
     hx, hy = L.hall_half
     ph, wh, dens, sig = L.platform_height, L.wall_height, L.density, L.noise
 
+    flight, footprint, behind, flight_name = _stairs(rng, L)
     floor = _plane(rng, (-fx, -fy, 0), (2 * fx, 0, 0), (0, 2 * fy, 0), dens,
-                   keep=lambda p: (np.abs(p[:, 0]) > px) | (np.abs(p[:, 1]) > py))
+                   keep=lambda p: ((np.abs(p[:, 0]) > px) | (np.abs(p[:, 1]) > py)) & ~footprint(p))
     parts.append((_noisy(rng, floor, (0, 0, 1), sig), "floor"))
-    # platform: top (outside the hall) and four sides
+    # platform: top (outside the hall) and four sides, hidden where the flight stands against one
     top = _plane(rng, (-px, -py, ph), (2 * px, 0, 0), (0, 2 * py, 0), dens,
                  keep=lambda p: (np.abs(p[:, 0]) > hx) | (np.abs(p[:, 1]) > hy))
+    open_ = lambda p: ~behind(p)  # noqa: E731
     sides = [
-        _noisy(rng, _plane(rng, (-px, -py, 0), (2 * px, 0, 0), (0, 0, ph), dens), (0, 1, 0), sig),
-        _noisy(rng, _plane(rng, (-px, py, 0), (2 * px, 0, 0), (0, 0, ph), dens), (0, 1, 0), sig),
-        _noisy(rng, _plane(rng, (-px, -py, 0), (0, 2 * py, 0), (0, 0, ph), dens), (1, 0, 0), sig),
-        _noisy(rng, _plane(rng, (px, -py, 0), (0, 2 * py, 0), (0, 0, ph), dens), (1, 0, 0), sig),
+        _noisy(rng, _plane(rng, (-px, -py, 0), (2 * px, 0, 0), (0, 0, ph), dens, open_), (0, 1, 0), sig),
+        _noisy(rng, _plane(rng, (-px, py, 0), (2 * px, 0, 0), (0, 0, ph), dens, open_), (0, 1, 0), sig),
+        _noisy(rng, _plane(rng, (-px, -py, 0), (0, 2 * py, 0), (0, 0, ph), dens, open_), (1, 0, 0), sig),
+        _noisy(rng, _plane(rng, (px, -py, 0), (0, 2 * py, 0), (0, 0, ph), dens, open_), (1, 0, 0), sig),
     ]
     parts.append((np.vstack([_noisy(rng, top, (0, 0, 1), sig), *sides]), "platform"))
+    parts.append((flight, flight_name))
     # hall walls (outer faces), a door in the south wall
     dx, dw, dh = L.door
 
@@ -168,6 +174,44 @@ def build(layout: Layout = Layout(), seed: int = 0) -> Building:
     xyz = np.vstack([p for p, _ in parts]) + origin
     labels = np.concatenate([np.full(len(p), name, dtype=object) for p, name in parts])
     return Building(xyz, labels, columns, origin)
+
+
+def _stairs(rng, L: Layout):
+    """The flight of steps against one side of the platform: its points (treads, risers and
+    its two sides, each with noise along its normal), tests for the floor under it and the
+    platform face behind it (both hidden), and its element id. Step 0 is the top one, level
+    with the platform; each step below it one rise lower and one tread further out."""
+    side, centre, width, count, tread = L.stairs
+    px, py = L.platform_half
+    rise = L.platform_height / count
+    out, along, face = {"south": ((0, -1), (1, 0), py), "north": ((0, 1), (1, 0), py),
+                        "west": ((-1, 0), (0, 1), px), "east": ((1, 0), (0, 1), px)}[side]
+    out, along = np.array([*out, 0.0]), np.array([*along, 0.0])
+    run = count * tread
+    base = face * out + centre * along - width / 2 * along  # where the flight's edge meets the platform
+    pts = []
+    for i in range(count):
+        top = (count - i) * rise
+        near = base + i * tread * out  # the tread's edge toward the platform
+        pts.append(_noisy(rng, _plane(rng, near + [0, 0, top], width * along, tread * out, L.density), (0, 0, 1), L.noise))
+        riser = near + (tread * out) + [0, 0, top - rise]
+        pts.append(_noisy(rng, _plane(rng, riser, width * along, [0, 0, rise], L.density), out, L.noise))
+        for edge in (near, near + width * along):
+            pts.append(_noisy(rng, _plane(rng, edge, tread * out, [0, 0, top], L.density), along, L.noise))
+
+    def _uv(p):
+        rel = p[:, :2] - base[:2]
+        return rel @ out[:2], rel @ along[:2]
+
+    def footprint(p):
+        u, v = _uv(p)
+        return (u >= 0) & (u <= run) & (v >= 0) & (v <= width)
+
+    def behind(p):
+        u, v = _uv(p)
+        return (np.abs(u) < 1e-6) & (v >= 0) & (v <= width)
+
+    return np.vstack(pts), footprint, behind, f"stairs-{side}"
 
 
 def truth_class(labels: np.ndarray) -> np.ndarray:

@@ -2,9 +2,9 @@
 
 ``suggest_elements(cloud)`` thins the cloud to at most ``max_points`` (voxels sized from
 the data), estimates normals, finds plane pieces (:mod:`.planes`), columns among what the
-planes leave (:mod:`.columns`), and sorts them into floor, platforms, walls, columns, roof
-planes and roofs (:mod:`.elements`): a wall seen from both sides is its two faces, with the
-openings through it (:mod:`.walls`), and a roof records where its planes meet in ridges,
+planes leave (:mod:`.columns`), and sorts them into floor, platforms, flights of steps
+(:mod:`.stairs`), walls, columns, roof planes and roofs (:mod:`.elements`): a wall seen
+from both sides is its two faces, with the openings through it (:mod:`.walls`), and a roof records where its planes meet in ridges,
 hips and valleys (:mod:`.roofs`). :mod:`.draft` turns the candidates into a layer file for
 an archivist to review (``twin layers suggest``).
 

@@ -11,7 +11,7 @@ import numpy as np
 
 AXIS_TOL = 0.02  # m: a column is found when the axis is this close at its bottom and top
 RADIUS_TOL = 0.01  # m, and its radius this close
-CLASSES = ["floor", "platform", "wall", "column", "roof"]
+CLASSES = ["floor", "platform", "stairs", "wall", "column", "roof"]
 COVERED = 0.5  # a candidate whose points lie this much inside existing regions is not proposed (--merge-into)
 
 

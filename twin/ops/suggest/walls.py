@@ -1,5 +1,6 @@
 """Walls from vertical plane pieces: the two faces of one wall paired into one wall, and
-the openings through a wall seen on both sides (:func:`openings`).
+the openings through a wall seen on both sides (:func:`openings`) or on one
+(:func:`one_face_openings`).
 
 A wall scanned from both sides gives two parallel vertical planes a wall's thickness apart
 whose extents overlap along it. So do the two sides of a corridor, which face each other
@@ -39,6 +40,9 @@ MIN_PASSAGE = 0.6  # m: the narrowest gap between two walls that anyone walks th
 PARALLEL_DEG = 5.0  # a battered wall's two faces lean toward each other by a few degrees
 OPEN_SHARE = 0.25  # of a face's foot cells holding ground: that side of it is open
 OPENING_EVIDENCE = 0.1  # of the points a face holds over as much area: an opening's body points
+RECTANGULAR = 0.75  # share of its bounding box an opening seen from one side fills
+RIM_SEEN = 0.8  # share of the cells round it (its foot left out) where the face is seen
+SHADOW_SHARE = 0.5  # share of it behind which something stands in front: a shadow, not an opening
 FOOT_REACH = 0.25  # of a face's height: a cell whose lowest point is higher is over an opening
 
 
@@ -175,13 +179,8 @@ def openings(face: np.ndarray, body: np.ndarray, cell: float,
     wall's ends and top (a door reaches its foot)."""
     from scipy import ndimage  # noqa: PLC0415
 
-    lo, hi = face.min(axis=0), face.max(axis=0)
-    shape = tuple(np.floor((hi - lo) / cell).astype(np.int64) + 1)
-    ij = np.floor((face - lo) / cell).astype(np.int64)
-    seen = np.zeros(shape, dtype=bool)
-    seen[ij[:, 0], ij[:, 1]] = True
+    seen, lo, hi = _seen_raster(face, cell)
     square = np.ones((3, 3), dtype=bool)
-    seen = ndimage.binary_closing(np.pad(seen, 2), structure=square, iterations=2)[2:-2, 2:-2]
     density = len(face) / (np.count_nonzero(seen) * cell**2)  # points per m² of face
     body = body[np.all((body >= lo) & (body <= hi), axis=1)]
     bij = np.floor((body - lo) / cell).astype(np.int64)
@@ -204,4 +203,67 @@ def openings(face: np.ndarray, body: np.ndarray, cell: float,
         held = np.count_nonzero(np.all((inside >= (s0, z0)) & (inside <= (s1, z1)), axis=1))
         if held >= OPENING_EVIDENCE * density * (s1 - s0) * (z1 - z0):
             out.append((s0, s1, z0, z1))
+    return out
+
+
+def _seen_raster(face: np.ndarray, cell: float):
+    """The face's points (s, z) rastered at ``cell``, gaps of two cells closed (sparse scan
+    lines): (seen, lo, hi)."""
+    from scipy import ndimage  # noqa: PLC0415
+
+    lo, hi = face.min(axis=0), face.max(axis=0)
+    shape = tuple(np.floor((hi - lo) / cell).astype(np.int64) + 1)
+    ij = np.floor((face - lo) / cell).astype(np.int64)
+    seen = np.zeros(shape, dtype=bool)
+    seen[ij[:, 0], ij[:, 1]] = True
+    square = np.ones((3, 3), dtype=bool)
+    return ndimage.binary_closing(np.pad(seen, 2), structure=square, iterations=2)[2:-2, 2:-2], lo, hi
+
+
+def one_face_openings(face: np.ndarray, front: np.ndarray, cell: float,
+                      min_size: float) -> list[tuple[float, float, float, float]]:
+    """Openings in a wall seen from one side only, as rectangles (s0, s1, z0, z1): nothing
+    lies in its body to show them (:func:`openings`), so they are read from their shape.
+    An opening is a part of the face where no point was seen that fills at least
+    ``RECTANGULAR`` of its bounding box, at least ``min_size`` wide and high, with the face
+    seen round it (on ``RIM_SEEN`` of the cells round it; a door's foot is open), short of
+    the wall's ends and top; and not a shadow: ``front`` (s, z), the points standing in
+    front of the face, cover less than ``SHADOW_SHARE`` of it (a column's shadow on a wall
+    lies behind the column). Less sure than an opening read through the wall's body: the
+    draft says which evidence each one has."""
+    from scipy import ndimage  # noqa: PLC0415
+
+    seen, lo, hi = _seen_raster(face, cell)
+    shadowed = np.zeros_like(seen)
+    front = front[np.all((front >= lo) & (front <= hi), axis=1)]
+    fij = np.floor((front - lo) / cell).astype(np.int64)
+    shadowed[fij[:, 0], fij[:, 1]] = True
+    shadowed = ndimage.binary_dilation(shadowed, iterations=2)
+    # unseen strips narrower than half an opening (along the wall's foot, where the plane
+    # pieces stop short of the floor) would join an opening to the wall's edges
+    reach = max(1, int(min_size / (4 * cell)))
+    unseen = ndimage.binary_opening(~seen, structure=np.ones((3, 3), dtype=bool), iterations=reach)
+    labels, _ = ndimage.label(unseen)
+    out = []
+    for k, box in enumerate(ndimage.find_objects(labels), start=1):
+        if box is None:
+            continue
+        hole = labels[box] == k
+        s0, s1 = lo[0] + box[0].start * cell, lo[0] + box[0].stop * cell
+        z0, z1 = lo[1] + box[1].start * cell, lo[1] + box[1].stop * cell
+        if s1 - s0 < min_size or z1 - z0 < min_size or box[0].start == 0 or box[0].stop >= seen.shape[0] \
+                or box[1].stop >= seen.shape[1]:
+            continue
+        if hole.mean() < RECTANGULAR:
+            continue
+        rim = np.zeros_like(seen)
+        rows = slice(max(box[0].start - 1, 0), box[0].stop + 1)
+        cols = slice(box[1].start if box[1].start == 0 else box[1].start - 1, box[1].stop + 1)
+        rim[rows, cols] = True
+        rim[box] = False
+        if not rim.any() or seen[rim].mean() < RIM_SEEN:
+            continue
+        if shadowed[box][hole].mean() >= SHADOW_SHARE:
+            continue
+        out.append((float(s0), float(s1), float(z0), float(z1)))
     return out
