@@ -49,6 +49,7 @@ class Flight:
     up: np.ndarray  # unit plan direction up the flight
     to_landing: bool
     terraced: float  # share of the height map's cells over the flight that lie on its levels
+    cells: int  # height-map cells on its levels: of two readings of one flight, the one that explains more
 
 
 @dataclass
@@ -85,10 +86,17 @@ def _components(ij: np.ndarray) -> list[np.ndarray]:
     return [order[bounds[k] : bounds[k + 1]] for k in range(count)]
 
 
+def _level_tolerance(band: float) -> float:
+    """How far a cell's height may lie from its level: the plane band, but never more than
+    a third of the smallest rise (a coarse voxel, 4.6 cm on a 10M-point building, would
+    blur 0.2 m steps together; voxels average a tread's points to its height)."""
+    return min(max(band, 0.015), MIN_RISE / 3)
+
+
 def _levels(z: np.ndarray, band: float) -> list[np.ndarray]:
     """Cells (indices into ``z``) at each well-populated height: peaks of the heights'
-    histogram at least half the smallest rise apart, each with the cells within two plane
-    bands of it. Cells between levels (a side face's points below its top edge) are left."""
+    histogram at least half the smallest rise apart, each with the cells within
+    :func:`_level_tolerance` of it. Cells between levels (a side face's points below its top edge) are left."""
     bin_ = 0.01
     lo = float(z.min())
     counts = np.bincount(np.floor((z - lo) / bin_).astype(np.int64))
@@ -102,7 +110,7 @@ def _levels(z: np.ndarray, band: float) -> list[np.ndarray]:
     out = []
     for k in sorted(peaks):
         centre = lo + (k + 0.5) * bin_
-        near = np.flatnonzero(np.abs(z - centre) <= max(2 * band, 1.5 * bin_))
+        near = np.flatnonzero(np.abs(z - centre) <= _level_tolerance(band))
         if len(near) >= MIN_CELLS:
             out.append(near)
     return out
@@ -124,7 +132,7 @@ def find_flights(xyz: np.ndarray, pool: np.ndarray, floor_z: float, top_z: float
     low = pool[(xyz[pool, 2] >= floor_z + 0.5 * MIN_RISE) & (xyz[pool, 2] <= top_z)]
     if len(low) < MIN_RISES * MIN_CELLS:
         return []
-    hmap = _height_map(xyz[low], max(3 * band, MIN_GOING / 3))
+    hmap = _height_map(xyz[low], max(1.5 * band, MIN_GOING / 3))
     flights = []
     for group in _components(hmap.ij):
         if len(group) < MIN_RISES * MIN_CELLS:
@@ -133,8 +141,7 @@ def find_flights(xyz: np.ndarray, pool: np.ndarray, floor_z: float, top_z: float
         best = None
         for chain in _chains(hmap, levels):
             found = _flight(xyz, hmap, group, chain, floor_z, margin, band)
-            if found is not None and (best is None or (len(found.levels), found.terraced)
-                                      > (len(best.levels), best.terraced)):
+            if found is not None and (best is None or found.cells > best.cells):
                 best = found
         if best is not None:
             flights.append(best)
@@ -180,9 +187,9 @@ def _chains(hmap: _Map, levels: list[np.ndarray]):
 def _across_range(hmap: _Map, chain: list[np.ndarray], across: np.ndarray) -> tuple[float, float] | None:
     """Where across the flight at least half its levels have cells (every step spans the
     flight's width, by its riser, its tread or the faces of its sides; a platform's edge or
-    a planter beside the flight shows at one height or two): the longest such run of 0.1 m
-    bins."""
-    bin_ = 0.1
+    a planter beside the flight shows at one height or two): the longest such run of bins
+    0.1 m wide, or a cell where cells are wider."""
+    bin_ = max(0.1, hmap.cell)
     side = [hmap.xy[c] @ across for c in chain]
     lo = min(float(s.min()) for s in side)
     n = int(np.ceil((max(float(s.max()) for s in side) - lo) / bin_)) + 1
@@ -220,18 +227,21 @@ def _flight(xyz, hmap: _Map, group: np.ndarray, chain: list[np.ndarray], floor_z
     rise = float(np.median(rises))
     if len(rises) < MIN_RISES or not (MIN_RISE <= rise <= MAX_RISE and np.all(np.abs(rises - rise) <= EVEN * rise)):
         return None
-    up = _climb(hmap, chain, zs)
-    if up is None:
-        return None
-    # only the cells where the flight stands across, then the climb again from those
-    span = _across_range(hmap, chain, np.array([-up[1], up[0]]))
-    if span is None or span[1] - span[0] < MIN_WIDTH:
-        return None
-    chain = [c[((hmap.xy[c] @ np.array([-up[1], up[0]])) >= span[0]) & ((hmap.xy[c] @ np.array([-up[1], up[0]])) <= span[1])]
-             for c in chain]
-    if min(len(c) for c in chain) < MIN_CELLS // 2:
-        return None
-    up = _climb(hmap, chain, zs)
+    # the climb from the two lowest levels first (a platform's edge at the top one can pull
+    # a fit over all of them sideways), then twice: only the cells where the flight stands
+    # across, and the climb again from those
+    up = _climb(hmap, chain[:2], zs[:2])
+    for _ in range(2):
+        if up is None:
+            return None
+        across = np.array([-up[1], up[0]])
+        span = _across_range(hmap, chain, across)
+        if span is None or span[1] - span[0] < MIN_WIDTH:
+            return None
+        chain = [c[((hmap.xy[c] @ across) >= span[0]) & ((hmap.xy[c] @ across) <= span[1])] for c in chain]
+        if min(len(c) for c in chain) < MIN_CELLS // 2:
+            return None
+        up = _climb(hmap, chain, zs)
     if up is None:
         return None
     across = np.array([-up[1], up[0]])
@@ -285,7 +295,7 @@ def _flight(xyz, hmap: _Map, group: np.ndarray, chain: list[np.ndarray], floor_z
               & (xyz[:, 2] >= z_min) & (xyz[:, 2] <= z_max))
     steps = len(zs) + (1 if to_landing else 0)  # a riser below each step seen, and one up to the landing
     return Flight(np.flatnonzero(inside), polygon, float(z_min), float(z_max), zs, steps, rise, going,
-                  float(width), up, to_landing, terraced)
+                  float(width), up, to_landing, terraced, len(cells))
 
 
 def _climb(hmap: _Map, chain: list[np.ndarray], zs: list[float]) -> np.ndarray | None:
