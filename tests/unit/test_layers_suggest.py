@@ -168,6 +168,11 @@ def test_the_door_of_a_wall_seen_from_one_side(which):
     assert door["width_m"] == pytest.approx(width, abs=0.1)
     assert door["height_m"] == pytest.approx(height, abs=0.05)
     assert door["centre"][0] == pytest.approx(layout.origin[0] + x, abs=0.05)
+    element = next(c for c in suggestion.candidates if c.kind == "door")
+    assert element.id == "door-south" and element.figures["wall"] == "wall-south"
+    from twin.layers.draft import describe
+
+    assert "read from its outline alone" in describe(element)
 
 
 def test_the_sample_pavilion():
@@ -209,8 +214,10 @@ def test_the_pavilion_walls_seen_inside_are_one_wall_each_with_their_openings():
     door and the west window are recorded on them where and as large as they are built (to
     about a raster cell, 4-5 cm here). The west wall's foot, hidden from the stations behind
     the annex, is no door: nothing lies in the wall's body there. (The north window is not
-    recorded: the north wall is seen from outside only, and openings are read from what lies
-    in a wall's body between its two faces.)"""
+    recorded: the north wall is seen from outside only, where an opening is read from its
+    outline, and the window's unseen outline runs on over the wall's whole height, into the
+    shadows of what stands in front.) Each opening is also an element of its own, in its
+    wall: the space of the doorway is the door's, its reveals the wall's."""
     from twin.sample.geometry import SiteSpec
 
     suggestion, _, _ = _pavilion()
@@ -241,6 +248,11 @@ def test_the_pavilion_walls_seen_inside_are_one_wall_each_with_their_openings():
 
     text = describe(south)
     assert "both faces seen, 0.3" in text and "door 1.4" in text, text
+    openings = {c.id: c for c in suggestion.candidates if c.kind in ("door", "window")}
+    assert set(openings) == {"door-south", "window-west"}
+    assert openings["door-south"].figures["wall"] == "wall-south"
+    assert openings["window-west"].figures["wall"] == "wall-west"
+    assert openings["door-south"].element_class == "E22_Human-Made_Object"
 
 
 @pytest.mark.parametrize("which", ["synthetic", "held-out"])

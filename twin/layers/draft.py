@@ -48,6 +48,11 @@ def describe(c: Candidate, points: int | None = None) -> str:
     elif c.kind == "roof-plane":
         body = (f"inclined plane facing {f['direction']} (azimuth {f['facing_azimuth_deg']:.0f}°), pitch "
                 f"{f['pitch_deg']:.1f}°, from {f['eave_m']:.2f} m to {f['top_m']:.2f} m")
+    elif c.kind in ("door", "window"):
+        body = (f"{c.kind} in {f['wall']}, {f['width_m']:.2f} m wide and {f['height_m']:.2f} m high, "
+                f"{f['from_left_m']:.2f} m from the wall's left end, sill {f['sill_m']:.2f} m; "
+                + ("read through the wall's body, both faces seen" if f["evidence"].startswith("body")
+                   else "read from its outline alone, one face seen"))
     elif c.kind == "stairs":
         body = (f"flight of {f['steps']} steps facing {f['direction']} (going up toward azimuth "
                 f"{f['up_azimuth_deg']:.0f}°), rise {f['rise_m'] * 1000:.0f} mm, going {f['going_m'] * 1000:.0f} mm, "

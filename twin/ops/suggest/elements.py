@@ -44,6 +44,8 @@ CLASSES = {
     "roof-plane": "B2_Morphological_Building_Section",
     "roof": "B2_Morphological_Building_Section",
     "stairs": "B2_Morphological_Building_Section",
+    "door": "E22_Human-Made_Object",
+    "window": "E22_Human-Made_Object",
 }
 
 
@@ -63,7 +65,7 @@ class ElementSettings:
 
 @dataclass
 class Candidate:
-    kind: str  # floor, platform, stairs, wall, column, roof-plane, roof
+    kind: str  # floor, platform, stairs, wall, door, window, column, roof-plane, roof
     id: str
     name: str
     region: dict  # world coordinates (the structure's), as in a layer file
@@ -71,6 +73,7 @@ class Candidate:
     rms_mm: float
     confidence: float
     figures: dict = field(default_factory=dict)
+    host: Candidate | None = None  # a door's or window's wall
 
     @property
     def element_class(self) -> str:
@@ -133,7 +136,9 @@ def classify(xyz: np.ndarray, origin: np.ndarray, pieces: list[PlanePiece], colu
     columns = [c for c in columns if not _at_a_corner(xyz, c, walls, settings)]
     centre = _building_centre(xyz, walls, columns)
     for faces in wall_groups(xyz, walls, m, d, settings.max_wall_thickness):
-        out.append(_wall(faces, xyz, origin, centre, settings))
+        wall = _wall(faces, xyz, origin, centre, settings)
+        out.append(wall)
+        out.extend(_opening(wall, o, xyz, origin, m) for o in wall.figures["openings"])
     for c in columns:
         out.append(_column(c, xyz, origin, settings))
     slopes = {id(p): _roof_plane(p, xyz, origin, settings) for p in inclined if id(p) in roof_ids}
@@ -480,6 +485,26 @@ def _opening_figures(found, local, axes, levels: tuple[float, float], origin, se
     return out
 
 
+def _opening(wall: Candidate, o: dict, xyz, origin, margin: float) -> Candidate:
+    """A door or window of a wall as an element of its own: the opening's rectangle, a
+    margin in from the reveals, sill and head (which are the wall's), through the wall's
+    whole depth (its box), so that what stands in it (a closed door's leaves, a window's
+    frame) is its own and the wall is split round it: where two regions overlap the smaller
+    wins."""
+    box = wall.region["oriented_box"]
+    yaw = math.radians(box["yaw_deg"])
+    u = np.array([math.cos(yaw), math.sin(yaw), 0.0])
+    axes = np.column_stack([u, [-u[1], u[0], 0.0], [0.0, 0.0, 1.0]])
+    centre = np.array(o["centre"], dtype=np.float64)
+    extent = np.array([max(o["width_m"] - 2 * margin, margin), box["extent"][1], max(o["height_m"] - 2 * margin, margin)])
+    region = {"oriented_box": {"center": _r(centre), "extent": _r(extent), "yaw_deg": box["yaw_deg"]}}
+    local = (xyz + origin - centre) @ axes
+    index = np.flatnonzero(np.all(np.abs(local) <= extent / 2, axis=1))
+    figures = {k: o[k] for k in ("width_m", "height_m", "sill_m", "from_left_m", "evidence")}
+    sure = 0.9 if o["evidence"].startswith("body") else 0.6  # read through the wall, or from its outline only
+    return Candidate(o["kind"], "", "", region, index, 0.0, sure, figures, host=wall)
+
+
 FRONT_REACH = 3.0  # m in front of a face seen from one side: what stands there may shadow it
 
 
@@ -601,7 +626,8 @@ def _name(cands: list[Candidate]) -> list[Candidate]:
         taken[base] = taken.get(base, 0) + 1
         return base if taken[base] == 1 else f"{base}-{taken[base]}"
 
-    order = {"floor": 0, "platform": 1, "stairs": 2, "wall": 3, "column": 4, "roof-plane": 5, "roof": 6}
+    order = {"floor": 0, "platform": 1, "stairs": 2, "wall": 3, "door": 4, "window": 5, "column": 6, "roof-plane": 7,
+             "roof": 8}
     cands.sort(key=lambda c: (order[c.kind], -len(c.index)))
     numbered = {"floor": 0, "platform": 0, "roof": 0}
     columns = [c for c in cands if c.kind == "column"]
@@ -621,6 +647,12 @@ def _name(cands: list[Candidate]) -> list[Candidate]:
         elif c.kind == "wall":
             c.id = unique(f"wall-{c.figures['direction']}")
             c.name = f"Wall facing {c.figures['direction']} (suggested, {c.figures['length_m']:.2f} m long)"
+        elif c.kind in ("door", "window"):
+            f = c.figures
+            f["wall"] = c.host.id
+            c.id = unique(f"{c.kind}-{c.host.figures['direction']}")
+            c.name = (f"{c.kind.capitalize()} in {c.host.id} (suggested, {f['width_m']:.2f} × {f['height_m']:.2f} m"
+                      + (f", sill {f['sill_m']:.2f} m)" if c.kind == "window" else ")"))
         elif c.kind == "stairs":
             f = c.figures
             c.id = unique(f"stairs-{f['direction']}")

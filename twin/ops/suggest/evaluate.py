@@ -93,4 +93,16 @@ def covered_shares(existing: LayerFile, candidates: list[Candidate], xyz: np.nda
 
     compiled = compile_layers(existing)
     labels = label_points(compiled, xyz, origin)
-    return [float(np.mean(labels[c.index] >= 0)) if len(c.index) else 0.0 for c in candidates]
+    # a candidate without points (an open doorway) is covered where its region's centre is
+    centres = np.array([_centre(c.region) for c in candidates]) - origin if candidates else np.zeros((0, 3))
+    at_centre = label_points(compiled, centres, origin) if len(centres) else np.zeros(0, dtype=np.int64)
+    return [float(np.mean(labels[c.index] >= 0)) if len(c.index) else float(at_centre[k] >= 0)
+            for k, c in enumerate(candidates)]
+
+
+def _centre(region: dict) -> list[float]:
+    """A region's middle (world): an oriented box's centre, or a prism's footprint mean at mid-height."""
+    if "oriented_box" in region:
+        return list(region["oriented_box"]["center"])
+    xy = np.asarray(region["polygon"], dtype=np.float64).mean(axis=0)
+    return [float(xy[0]), float(xy[1]), (region["z_min"] + region["z_max"]) / 2]
