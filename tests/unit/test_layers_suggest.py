@@ -183,6 +183,34 @@ def test_the_sample_pavilion():
         assert ious[c]["iou"] >= MIN_IOU, (c, ious[c])
 
 
+def test_the_draft_relabels_the_pavilion_nearly_as_the_hand_written_layers_do():
+    """The sample's hand-written layer file, applied to the same points, against the same
+    truth: 0.991-0.996 per class. The draft, with no hand in it, comes within 0.05 of it in
+    every class (measured: floor 0.963, platform 0.951, stairs 0.957, walls 0.962, columns
+    0.975, roof 0.945)."""
+    from twin.io.registry import read_scan
+    from twin.layers import parse_layers
+    from twin.ops.labelling import compile_layers, label_points
+    from twin.ops.suggest.evaluate import class_iou
+    from twin.sample.truth import label_points_by_truth, load_truth
+
+    suggestion, _, draft = _pavilion()
+    truth = load_truth(SAMPLES / "pavilion" / "truth" / "ground_truth.json")
+    survey = truth.survey("survey-2024")
+    xyz = np.vstack([st.to_utm(read_scan(truth.path(st.file)).world_xyz) for st in survey.stations])
+    cls = np.array([{"courtyard": "floor", "steps": "stairs"}.get(str(x).split("-")[0], str(x).split("-")[0])
+                    for x in label_points_by_truth(xyz, truth, "survey-2024")], dtype=object)
+    compiled = compile_layers(parse_layers((SAMPLES / "pavilion" / "layers.yaml").read_text(encoding="utf-8")))
+    origin = suggestion.thinned.origin
+    labels = label_points(compiled, xyz - origin, origin)
+    ids = np.array(compiled.element_ids, dtype=object)
+    hand = class_iou(cls, np.where(labels >= 0, ids[np.maximum(labels, 0)], ""), CLASSES)
+    print("\nsample pavilion IoU, hand-written layers against the draft: " + ", ".join(
+        f"{c} {hand[c]['iou']:.3f}/{draft[c]['iou']:.3f}" for c in CLASSES))
+    for c in CLASSES:
+        assert draft[c]["iou"] >= hand[c]["iou"] - 0.05, (c, hand[c]["iou"], draft[c]["iou"])
+
+
 def test_the_pavilion_walls_seen_from_one_side_have_no_opening():
     """The hall's north and east walls are seen from outside only and have no opening: the
     shadows the columns and the annex cast on them are not taken for one."""
