@@ -265,6 +265,9 @@ def test_3d_tiles_of_a_tiled_model_carry_every_clean_point_one_content_per_store
     report = json.loads(made.stdout)
     result = cli("export", "pavilion", "--survey", "s", "-f", "3dtiles", "--out", tmp_path / "out", "-w", ws)
     assert result.exit_code == 0, result.stdout + result.stderr
+    # the export says where the cloud came from, as information, not as a warning
+    assert "note: 3D Tiles: the cloud at full resolution from the model's tile store" in result.stderr
+    assert "warning: 3D Tiles" not in result.stderr
     folder = next((tmp_path / "out").glob("*-3dtiles"))
     doc = json.loads((folder / "tileset.json").read_text())
     assert [e.message for e in tileset_validator().iter_errors(doc)] == []

@@ -56,6 +56,11 @@ def test_every_point_lands_in_exactly_one_tile_unchanged(tmp_path):
         lo, hi = layout.bounds(key)
         inside = np.all((cloud.xyz[:, :2] >= lo) & (cloud.xyz[:, :2] < hi), axis=1)
         assert n == len(own) == inside.sum() == store.records[key].points
+        # its record keeps the box of its points (what a reader needs without a pass over them)
+        xyz = store.arrays(key)["xyz"]
+        assert store.records[key].lo == tuple(xyz.min(axis=0)) and store.records[key].hi == tuple(xyz.max(axis=0))
+    store.update(store.keys[0], {"intensity": np.zeros(store.records[store.keys[0]].points, dtype=np.uint16)})
+    assert store.records[store.keys[0]].lo is not None  # an update of attributes keeps it
     reopened = TileStore.open(tmp_path / "tiles")
     assert reopened.records == store.records and reopened.layout == layout
     assert not (tmp_path / "tiles" / "spill").exists()

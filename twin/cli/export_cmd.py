@@ -66,6 +66,8 @@ def export(
         return
     for warning in report.warnings:
         err.print(f"warning: {warning}", markup=False)
+    for note in report.notes:
+        err.print(f"note: {note}", markup=False)
     for fmt, why in report.skipped.items():
         out.print(f"skipped {fmt}: {why}", markup=False)
     for f in report.files:

@@ -88,6 +88,7 @@ class ExportReport(BaseModel):
     bag: bool = False
     files: list[ExportedFile] = Field(default_factory=list)
     warnings: list[str] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list, description="what the export chose, for information")
     seconds: float = 0.0
 
 
@@ -332,7 +333,7 @@ def _write_exports(ws, model, revision, folder: Path, wanted: list[str], crs, ba
             from twin.tiles import TileStore  # noqa: PLC0415
 
             store = TileStore.open(Path(model.folder) / "tiles")
-            report.warnings.append(f"3D Tiles: the cloud at full resolution from the model's tile store "
+            report.notes.append(f"3D Tiles: the cloud at full resolution from the model's tile store "
                                    f"({store.points:,} points before outliers), one content per tile")
         on_step("writing 3D Tiles (mesh levels and cloud, EXT_mesh_features + EXT_structural_metadata)")
         tileset = write_tileset(folder / f"{stem}-3dtiles", layers, levels=levels, cloud=cloud,

@@ -163,6 +163,19 @@ def _bounds(xyz: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return xyz.min(axis=0), xyz.max(axis=0)
 
 
+def _store_bounds(store) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Each tile's box (world), from its record where kept, else from its points."""
+    origin = np.asarray(store.layout.origin, dtype=np.float64)
+    out = []
+    for key in store.keys:
+        record = store.records[key]
+        if record.lo is not None:
+            out.append((np.asarray(record.lo) + origin, np.asarray(record.hi) + origin))
+        elif record.points:
+            out.append(_bounds(np.asarray(store.arrays(key, mmap=True)["xyz"]) + origin))
+    return out
+
+
 def _union(*bounds: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     return np.min([b[0] for b in bounds], axis=0), np.max([b[1] for b in bounds], axis=0)
 
@@ -272,9 +285,7 @@ def write_tileset(folder: Path, layers: LayerFile, *, levels: Mapping[str, tuple
     if has_cloud:
         world_bounds.append(_bounds(cloud.world_xyz))
     if cloud_store is not None:
-        origin = np.asarray(cloud_store.layout.origin, dtype=np.float64)
-        world_bounds.extend(_bounds(np.asarray(cloud_store.arrays(key, mmap=True)["xyz"]) + origin)
-                            for key in cloud_store.keys)
+        world_bounds.extend(_store_bounds(cloud_store))
     lo, hi = _union(*world_bounds)
     frame, notes = placement_frame(crs, (lo + hi) / 2)
     placed = frame.transform is not None

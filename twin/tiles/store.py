@@ -39,6 +39,10 @@ class TileRecord(BaseModel):
     key: tuple[int, int]
     points: int
     sha256: str  # of the tile's arrays, in attribute order: changes whenever a point or value does
+    # the box of its points (local coordinates), so that a reader needs no pass over them;
+    # None in stores written before it was kept, and for a tile without points
+    lo: tuple[float, float, float] | None = None
+    hi: tuple[float, float, float] | None = None
 
 
 class _Spill:
@@ -202,7 +206,9 @@ class TileStore:
             if name == "xyz" or len(values) != n:
                 raise UsageError(f"tile {key}: {name!r} must be an attribute of its {n} points")
             _save_array(folder / f"{name}.npy", np.asarray(values))
-        self.records[key] = _save_record(folder, TileRecord(key=key, points=n, sha256=_digest(self.arrays(key))))
+        old = self.records[key]
+        self.records[key] = _save_record(folder, TileRecord(key=key, points=n, sha256=_digest(self.arrays(key)),
+                                                            lo=old.lo, hi=old.hi))
         return self.records[key]
 
     def merged(self) -> PointCloud:
@@ -244,7 +250,9 @@ def _write_tile(folder: Path, arrays: dict[str, np.ndarray]) -> TileRecord:
     for name, values in arrays.items():
         _save_array(folder / f"{name}.npy", values)
     key = tuple(int(v) for v in folder.name.split("_"))
-    return _save_record(folder, TileRecord(key=key, points=len(arrays["xyz"]), sha256=_digest(arrays)))
+    xyz = arrays["xyz"]
+    box = (tuple(float(v) for v in xyz.min(axis=0)), tuple(float(v) for v in xyz.max(axis=0))) if len(xyz) else (None, None)
+    return _save_record(folder, TileRecord(key=key, points=len(xyz), sha256=_digest(arrays), lo=box[0], hi=box[1]))
 
 
 def _save_record(folder: Path, record: TileRecord) -> TileRecord:

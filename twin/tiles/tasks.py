@@ -169,8 +169,8 @@ def flag_statistical_outliers_tiled(folder: Path, k: int = 20, std_ratio: float 
     store = TileStore.open(folder)
     resumed = 0
 
-    def kept(step: TileStep) -> int:
-        return sum(step.kept(str(folder), key)[0] for key in store.keys)
+    def kept(step: TileStep) -> int:  # results are written atomically: a file there is a result kept
+        return sum(step.path(str(folder), key).exists() for key in store.keys)
 
     measure = TileStep(f"measure-k{int(k)}-{backend}", partial(_measure, k=int(k), backend=backend))
     resumed += kept(measure)
