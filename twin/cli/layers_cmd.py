@@ -296,7 +296,8 @@ def suggest(
         markup=False,
     )
     _table(None, ["element", "kind", "points", "fit RMS mm", "confidence"],
-           [[e["id"], e["kind"], e["points"], e["fit_rms_mm"], e["confidence"]] for e in report.elements])
+           [[e["id"], e["kind"], e["points"], "-" if e["fit_rms_mm"] is None else e["fit_rms_mm"], e["confidence"]]
+            for e in report.elements])
     if report.kept:
         out.print(f"kept {len(report.kept)} elements of {merge_into}; not proposed (already covered): "
                   + (", ".join(e["id"] for e in report.not_proposed) or "none"), markup=False)

@@ -12,6 +12,7 @@ regions do not already cover are added.
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import yaml
@@ -27,7 +28,8 @@ def describe(c: Candidate, points: int | None = None) -> str:
     f = c.figures
     head = f"Suggested by {TOOL}"
     count = f"{points} points" if points is not None else f"{len(c.index)} points of the thinned cloud"
-    common = f"{count}; fit RMS {c.rms_mm:.1f} mm; confidence {c.confidence:.2f}"
+    fit = f"fit RMS {c.rms_mm:.1f} mm; " if fit_rms(c.rms_mm, 1) is not None else ""
+    common = f"{count}; {fit}confidence {c.confidence:.2f}"
     if c.kind == "column":
         slices = ", ".join(f"{s['diameter_m'] * 1000:.0f}" for s in f["diameter_by_slice"])
         body = (f"vertical cylinder, radius {f['radius_m'] * 1000:.1f} mm (diameter {f['diameter_m'] * 1000:.1f} mm), "
@@ -69,6 +71,11 @@ def describe(c: Candidate, points: int | None = None) -> str:
         body = (f"horizontal plane at {f['level_m']:.3f} m ({f['height_above_floor_m']:.2f} m above the floor), "
                 f"{f['area_m2']:.1f} m²" + (f", {f['sides']} vertical sides" if f.get("sides") else ""))
     return f"{head}: {body}; {common}. Review, rename, and add phases and materials."
+
+
+def fit_rms(rms_mm: float, digits: int) -> float | None:
+    """A candidate's fit residual for the draft, rounded; None where nothing was fitted."""
+    return round(rms_mm, digits) if math.isfinite(rms_mm) else None
 
 
 def _xyz(p) -> str:
@@ -116,7 +123,7 @@ def draft_layers(candidates: list[Candidate], *, title: str, sources: list[str],
 
 def figures(candidates: list[Candidate], points: dict[str, int] | None = None) -> dict:
     """Every candidate's figures (JSON-ready), by element id."""
-    return {c.id: {"kind": c.kind, "points": (points or {}).get(c.id), "fit_rms_mm": round(c.rms_mm, 2),
+    return {c.id: {"kind": c.kind, "points": (points or {}).get(c.id), "fit_rms_mm": fit_rms(c.rms_mm, 2),
                    "confidence": c.confidence, **c.figures} for c in candidates}
 
 

@@ -37,7 +37,7 @@ def suggest_for_survey(ws, structure_id: str, survey_id: str | None, out: Path, 
     from twin.catalog.models import all_models, latest_model, model_crs  # noqa: PLC0415
     from twin.io.registry import read_scan  # noqa: PLC0415
     from twin.layers import load_layers  # noqa: PLC0415
-    from twin.layers.draft import describe, draft_layers, figures, write_draft  # noqa: PLC0415
+    from twin.layers.draft import describe, draft_layers, figures, fit_rms, write_draft  # noqa: PLC0415
     from twin.models.layers import LayerFile  # noqa: PLC0415
     from twin.ops.labelling import compile_layers, label_points  # noqa: PLC0415
     from twin.ops.suggest import MAX_POINTS, suggest_elements  # noqa: PLC0415
@@ -82,6 +82,6 @@ def suggest_for_survey(ws, structure_id: str, survey_id: str | None, out: Path, 
         structure_id=structure_id, survey_id=model.survey_id, model_key=model.key, out=str(out),
         figures=str(side) if side else None, input_points=found.input_points, thinned_points=len(found.thinned),
         voxel_m=round(found.voxel, 4), seconds={k: round(v, 2) for k, v in found.seconds.items()},
-        elements=[{"id": c.id, "kind": c.kind, "points": points.get(c.id, 0), "fit_rms_mm": round(c.rms_mm, 1),
+        elements=[{"id": c.id, "kind": c.kind, "points": points.get(c.id, 0), "fit_rms_mm": fit_rms(c.rms_mm, 1),
                    "confidence": c.confidence} for c in candidates],
         kept=[e.id for e in existing.elements] if existing is not None else [], not_proposed=not_proposed)

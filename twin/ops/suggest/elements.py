@@ -70,7 +70,7 @@ class Candidate:
     name: str
     region: dict  # world coordinates (the structure's), as in a layer file
     index: np.ndarray  # points of the thinned cloud it was found on
-    rms_mm: float
+    rms_mm: float  # of its fit; nan where nothing is fitted (an opening)
     confidence: float
     figures: dict = field(default_factory=dict)
     host: Candidate | None = None  # a door's or window's wall
@@ -502,7 +502,7 @@ def _opening(wall: Candidate, o: dict, xyz, origin, margin: float) -> Candidate:
     index = np.flatnonzero(np.all(np.abs(local) <= extent / 2, axis=1))
     figures = {k: o[k] for k in ("width_m", "height_m", "sill_m", "from_left_m", "evidence")}
     sure = 0.9 if o["evidence"].startswith("body") else 0.6  # read through the wall, or from its outline only
-    return Candidate(o["kind"], "", "", region, index, 0.0, sure, figures, host=wall)
+    return Candidate(o["kind"], "", "", region, index, math.nan, sure, figures, host=wall)  # nothing fitted
 
 
 FRONT_REACH = 3.0  # m in front of a face seen from one side: what stands there may shadow it
