@@ -491,10 +491,10 @@ def _opening(wall: Candidate, o: dict, xyz, origin, margin: float) -> Candidate:
     whole depth (its box), so that what stands in it (a closed door's leaves, a window's
     frame) is its own and the wall is split round it: where two regions overlap the smaller
     wins."""
+    from twin.models.layers import OrientedBox  # noqa: PLC0415
+
     box = wall.region["oriented_box"]
-    yaw = math.radians(box["yaw_deg"])
-    u = np.array([math.cos(yaw), math.sin(yaw), 0.0])
-    axes = np.column_stack([u, [-u[1], u[0], 0.0], [0.0, 0.0, 1.0]])
+    axes = np.array(OrientedBox.model_validate(box).matrix())  # columns: the wall box's axes
     centre = np.array(o["centre"], dtype=np.float64)
     extent = np.array([max(o["width_m"] - 2 * margin, margin), box["extent"][1], max(o["height_m"] - 2 * margin, margin)])
     region = {"oriented_box": {"center": _r(centre), "extent": _r(extent), "yaw_deg": box["yaw_deg"]}}

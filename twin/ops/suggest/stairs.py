@@ -23,7 +23,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-MIN_RISE, MAX_RISE = 0.08, 0.30  # m: from garden steps to steep service stairs
+# m: building codes ask at least 4 in (102 mm, IBC 1011.5.2) of a riser; lower ones are terrain
+# (the real Lone Star geyser scan: five "flights" of sinter terraces at 0.08, 83-98 mm rises; at
+# 0.10 two or three remain, 106-114 mm: terraces that regular are left to the reviewer)
+MIN_RISE, MAX_RISE = 0.10, 0.30
 MIN_GOING, MAX_GOING = 0.15, 0.80  # m: the horizontal depth of one step, monumental flights included
 EVEN = 0.3  # every rise within this share of their median
 MIN_CELLS = 6  # height-map cells of one level
