@@ -16,8 +16,10 @@ The story, one module a step:
    overlap and visibility conflicts; a spanning tree of the best links. Then groups of
    stations are judged again as one cloud against the rest (``assembly``): a group
    placed right among itself but turned against the others is moved as one.
-3. **Fine** (``fine``): multiway point-to-plane ICP of each station against all the
-   others, then every overlapping pair refined into a link.
+3. **Fine** (``fine``, ``joint``): multiway point-to-plane ICP of each station against
+   all the others on the wide stages, then all stations together in one system on the
+   narrow ones (a group off the rest moves as one), then every overlapping pair refined
+   into a link.
 4. **Pose graph** (``graph``): all links optimised together, kept when it fits the
    data better than the multiway poses; then a generalized-ICP polish of each station
    against the others (``fine.polish``), kept on the same condition.
@@ -38,6 +40,7 @@ from twin.ops.registration.assembly import regroup
 from twin.ops.registration.coarse import coarse_poses
 from twin.ops.registration.fine import multiway_refine, polish, refine_links
 from twin.ops.registration.graph import optimise
+from twin.ops.registration.joint import joint_refine
 from twin.ops.registration.quality import measure, misfit, survey_quality
 from twin.ops.registration.results import (
     EdgeMetrics,
@@ -129,7 +132,11 @@ def register_stations(
         poses = regroup(stations, poses, reference, settings, searches)
         method = "search"
 
-    poses = multiway_refine(stations, poses, reference, settings)
+    single, joint, gicp = settings.fine_stages()
+    poses = multiway_refine(stations, poses, reference, settings, single)
+    poses = joint_refine(stations, poses, reference, settings, joint)
+    if gicp:
+        poses = multiway_refine(stations, poses, reference, settings, gicp)
     links = refine_links(stations, poses, settings)
     graph_poses = optimise(poses, links, reference, settings)
     # Pairwise links can slide along axes their overlap leaves free, and the graph then

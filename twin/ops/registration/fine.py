@@ -138,7 +138,7 @@ def pair_overlap(src: Station, dst: Station, transform: np.ndarray, settings: Re
 
 
 def multiway_refine(stations: list[Station], poses: list[np.ndarray], reference: int,
-                    settings: RegistrationSettings) -> list[np.ndarray]:
+                    settings: RegistrationSettings, schedule=None) -> list[np.ndarray]:
     """Align each station in turn to the union of all the others, for a few rounds.
 
     Starting within a few units (the coarse search), a big correspondence distance
@@ -148,7 +148,7 @@ def multiway_refine(stations: list[Station], poses: list[np.ndarray], reference:
     """
     poses = [p.copy() for p in poses]
     order = [i for i in range(len(stations)) if i != reference]
-    stages = list(settings.multiway_schedule)
+    stages = list(settings.multiway_schedule if schedule is None else schedule)
     is_signed = signed(*stations)
     for round_ in range(settings.multiway_rounds):
         last = round_ == settings.multiway_rounds - 1

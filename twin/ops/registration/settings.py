@@ -34,6 +34,7 @@ SPACINGS_PER_UNIT = 2.5  # unit >= this many point spacings
 SETTLE_STAGES = ((1.0, 6.0), (1.0, 3.0), (1.0, 2.0))
 MULTIWAY_STAGES = ((1.0, 6.0), (1.0, 3.0), (0.4, 1.6), (0.2, 0.8), (0.1, 0.4), (0.1, 0.2))
 PAIR_STAGES = ((1.0, 2.0), (0.4, 1.0), (0.2, 0.6))
+JOINT_BELOW_UNITS = 2.0  # multiway stages with a distance up to this many units run jointly (joint.py)
 
 
 @dataclass(frozen=True)
@@ -103,6 +104,20 @@ class RegistrationSettings:
             raise UsageError("registration iteration counts must be at least 1")
 
     # Derived lengths, valid once resolved.
+    def fine_stages(self) -> tuple[list[tuple[float, float]], list[tuple[float, float]], list[tuple[float, float]]]:
+        """The multiway schedule split in three: stages run one station at a time (the wide
+        ones and the first narrow one), the narrow stages run jointly, and the stages left to
+        GICP (``gicp_below_units``), one station at a time again. A stage is narrow where its
+        distance is at most JOINT_BELOW_UNITS units: wide stages pull each station into its
+        basin against the others held still, where a joint solve that wide let a blob of
+        points from another site settle on a building's floor."""
+        stages = [(float(v), float(d)) for v, d in self.multiway_schedule]
+        gicp = [s for s in stages if s[1] < self.gicp_below_units * self.unit]
+        rest = [s for s in stages if s not in gicp]
+        narrow = [s for s in rest if s[1] <= JOINT_BELOW_UNITS * self.unit]
+        wide = [s for s in rest if s[1] > JOINT_BELOW_UNITS * self.unit]
+        return wide + narrow[:1], narrow, gicp
+
     @property
     def finest_distance(self) -> float:
         return float(self.icp_schedule[-1][1])
