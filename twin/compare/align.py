@@ -29,9 +29,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from twin.errors import ProcessingError, UsageError
+from twin.ops.icp import TUKEY_C, robust_spread
 
-TUKEY_C = 4.685  # Tukey biweight constant for 95 % efficiency under Gaussian noise
-MAD_TO_SIGMA = 1.4826
 
 
 @dataclass
@@ -157,7 +156,7 @@ def align_epochs(
                 f"align: only {len(r)} correspondences within {max_distance} m; the epochs are not "
                 "registered closely enough (give an initial transform or a larger max_distance)"
             )
-        sigma = float(MAD_TO_SIGMA * np.median(np.abs(r - np.median(r))))
+        sigma = robust_spread(r)
         kernel = min(max_distance, max(TUKEY_C * sigma, 1e-6))
 
     moved = src_xyz @ current[:3, :3].T + current[:3, 3]

@@ -29,6 +29,29 @@ class IcpResult:
     iterations: int
 
 
+TUKEY_C = 4.685  # Tukey's biweight constant (95 % efficiency under Gaussian noise), in standard deviations
+MAD_TO_SIGMA = 1.4826  # median absolute deviation -> standard deviation, for normal residuals
+
+
+def robust_spread(residual: np.ndarray) -> float:
+    """MAD_TO_SIGMA x the median absolute deviation: the residuals' standard deviation, were
+    they normal, unmoved by outliers (0 for no residuals)."""
+    return float(MAD_TO_SIGMA * np.median(np.abs(residual - np.median(residual)))) if len(residual) else 0.0
+
+
+def tukey_weights(residual: np.ndarray, c: float) -> np.ndarray:
+    """Tukey's biweight of each residual at scale ``c`` (0 beyond it)."""
+    return np.clip(1.0 - (residual / c) ** 2, 0.0, None) ** 2
+
+
+def increment(x: np.ndarray) -> np.ndarray:
+    """The 4x4 motion of a linearised solve's update ``x`` (rotation vector, translation)."""
+    step = np.eye(4)
+    step[:3, :3] = _rotation(x[:3])
+    step[:3, 3] = x[3:]
+    return step
+
+
 def _rotation(w: np.ndarray) -> np.ndarray:
     """Rotation matrix of the rotation vector ``w`` (Rodrigues)."""
     angle = float(np.linalg.norm(w))
@@ -140,7 +163,7 @@ def point_to_plane_icp(
         p = moved[src_idx]
         n = target_normals[dst_idx]
         residual = np.einsum("ij,ij->i", p - target[dst_idx], n)
-        weight = np.clip(1.0 - (residual / (2.0 * scale)) ** 2, 0.0, None) ** 2  # Tukey, c = max_distance
+        weight = tukey_weights(residual, 2.0 * scale)  # c = max_distance
         jac = np.hstack([np.cross(p, n), n])
         a = (jac * weight[:, None]).T @ jac
         b = -(jac * weight[:, None]).T @ residual
@@ -149,10 +172,7 @@ def point_to_plane_icp(
                  else np.linalg.solve(a + 1e-9 * np.eye(6), b))
         except np.linalg.LinAlgError:
             break
-        step = np.eye(4)
-        step[:3, :3] = _rotation(x[:3])
-        step[:3, 3] = x[3:]
-        transform = step @ transform
+        transform = increment(x) @ transform
         if min_move is not None:
             if np.linalg.norm(x[:3]) * reach + np.linalg.norm(x[3:]) < min_move:
                 break

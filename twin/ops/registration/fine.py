@@ -138,7 +138,8 @@ def pair_overlap(src: Station, dst: Station, transform: np.ndarray, settings: Re
 
 
 def multiway_refine(stations: list[Station], poses: list[np.ndarray], reference: int,
-                    settings: RegistrationSettings, schedule=None) -> list[np.ndarray]:
+                    settings: RegistrationSettings,
+                    schedule: Sequence[tuple[float, float]] | None = None) -> list[np.ndarray]:
     """Align each station in turn to the union of all the others, for a few rounds.
 
     Starting within a few units (the coarse search), a big correspondence distance

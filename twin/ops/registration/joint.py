@@ -29,7 +29,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from twin.ops.icp import _rotation, compatible_pairs
+from twin.ops.icp import TUKEY_C, compatible_pairs, increment, robust_spread, tukey_weights
 from twin.ops.registration.fine import moved_by
 from twin.ops.registration.settings import RegistrationSettings
 from twin.ops.registration.station import Station, arrays, signed, tree
@@ -37,15 +37,9 @@ from twin.ops.registration.station import Station, arrays, signed, tree
 JOINT_MIN_MOVE = 0.01  # a stage stops once no station's update moves a point a hundredth of its voxel
 JOINT_MAX_POINTS = 25_000  # source points per station and iteration (an even stride)
 JOINT_ITERATIONS = 30  # per stage
-TUKEY_SPREADS = 4.685  # Tukey's constant, in robust standard deviations of the residuals
 MIN_SCALE_VOXELS = 0.5  # the biweight's scale is at least half the stage's voxel
 MAX_JUMP_DISTANCES = 2.0  # a station whose update would move a point further than this many stage
 # distances is held where it is for the rest of the stage (it rests on too little: a misplaced station)
-
-
-def robust_spread(residual: np.ndarray) -> float:
-    """1.4826 x the median absolute deviation: the standard deviation, were the residuals normal."""
-    return float(1.4826 * np.median(np.abs(residual - np.median(residual)))) if len(residual) else 0.0
 
 
 def _touch(box_a: tuple[np.ndarray, np.ndarray], box_b: tuple[np.ndarray, np.ndarray], margin: float) -> bool:
@@ -82,8 +76,7 @@ def _normal_equations(found, column: dict[int, int], size: int, scale: float) ->
     a = np.zeros((size, size))
     b = np.zeros(size)
     for i, j, jac, residual in found:
-        weight = np.clip(1.0 - (residual / scale) ** 2, 0.0, None) ** 2
-        jw = jac * weight[:, None]
+        jw = jac * tukey_weights(residual, scale)[:, None]
         h, g = jw.T @ jac, jw.T @ residual
         blocks = [(column[k], sign) for k, sign in ((i, 1.0), (j, -1.0)) if k in column]
         for ck, sk in blocks:
@@ -91,13 +84,6 @@ def _normal_equations(found, column: dict[int, int], size: int, scale: float) ->
             for cm, sm in blocks:
                 a[ck:ck + 6, cm:cm + 6] += sk * sm * h
     return a, b
-
-
-def _step(x: np.ndarray) -> np.ndarray:
-    step = np.eye(4)
-    step[:3, :3] = _rotation(x[:3])
-    step[:3, 3] = x[3:]
-    return step
 
 
 def joint_refine(stations: list[Station], poses: Sequence[np.ndarray], reference: int,
@@ -130,7 +116,7 @@ def joint_refine(stations: list[Station], poses: Sequence[np.ndarray], reference
             if sum(len(f[3]) for f in found) < 6 * len(free):
                 break
             spread = robust_spread(np.concatenate([f[3] for f in found]))
-            scale = float(np.clip(TUKEY_SPREADS * spread, MIN_SCALE_VOXELS * voxel, distance))
+            scale = float(np.clip(TUKEY_C * spread, MIN_SCALE_VOXELS * voxel, distance))
             a, b = _normal_equations(found, column, 6 * len(free), scale)
             damping = 1e-9 * max(float(np.abs(np.diag(a)).max()), 1e-300)
             try:
@@ -146,7 +132,7 @@ def joint_refine(stations: list[Station], poses: Sequence[np.ndarray], reference
                 if move > MAX_JUMP_DISTANCES * distance:
                     held.add(k)
                     continue
-                poses[k] = _step(xk) @ poses[k]
+                poses[k] = increment(xk) @ poses[k]
                 largest = max(largest, move)
             if largest < JOINT_MIN_MOVE * voxel:
                 break

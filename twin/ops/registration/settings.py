@@ -103,7 +103,6 @@ class RegistrationSettings:
         if self.ransac_max_iterations < 1 or self.hypotheses < 1 or self.icp_max_iterations < 1:
             raise UsageError("registration iteration counts must be at least 1")
 
-    # Derived lengths, valid once resolved.
     def fine_stages(self) -> tuple[list[tuple[float, float]], list[tuple[float, float]], list[tuple[float, float]]]:
         """The multiway schedule split in three: stages run one station at a time (the wide
         ones and the first narrow one), the narrow stages run jointly, and the stages left to
@@ -118,6 +117,7 @@ class RegistrationSettings:
         wide = [s for s in rest if s[1] > JOINT_BELOW_UNITS * self.unit]
         return wide + narrow[:1], narrow, gicp
 
+    # Derived lengths, valid once resolved.
     @property
     def finest_distance(self) -> float:
         return float(self.icp_schedule[-1][1])
