@@ -73,12 +73,31 @@ def measure(src: Station, transform: np.ndarray, others: Sequence[Station], pose
 
 
 def misfit(stations: list[Station], poses: list[np.ndarray], settings: RegistrationSettings) -> float:
-    """Mean point-to-plane RMSE of every station against all the others (lower is better)."""
+    """A truncated least-squares cost of the whole survey (lower is better): over every
+    station's fine points, the mean of min(r, c)² where r is the point-to-plane distance
+    to the nearest point of the other stations and c the finest stage's distance (a
+    point with none within c costs c²).
+
+    An RMSE over the inliers only was tried first and chose wrong: a set of poses that
+    slides a station along a façade can push its poorer pairs beyond the distance and
+    lower the inliers' RMSE while fitting the data worse. On generated surveys at 30k
+    points a station the RMSE preferred the pose graph's 9 mm over the joint stages' 4.7
+    mm (a hall) and ranked the truth behind both; the truncated cost ranks them as the
+    errors do."""
+    cut = settings.finest_distance
     total = 0.0
     for i, st in enumerate(stations):
         others = [j for j in range(len(stations)) if j != i]
-        fit = measure(st, poses[i], [stations[j] for j in others], [poses[j] for j in others], settings)
-        total += fit.inlier_rmse if np.isfinite(fit.inlier_rmse) else 1.0
+        points = arrays(st, settings.fine_voxel)[0]
+        points = points[:: max(1, int(np.ceil(len(points) / MEASURE_MAX_POINTS)))]
+        moved = points @ poses[i][:3, :3].T + poses[i][:3, 3]
+        union = PlacedUnion([stations[j] for j in others], [poses[j] for j in others], settings.fine_voxel)
+        _, idx = union.query(moved, k=1, distance_upper_bound=cut)
+        paired = idx < union.n
+        residual = np.full(len(moved), cut)
+        hit = idx[paired]
+        residual[paired] = np.abs(np.einsum("ij,ij->i", moved[paired] - union.points[hit], union.normals[hit]))
+        total += float(np.mean(np.minimum(residual, cut) ** 2)) if len(moved) else cut**2
     return total / len(stations)
 
 
