@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from twin.ops.registration.fine import overlap_share, pair_overlap, settle
+from twin.ops.registration.fine import OVERLAP_MAX_POINTS, overlap_share, pair_overlap, settle
 from twin.ops.registration.settings import RegistrationSettings, shares
 from twin.ops.registration.visibility import range_image, seen_through
 from twin.ops.registration.station import (
@@ -573,6 +573,7 @@ def _joint_score(k: int, pose: np.ndarray, placed: dict[int, np.ndarray], statio
 
     idx = list(placed)
     pts = arrays(stations[k], settings.check_voxel)[0]
+    pts = pts[:: max(1, -(-len(pts) // OVERLAP_MAX_POINTS))]
     if len(pts) == 0:
         return -np.inf, 0.0, 0.0
     moved = pts @ pose[:3, :3].T + pose[:3, 3]

@@ -118,9 +118,15 @@ def settle(src: Station, dst: Station, init: np.ndarray, settings: RegistrationS
     return icp(src, dst, init, light, settings.settle_schedule)[0]
 
 
+OVERLAP_MAX_POINTS = 50_000  # a share is estimated on an even stride through at most this many points
+# (its standard error then at most 0.22 percentage points); the check level of a dense station holds
+# up to 300k, and the coarse search asks for a thousand shares
+
+
 def overlap_share(src: Station, dst: Station, transform: np.ndarray, settings: RegistrationSettings) -> float:
     """Share of ``src``'s check-scale points with a ``dst`` point within the check distance."""
     pts = arrays(src, settings.check_voxel)[0]
+    pts = pts[:: max(1, -(-len(pts) // OVERLAP_MAX_POINTS))]
     if len(pts) == 0:
         return 0.0
     dist, _ = tree(dst, settings.check_voxel).query(pts @ transform[:3, :3].T + transform[:3, 3], k=1,
