@@ -31,13 +31,17 @@ def moved_by(before: np.ndarray, after: np.ndarray, centre: np.ndarray) -> float
     return float(np.linalg.norm((after[:3, :3] - before[:3, :3]) @ centre + after[:3, 3] - before[:3, 3]))
 
 
+MAX_JUMP_DISTANCES = 2.0  # a stage that would carry a station's centre further than this many of its
+# correspondence distances rests on too little (sparse scans at fine stages, a misplaced station)
+
+
 def guarded_step(station: Station, voxel: float, before: np.ndarray, result: IcpResult, distance: float) -> np.ndarray:
     """ICP's new pose, unless it rests on almost no correspondences or jumps further than
-    the stage could justify (sparse scans at fine stages): then the previous pose."""
+    the stage could justify: then the previous pose."""
     moved = result.transform
     centre = np.asarray(level(station, voxel).points).mean(axis=0)
     jump = moved_by(before, moved, centre)
-    return moved if result.fitness >= 0.05 and jump <= 2.0 * distance else before
+    return moved if result.fitness >= 0.05 and jump <= MAX_JUMP_DISTANCES * distance else before
 
 
 ICP_MIN_MOVE = 0.01  # an ICP stage stops once an update moves no point a hundredth of its voxel:

@@ -30,7 +30,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from twin.ops.icp import TUKEY_C, compatible_pairs, increment, robust_spread, tukey_weights
-from twin.ops.registration.fine import moved_by
+from twin.ops.registration.fine import MAX_JUMP_DISTANCES, moved_by
 from twin.ops.registration.settings import RegistrationSettings
 from twin.ops.registration.station import Station, arrays, signed, tree
 
@@ -38,8 +38,6 @@ JOINT_MIN_MOVE = 0.01  # a stage stops once no station's update moves a point a 
 JOINT_MAX_POINTS = 25_000  # source points per station and iteration (an even stride)
 JOINT_ITERATIONS = 30  # per stage
 MIN_SCALE_VOXELS = 0.5  # the biweight's scale is at least half the stage's voxel
-MAX_JUMP_DISTANCES = 2.0  # a station whose update would move a point further than this many stage
-# distances is held where it is for the rest of the stage (it rests on too little: a misplaced station)
 
 
 def _touch(box_a: tuple[np.ndarray, np.ndarray], box_b: tuple[np.ndarray, np.ndarray], margin: float) -> bool:
