@@ -21,8 +21,9 @@ The story, one module a step:
    narrow ones (a group off the rest moves as one), then every overlapping pair refined
    into a link.
 4. **Pose graph** (``graph``): all links optimised together, kept when it fits the
-   data better than the multiway poses; then a generalized-ICP polish of each station
-   against the others (``fine.polish``), kept on the same condition.
+   data better than the joint stages' poses (a truncated least-squares cost over every
+   station's fine points, ``quality.misfit``); then a generalized-ICP polish of each
+   station against the others (``fine.polish``), kept on the same condition.
 5. **Quality** (``quality``) and **diagnostics** (``diagnostics``): the surveyor's
    figures, and a message naming every link tried when a station cannot be placed.
 """
