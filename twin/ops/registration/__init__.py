@@ -59,7 +59,8 @@ from twin.ops.registration.station import make_station
 
 MISFIT_TIE = 1e-4  # an alternative set of poses must lower the survey's misfit by more than this share:
 # the exact split station's alternatives differ by 2e-5 (micrometres, the fine level's voxel
-# centroids against the raw points), those that mend a generated survey by 8e-4 and more
+# centroids against the raw points); on generated gates at 30k points a station, generalized
+# ICP's 14.2 mm beat the joint stages' 15.7 mm by 1.6e-4 and the graph's 70 mm their 227 mm by 7.7e-3
 
 __all__ = [
     "EdgeMetrics",
