@@ -29,6 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from twin.ops.registration.consensus import ransac_on_matches
 from twin.ops.registration.fine import OVERLAP_MAX_POINTS, overlap_share, pair_overlap, settle
 from twin.ops.registration.settings import RegistrationSettings, shares
 from twin.ops.registration.visibility import range_image, seen_through
@@ -396,10 +397,6 @@ def ransac_hypotheses(src: Station, dst: Station, settings: RegistrationSettings
 
 def _ransac_runs(src: Station, dst: Station, settings: RegistrationSettings, seed: int,
                  flipped: bool) -> list[np.ndarray]:
-    from twin._deps import open3d  # noqa: PLC0415
-
-    o3d = open3d()
-    reg = o3d.pipelines.registration
     distance = 1.5 * settings.coarse_voxel
     src_pcd, _ = features(src, settings, flipped)
     dst_pcd, _ = features(dst, settings)
@@ -410,18 +407,10 @@ def _ransac_runs(src: Station, dst: Station, settings: RegistrationSettings, see
     for attempt in range(settings.hypotheses):
         if len(matches) < 6:
             break
-        o3d.utility.random.seed(seed + 7919 * attempt)
-        result = reg.registration_ransac_based_on_correspondence(
-            src_pcd,
-            dst_pcd,
-            o3d.utility.Vector2iVector(matches),
-            distance,
-            reg.TransformationEstimationPointToPoint(False),
-            3,
-            [reg.CorrespondenceCheckerBasedOnEdgeLength(0.9), reg.CorrespondenceCheckerBasedOnDistance(distance)],
-            reg.RANSACConvergenceCriteria(settings.ransac_max_iterations, settings.ransac_confidence),
-        )
-        t = np.asarray(result.transformation)
+        t = ransac_on_matches(src_pts[matches[:, 0]], dst_pts[matches[:, 1]], distance,
+                              settings.ransac_max_iterations, settings.ransac_confidence, seed + 7919 * attempt)
+        if t is None:
+            break
         moved = src_pts[matches[:, 0]] @ t[:3, :3].T + t[:3, 3]
         # Drop every match this alignment roughly explains (not just its inliers), so the
         # next round cannot return a near copy of it.

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from twin.models.pointcloud import PointCloud
+from twin.ops.registration.consensus import dominant_plane
 from twin.ops.registration.settings import RegistrationSettings, robust_extent
 from twin.ops.spacing import point_spacing
 
@@ -152,17 +153,15 @@ def structure(station: Station, settings: RegistrationSettings):
     quarter of the points); ICP still uses everything.
     """
     if station.structure is None:
-        from twin._deps import open3d  # noqa: PLC0415
-
         pcd = level(station, settings.coarse_voxel)
         n = len(pcd.points)
         keep = np.arange(n)
-        if n >= 100:
-            open3d().utility.random.seed(settings.seed)
-            plane, inliers = pcd.segment_plane(2.0 * settings.coarse_voxel, 3, 1000)
+        found = dominant_plane(np.asarray(pcd.points), 2.0 * settings.coarse_voxel, 1000, settings.seed) if n >= 100 else None
+        if found is not None:
+            plane, inliers = found
             if len(inliers) > 0.25 * n and n - len(inliers) >= 50:
-                keep = np.setdiff1d(keep, np.asarray(inliers))
-                on_plane = np.asarray(pcd.points)[np.asarray(inliers)]
+                keep = np.setdiff1d(keep, inliers)
+                on_plane = np.asarray(pcd.points)[inliers]
                 # Least squares on the inliers: RANSAC's three-point plane is off by tenths of a degree.
                 normal = np.linalg.svd(on_plane - on_plane.mean(axis=0), full_matrices=False)[2][2]
                 station.plane_normal = normal if normal @ plane[:3] > 0 else -normal
