@@ -32,7 +32,6 @@ from twin.errors import ProcessingError, UsageError
 from twin.ops.icp import TUKEY_C, robust_spread
 
 
-
 @dataclass
 class AlignResult:
     transform: np.ndarray  # (4, 4) maps moving-epoch coordinates into the reference frame

@@ -558,11 +558,11 @@ def _joint_score(k: int, pose: np.ndarray, placed: dict[int, np.ndarray], statio
     """(score, overlap, conflict) of station k at ``pose`` against every station placed so
     far: its overlap with their union, less the conflict weight times the worst visibility
     conflict with any of them that it overlaps."""
-    from twin.ops.registration.station import PlacedUnion, arrays  # noqa: PLC0415
+    from twin.ops.registration.station import PlacedUnion, arrays, even_stride  # noqa: PLC0415
 
     idx = list(placed)
     pts = arrays(stations[k], settings.check_voxel)[0]
-    pts = pts[:: max(1, -(-len(pts) // OVERLAP_MAX_POINTS))]
+    pts = even_stride(pts, OVERLAP_MAX_POINTS)
     if len(pts) == 0:
         return -np.inf, 0.0, 0.0
     moved = pts @ pose[:3, :3].T + pose[:3, 3]

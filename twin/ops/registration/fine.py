@@ -23,7 +23,7 @@ import dataclasses
 from twin.ops.threads import thread_budget
 from twin.ops.icp import IcpResult, point_to_plane_icp
 from twin.ops.registration.settings import RegistrationSettings
-from twin.ops.registration.station import PlacedUnion, Station, arrays, level, signed, tree
+from twin.ops.registration.station import PlacedUnion, Station, arrays, even_stride, level, signed, tree
 
 
 def moved_by(before: np.ndarray, after: np.ndarray, centre: np.ndarray) -> float:
@@ -130,7 +130,7 @@ OVERLAP_MAX_POINTS = 50_000  # a share is estimated on an even stride through at
 def overlap_share(src: Station, dst: Station, transform: np.ndarray, settings: RegistrationSettings) -> float:
     """Share of ``src``'s check-scale points with a ``dst`` point within the check distance."""
     pts = arrays(src, settings.check_voxel)[0]
-    pts = pts[:: max(1, -(-len(pts) // OVERLAP_MAX_POINTS))]
+    pts = even_stride(pts, OVERLAP_MAX_POINTS)
     if len(pts) == 0:
         return 0.0
     dist, _ = tree(dst, settings.check_voxel).query(pts @ transform[:3, :3].T + transform[:3, 3], k=1,
@@ -198,9 +198,6 @@ def polish(stations: list[Station], poses: list[np.ndarray], reference: int,
     o3d = open3d()
     reg = o3d.pipelines.registration
 
-    def thin(points: np.ndarray, most: int) -> np.ndarray:
-        return points[:: max(1, -(-len(points) // most))]
-
     def cloud(points: np.ndarray):
         return o3d.geometry.PointCloud(o3d.utility.Vector3dVector(np.ascontiguousarray(points)))
 
@@ -208,10 +205,10 @@ def polish(stations: list[Station], poses: list[np.ndarray], reference: int,
     for i in range(len(stations)):
         if i == reference:
             continue
-        others = np.concatenate([thin(stations[j].points, POLISH_MAX_POINTS) @ out[j][:3, :3].T + out[j][:3, 3]
+        others = np.concatenate([even_stride(stations[j].points, POLISH_MAX_POINTS) @ out[j][:3, :3].T + out[j][:3, 3]
                                  for j in range(len(stations)) if j != i])
         result = reg.registration_generalized_icp(
-            cloud(thin(stations[i].points, POLISH_MAX_POINTS)), cloud(thin(others, 2 * POLISH_MAX_POINTS)),
+            cloud(even_stride(stations[i].points, POLISH_MAX_POINTS)), cloud(even_stride(others, 2 * POLISH_MAX_POINTS)),
             POLISH_DISTANCE_UNITS * settings.unit, out[i],
             reg.TransformationEstimationForGeneralizedICP(), reg.ICPConvergenceCriteria(1e-8, 1e-8, 60))
         moved = np.asarray(result.transformation)

@@ -32,7 +32,7 @@ import numpy as np
 from twin.ops.icp import TUKEY_C, compatible_pairs, increment, robust_spread, tukey_weights
 from twin.ops.registration.fine import MAX_JUMP_DISTANCES, moved_by
 from twin.ops.registration.settings import RegistrationSettings
-from twin.ops.registration.station import Station, arrays, signed, tree
+from twin.ops.registration.station import Station, arrays, even_stride, signed, tree
 
 JOINT_MIN_MOVE = 0.01  # a stage stops once no station's update moves a point a hundredth of its voxel
 JOINT_MAX_POINTS = 25_000  # source points per station and iteration (an even stride)
@@ -100,8 +100,7 @@ def joint_refine(stations: list[Station], poses: Sequence[np.ndarray], reference
         sources = []
         for st in stations:
             points, normals = arrays(st, voxel)
-            stride = max(1, -(-len(points) // max_points))
-            sources.append((points[::stride], normals[::stride]))
+            sources.append((even_stride(points, max_points), even_stride(normals, max_points)))
         reach = [float(np.linalg.norm(p, axis=1).max()) if len(p) else 0.0 for p, _ in sources]
         held = {reference}
         start = [p.copy() for p in poses]

@@ -31,7 +31,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from twin.ops.registration.settings import RegistrationSettings
-from twin.ops.registration.station import PlacedUnion, Station, arrays
+from twin.ops.registration.station import PlacedUnion, Station, arrays, even_stride
 
 WEAK_OVERLAP = 0.30  # a link with less overlap (either way) is flagged
 WEAK_STRENGTH = 0.15  # an axis fixed less than this is flagged
@@ -48,6 +48,15 @@ class Fit:
     correspondences: int  # at the finest scale
 
 
+def plane_residuals(moved: np.ndarray, union: PlacedUnion, cut: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For points already moved into the union's frame: which have a union point within
+    ``cut``, their signed point-to-plane distances to it, and its index in the union."""
+    _, idx = union.query(moved, k=1, distance_upper_bound=cut)
+    paired = idx < union.n
+    hit = idx[paired]
+    return paired, np.einsum("ij,ij->i", moved[paired] - union.points[hit], union.normals[hit]), hit
+
+
 def measure(src: Station, transform: np.ndarray, others: Sequence[Station], poses: Sequence[np.ndarray],
             settings: RegistrationSettings) -> Fit:
     """Fitness of ``src`` (moved by ``transform``) against ``others`` (moved by ``poses``).
@@ -59,15 +68,10 @@ def measure(src: Station, transform: np.ndarray, others: Sequence[Station], pose
         coarse_src @ r.T + t, k=1, distance_upper_bound=settings.check_distance)
     fitness = float(np.isfinite(dist).mean()) if len(dist) else 0.0
     fine_src = arrays(src, settings.fine_voxel)[0]
-    stride = max(1, int(np.ceil(len(fine_src) / MEASURE_MAX_POINTS)))
-    moved = fine_src[::stride] @ r.T + t
-    union = PlacedUnion(others, poses, settings.fine_voxel)
-    _, idx = union.query(moved, k=1, distance_upper_bound=settings.finest_distance)
-    paired = idx < union.n
+    moved = even_stride(fine_src, MEASURE_MAX_POINTS) @ r.T + t
+    paired, residual, _ = plane_residuals(moved, PlacedUnion(others, poses, settings.fine_voxel), settings.finest_distance)
     if not paired.any():
         return Fit(fitness, float("inf"), 0)
-    hit = idx[paired]
-    residual = np.einsum("ij,ij->i", moved[paired] - union.points[hit], union.normals[hit])
     pairs = int(round(paired.sum() * len(fine_src) / len(moved)))
     return Fit(fitness, float(np.sqrt(np.mean(residual**2))), pairs)
 
@@ -89,14 +93,11 @@ def misfit(stations: list[Station], poses: list[np.ndarray], settings: Registrat
     for i, st in enumerate(stations):
         others = [j for j in range(len(stations)) if j != i]
         points = arrays(st, settings.fine_voxel)[0]
-        points = points[:: max(1, int(np.ceil(len(points) / MEASURE_MAX_POINTS)))]
-        moved = points @ poses[i][:3, :3].T + poses[i][:3, 3]
+        moved = even_stride(points, MEASURE_MAX_POINTS) @ poses[i][:3, :3].T + poses[i][:3, 3]
         union = PlacedUnion([stations[j] for j in others], [poses[j] for j in others], settings.fine_voxel)
-        _, idx = union.query(moved, k=1, distance_upper_bound=cut)
-        paired = idx < union.n
+        paired, distance, _ = plane_residuals(moved, union, cut)
         residual = np.full(len(moved), cut)
-        hit = idx[paired]
-        residual[paired] = np.abs(np.einsum("ij,ij->i", moved[paired] - union.points[hit], union.normals[hit]))
+        residual[paired] = np.abs(distance)
         total += float(np.mean(np.minimum(residual, cut) ** 2)) if len(moved) else cut**2
     return total / len(stations)
 
@@ -175,18 +176,14 @@ def link_quality(src: Station, dst: Station, pose_src: np.ndarray, pose_dst: np.
     over_src = overlap_share(src, dst, rel, settings)
     over_dst = overlap_share(dst, src, np.linalg.inv(rel), settings)
     pts = arrays(src, settings.fine_voxel)[0]
-    stride = max(1, int(np.ceil(len(pts) / MEASURE_MAX_POINTS)))
-    moved = pts[::stride] @ pose_src[:3, :3].T + pose_src[:3, 3]
+    moved = even_stride(pts, MEASURE_MAX_POINTS) @ pose_src[:3, :3].T + pose_src[:3, 3]
     union = PlacedUnion([dst], [pose_dst], settings.fine_voxel)
-    _, idx = union.query(moved, k=1, distance_upper_bound=settings.finest_distance)
-    paired = idx < union.n
+    paired, d, hit = plane_residuals(moved, union, settings.finest_distance)
     tol = float(settings.tolerance)
     strength = {a: 0.0 for a in AXES}
     if paired.any():
-        hit = idx[paired]
         normals = union.normals[hit]
         p = moved[paired]
-        d = np.einsum("ij,ij->i", p - union.points[hit], normals)
         rms, mean, within = float(np.sqrt(np.mean(d**2))), float(np.mean(np.abs(d))), float(np.mean(np.abs(d) <= tol))
         strength = _strength(p, normals)
     else:

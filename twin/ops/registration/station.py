@@ -143,6 +143,11 @@ def tree(station: Station, voxel: float):
     return station.trees[voxel]
 
 
+def even_stride(points: np.ndarray, most: int) -> np.ndarray:
+    """Every k-th row of ``points``, k the smallest step that leaves at most ``most``."""
+    return points[:: max(1, -(-len(points) // most))]
+
+
 def structure(station: Station, settings: RegistrationSettings):
     """Indices of the coarse points off the station's dominant plane (the ground, usually).
 
