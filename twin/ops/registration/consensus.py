@@ -122,7 +122,8 @@ PLANE_BATCH = 128
 PLANE_CONFIDENCE = 1.0 - 1e-8
 
 
-def dominant_plane(points: np.ndarray, distance: float, max_iterations: int, seed: int) -> tuple[np.ndarray, np.ndarray] | None:
+def dominant_plane(points: np.ndarray, distance: float, max_iterations: int,
+                   seed: int) -> tuple[np.ndarray, np.ndarray] | None:
     """The plane (unit normal n and offset d, n·p + d = 0) through the most points within
     ``distance``, and the indices of those points; None for fewer than three points.
 

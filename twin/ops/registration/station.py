@@ -161,7 +161,8 @@ def structure(station: Station, settings: RegistrationSettings):
         pcd = level(station, settings.coarse_voxel)
         n = len(pcd.points)
         keep = np.arange(n)
-        found = dominant_plane(np.asarray(pcd.points), 2.0 * settings.coarse_voxel, 1000, settings.seed) if n >= 100 else None
+        found = None if n < 100 else dominant_plane(np.asarray(pcd.points), 2.0 * settings.coarse_voxel, 1000,
+                                                    settings.seed)
         if found is not None:
             plane, inliers = found
             if len(inliers) > 0.25 * n and n - len(inliers) >= 50:
